@@ -1,0 +1,214 @@
+//! The API's one error type, and the only place where failures become HTTP
+//! statuses. Bodies have OpenAI's shape so the official SDKs raise their usual
+//! exceptions: `{"error": {"message", "type", "param", "code"}}`.
+//!
+//! Server-side failures (5xx) never describe their cause to the caller; the
+//! cause is logged with the request's span instead.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use storage::StorageError;
+
+/// OpenAI's error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A human-readable description of the problem.
+    pub message: String,
+    /// `invalid_request_error`, `authentication_error`, `permission_error`,
+    /// `rate_limit_error` or `server_error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The request parameter the error is about, if any.
+    pub param: Option<String>,
+    /// A machine-readable code, if any.
+    pub code: Option<&'static str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {message}")]
+    BadRequest {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("unauthenticated: {message}")]
+    Unauthenticated { message: String },
+    #[error("forbidden: {message}")]
+    Forbidden { message: String },
+    /// Also what every denied id becomes: a caller cannot tell an object that
+    /// exists but is not theirs from one that never existed.
+    #[error("not found: {message}")]
+    NotFound { message: String },
+    #[error("conflict: {message}")]
+    Conflict { message: String },
+    #[error("payload too large: {message}")]
+    PayloadTooLarge { message: String },
+    #[error("unavailable: {message}")]
+    Unavailable { message: String },
+    /// Anything the caller cannot fix. The source is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>, param: Option<&str>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            param: param.map(str::to_owned),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::NotFound {
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError::Unavailable {
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(error))
+    }
+
+    fn body(&self) -> ErrorBody {
+        let (message, kind, param, code) = match self {
+            ApiError::BadRequest { message, param } => (
+                message.clone(),
+                "invalid_request_error",
+                param.clone(),
+                None,
+            ),
+            ApiError::Unauthenticated { message } => (
+                message.clone(),
+                "invalid_request_error",
+                None,
+                Some("invalid_api_key"),
+            ),
+            ApiError::Forbidden { message } => (message.clone(), "permission_error", None, None),
+            ApiError::NotFound { message } => {
+                (message.clone(), "invalid_request_error", None, None)
+            }
+            ApiError::Conflict { message } => {
+                (message.clone(), "invalid_request_error", None, None)
+            }
+            ApiError::PayloadTooLarge { message } => (
+                message.clone(),
+                "invalid_request_error",
+                None,
+                Some("payload_too_large"),
+            ),
+            ApiError::Unavailable { message } => (message.clone(), "server_error", None, None),
+            ApiError::Internal(_) => (
+                "The server had an error while processing your request.".to_owned(),
+                "server_error",
+                None,
+                None,
+            ),
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                message,
+                kind,
+                param,
+                code,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(source) = self {
+            tracing::error!(error = %source, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthenticated { .. }) {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            ));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(ref detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::unavailable("The service is temporarily unavailable. Please retry.")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// The answer for a path no route matches, in OpenAI's words.
+pub(crate) async fn unknown_route(request: HttpRequest) -> HttpResponse {
+    ApiError::not_found(format!(
+        "Invalid URL ({} {})",
+        request.method(),
+        request.path()
+    ))
+    .error_response()
+}
+
+pub(crate) fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(1024 * 1024)
+        .error_handler(|error, _request| {
+            let message = match &error {
+                actix_web::error::JsonPayloadError::ContentType => {
+                    "Expected a JSON body with `Content-Type: application/json`.".to_owned()
+                }
+                actix_web::error::JsonPayloadError::Overflow { limit }
+                | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
+                    return ApiError::PayloadTooLarge {
+                        message: format!("The request body exceeds {limit} bytes."),
+                    }
+                    .into();
+                }
+                other => format!("We could not parse the JSON body of your request: {other}"),
+            };
+            ApiError::bad_request(message, None).into()
+        })
+}
+
+pub(crate) fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _request| {
+        ApiError::bad_request(format!("Invalid query parameters: {error}"), None).into()
+    })
+}
+
+pub(crate) fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|error, _request| {
+        ApiError::bad_request(format!("Invalid path: {error}"), None).into()
+    })
+}

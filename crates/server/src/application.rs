@@ -1,0 +1,81 @@
+//! The HTTP server, built from [`Settings`]. Binding happens in
+//! [`Application::build`], so callers (and tests, with port 0) know the port
+//! before serving starts and never have to wait and guess.
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use secrecy::ExposeSecret;
+use storage::{Database, PoolSettings};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds the listen address and prepares the server. Does not touch the
+    /// database: a replica starts while it is down and reports not-ready.
+    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let database = Database::new(
+            settings.database.url.expose_secret(),
+            &PoolSettings {
+                max_connections: settings.database.max_connections,
+                acquire_timeout: settings.database.acquire_timeout,
+                statement_timeout: settings.database.statement_timeout,
+            },
+        );
+        let state = web::Data::new(api::AppState { database });
+
+        let listener = TcpListener::bind(settings.server.listen).map_err(|error| {
+            anyhow::anyhow!(
+                "setting `server.listen`: cannot listen on {}: {error}",
+                settings.server.listen
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(api::configure)
+        })
+        // Open streams get this long to finish after SIGTERM/SIGINT.
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        .listen(listener)?;
+        if let Some(workers) = settings.server.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from elsewhere (tests; signals are handled already).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains open requests gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,245 @@
+//! Typed configuration: embedded defaults, then an optional TOML file, then
+//! `THREADGATE_*` environment variables (nested keys joined by `__`, e.g.
+//! `THREADGATE_DATABASE__URL`). A missing or malformed setting stops start-up
+//! with a message naming the setting. Secrets are [`SecretString`]s: their
+//! `Debug` output is redacted, so a logged configuration never leaks them.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address of the public API.
+    pub listen: SocketAddr,
+    /// HTTP worker threads; defaults to one per core.
+    pub workers: Option<usize>,
+    /// How long a stopping server waits for open requests (and streams) to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection URL; may hold a password, so it is a secret.
+    pub url: SecretString,
+    /// Connections per replica.
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` for people, `json` (one object per line) for log collectors.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `info,threadgate_api=debug`.
+    /// `RUST_LOG`, when set, wins.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything that has a sensible default. The database URL has none outside
+/// `threadgate dev`: a server must be told where its data lives.
+fn defaults() -> serde_json::Value {
+    serde_json::json!({
+        "server": {
+            "listen": "127.0.0.1:8080",
+            "workers": null,
+            "shutdown_timeout": "30s",
+        },
+        "database": {
+            "max_connections": 10,
+            "acquire_timeout": "5s",
+            "statement_timeout": "10s",
+        },
+        "log": {
+            "format": "text",
+            "filter": "info",
+        },
+    })
+}
+
+/// A setting that is missing or malformed, by name.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (when given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file))
+    }
+
+    /// The layered sources, for callers that add a layer of their own
+    /// (`threadgate dev` supplies its database URL this way).
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(defaults()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(Env::prefixed("THREADGATE_").split("__"))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        figment.extract().map_err(|errors| ConfigError {
+            problems: errors.into_iter().map(|error| describe(&error)).collect(),
+        })
+    }
+}
+
+/// "setting `database.url`: missing; set it in the config file or as
+/// THREADGATE_DATABASE__URL". Values are never echoed: they may be secrets.
+fn describe(error: &figment::Error) -> String {
+    use figment::error::Kind;
+
+    let setting = error.path.join(".");
+    let (setting, problem) = match &error.kind {
+        Kind::MissingField(field) => {
+            let full = if setting.is_empty() {
+                field.to_string()
+            } else {
+                format!("{setting}.{field}")
+            };
+            (full, "missing".to_owned())
+        }
+        // The path of an unknown field already ends with the field.
+        Kind::UnknownField(..) => (setting, "not a known setting".to_owned()),
+        Kind::InvalidType(_, expected) => (setting, format!("expected {expected}")),
+        Kind::InvalidValue(_, expected) => (setting, format!("expected {expected}")),
+        Kind::UnknownVariant(_, expected) => {
+            (setting, format!("expected one of: {}", expected.join(", ")))
+        }
+        Kind::Message(message) => (setting, message.clone()),
+        other => (setting, other.to_string()),
+    };
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|metadata| format!(" (from {})", metadata.name))
+        .unwrap_or_default();
+    let variable = format!("THREADGATE_{}", setting.to_uppercase().replace('.', "__"));
+    format!("  setting `{setting}`: {problem}{source}; set it in the config file or as {variable}")
+}
+
+#[cfg(test)]
+// figment's `Jail` closures return its large error type; that is its API.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use figment::Jail;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "threadgate.toml",
+                r#"
+                [server]
+                listen = "0.0.0.0:9000"
+                [database]
+                url = "postgres://file@db/threadgate"
+                "#,
+            )?;
+            jail.set_env("THREADGATE_DATABASE__URL", "postgres://env@db/threadgate");
+            jail.set_env("THREADGATE_LOG__FORMAT", "json");
+            let settings = Settings::load(Some(Path::new("threadgate.toml"))).unwrap();
+            assert_eq!(settings.server.listen, "0.0.0.0:9000".parse().unwrap());
+            assert_eq!(
+                settings.database.url.expose_secret(),
+                "postgres://env@db/threadgate"
+            );
+            assert_eq!(settings.log.format, LogFormat::Json);
+            assert_eq!(settings.database.acquire_timeout, Duration::from_secs(5));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_setting_is_named_with_its_variable() {
+        Jail::expect_with(|_jail| {
+            let error = Settings::load(None).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains("`database.url`: missing"), "{message}");
+            assert!(message.contains("THREADGATE_DATABASE__URL"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_malformed_setting_is_named_without_echoing_its_value() {
+        Jail::expect_with(|jail| {
+            jail.set_env("THREADGATE_DATABASE__URL", "postgres://u:hunter2@db/x");
+            jail.set_env("THREADGATE_SERVER__LISTEN", "not-an-address-hunter3");
+            let message = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                message.contains("setting `server.listen`: invalid socket address"),
+                "{message}"
+            );
+            assert!(!message.contains("hunter"), "{message}");
+
+            jail.set_env("THREADGATE_SERVER__LISTEN", "127.0.0.1:1");
+            jail.set_env("THREADGATE_DATABASE__ACQUIRE_TIMEOUT", "soon");
+            let message = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                message.contains("setting `database.acquire_timeout`: expected a duration"),
+                "{message}"
+            );
+            assert!(!message.contains("hunter"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("THREADGATE_DATABASE__URL", "postgres://db/x");
+            jail.set_env("THREADGATE_DATABASE__MAX_CONECTIONS", "5");
+            let message = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                message.contains("`database.max_conections`: not a known setting"),
+                "{message}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        Jail::expect_with(|jail| {
+            jail.set_env("THREADGATE_DATABASE__URL", "postgres://u:hunter2@db/x");
+            let settings = Settings::load(None).unwrap();
+            let printed = format!("{settings:?}");
+            assert!(!printed.contains("hunter2"), "{printed}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,30 @@
+//! The `threadgate` service: typed configuration ([`config`]), logging and
+//! tracing ([`telemetry`]), and the HTTP server ([`Application`]). The binary
+//! in `main.rs` is a thin CLI over this library, and the end-to-end tests
+//! start the very same [`Application`].
+
+mod application;
+pub mod config;
+pub mod telemetry;
+
+pub use application::Application;
+
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+
+/// Applies pending migrations to the configured database.
+pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    let mut conn = storage::connect(settings.database.url.expose_secret())
+        .context("setting `database.url`: cannot connect to the database")?;
+    let applied = storage::migrations::run_pending(&mut conn)?;
+    if applied.is_empty() {
+        tracing::info!("database schema is current");
+    }
+    for version in applied {
+        tracing::info!(%version, "migration applied");
+    }
+    Ok(())
+}

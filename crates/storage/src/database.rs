@@ -1,0 +1,135 @@
+//! The connection pool, and the one helper through which async code runs
+//! blocking database work.
+
+use std::time::Duration;
+
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use tracing::Instrument;
+
+use crate::StorageError;
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Connections per replica. The server's `max_connections` must cover
+    /// replicas × this, plus the migration job and operators.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails as
+    /// unavailable (503) instead of queueing without bound.
+    pub acquire_timeout: Duration,
+    /// Server-side limit for any one statement.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Applies per-connection settings as the pool opens each connection.
+#[derive(Debug)]
+struct SessionSettings {
+    statement_timeout_ms: u128,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        diesel::sql_query(format!(
+            "SET statement_timeout = {}",
+            self.statement_timeout_ms
+        ))
+        .execute(conn)
+        .map(drop)
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// One connection outside the pool, for one-off work such as `threadgate
+/// migrate`. Blocking: do not call it from async code.
+pub fn connect(url: &str) -> Result<PgConnection, StorageError> {
+    PgConnection::establish(url).map_err(|error| StorageError::Unavailable(error.to_string()))
+}
+
+/// A pool of PostgreSQL connections. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<ConnectionManager<PgConnection>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection URL may hold a password: show the pool's state only.
+        let state = self.pool.state();
+        f.debug_struct("Database")
+            .field("connections", &state.connections)
+            .field("idle_connections", &state.idle_connections)
+            .finish()
+    }
+}
+
+impl Database {
+    /// Builds the pool without connecting: a replica starts even while the
+    /// database is down, and reports not-ready until it is reachable.
+    pub fn new(url: &str, settings: &PoolSettings) -> Self {
+        let manager = ConnectionManager::<PgConnection>::new(url);
+        let pool = Pool::builder()
+            .max_size(settings.max_connections)
+            .min_idle(Some(0))
+            .connection_timeout(settings.acquire_timeout)
+            .test_on_check_out(true)
+            .connection_customizer(Box::new(SessionSettings {
+                statement_timeout_ms: settings.statement_timeout.as_millis(),
+            }))
+            .build_unchecked(manager);
+        Self { pool }
+    }
+
+    /// Runs `work` with a pooled connection on a blocking thread.
+    ///
+    /// `operation` names the work in the tracing span (`tenants.create`,
+    /// `readiness`, …). This is the only path from async code to the database.
+    pub async fn run<T, F>(&self, operation: &'static str, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::debug_span!("db", db.operation = operation);
+        let blocking_span = span.clone();
+        tokio::task::spawn_blocking(move || {
+            let _entered = blocking_span.enter();
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .instrument(span)
+        .await
+        .map_err(|join_error| StorageError::TaskFailed(join_error.to_string()))?
+    }
+
+    /// Runs `work` inside one transaction: committed when it returns `Ok`,
+    /// rolled back when it returns `Err`.
+    pub async fn transaction<T, F>(
+        &self,
+        operation: &'static str,
+        work: F,
+    ) -> Result<T, StorageError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(operation, move |conn| conn.transaction(work))
+            .await
+    }
+
+    /// Connections open and idle, for metrics.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+}

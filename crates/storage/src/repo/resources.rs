@@ -1,0 +1,274 @@
+//! Resources: the upstream objects Threadgate knows, who owns them, and where
+//! they are in their life (`pending` → `active` → `deleting` → `deleted`).
+//!
+//! Creation is two-step on purpose: [`insert_pending`] before the upstream is
+//! asked, [`activate`] once it answered. A crash in between leaves a pending
+//! row that a reconciler can settle, never an upstream object nobody owns.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use domain::{
+    Grant, LifecycleState, Owner, ResourceFacts, ResourceId, ResourceKind, TenantId, UpstreamId,
+    UserId,
+};
+use uuid::Uuid;
+
+use crate::StorageError;
+use crate::error::parse_stored;
+use crate::schema::{grants, resources};
+
+/// A resource row: the facts the authorization decision needs, and where the
+/// object lives upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub facts: ResourceFacts,
+    pub upstream_profile: String,
+    /// `None` only while pending.
+    pub upstream_id: Option<UpstreamId>,
+    pub parent_id: Option<ResourceId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewResource<'a> {
+    pub tenant_id: TenantId,
+    pub kind: ResourceKind,
+    pub upstream_profile: &'a str,
+    pub owner: Owner,
+    pub parent_id: Option<ResourceId>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = resources, check_for_backend(diesel::pg::Pg))]
+struct ResourceRow {
+    tenant_id: Uuid,
+    id: Uuid,
+    kind: String,
+    upstream_profile: String,
+    upstream_id: Option<String>,
+    owner_user_id: Option<Uuid>,
+    parent_id: Option<Uuid>,
+    state: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = grants, check_for_backend(diesel::pg::Pg))]
+struct GrantRow {
+    grantee_user_id: Uuid,
+    permission: String,
+}
+
+impl ResourceRow {
+    fn into_resource(self, grants: Vec<Grant>) -> Result<Resource, StorageError> {
+        Ok(Resource {
+            facts: ResourceFacts {
+                id: ResourceId::from_uuid(self.id),
+                tenant_id: TenantId::from_uuid(self.tenant_id),
+                kind: parse_stored("resources.kind", &self.kind)?,
+                owner: self
+                    .owner_user_id
+                    .map_or(Owner::Tenant, |user| Owner::User(UserId::from_uuid(user))),
+                state: parse_stored("resources.state", &self.state)?,
+                grants,
+            },
+            upstream_profile: self.upstream_profile,
+            upstream_id: self
+                .upstream_id
+                .map(UpstreamId::parse)
+                .transpose()
+                .map_err(|source| StorageError::InvalidStoredValue {
+                    column: "resources.upstream_id",
+                    source,
+                })?,
+            parent_id: self.parent_id.map(ResourceId::from_uuid),
+            created_at: self.created_at,
+        })
+    }
+}
+
+fn owner_column(owner: Owner) -> Option<Uuid> {
+    match owner {
+        Owner::User(user) => Some(user.as_uuid()),
+        Owner::Tenant => None,
+    }
+}
+
+/// Records that the upstream is about to be asked to create an object.
+pub fn insert_pending(
+    conn: &mut PgConnection,
+    new: &NewResource<'_>,
+) -> Result<ResourceId, StorageError> {
+    let id = ResourceId::new();
+    diesel::insert_into(resources::table)
+        .values((
+            resources::tenant_id.eq(new.tenant_id.as_uuid()),
+            resources::id.eq(id.as_uuid()),
+            resources::kind.eq(new.kind.as_str()),
+            resources::upstream_profile.eq(new.upstream_profile),
+            resources::owner_user_id.eq(owner_column(new.owner)),
+            resources::parent_id.eq(new.parent_id.map(|p| p.as_uuid())),
+            resources::state.eq(LifecycleState::Pending.as_str()),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// The upstream created the object: remember its id and make it usable.
+pub fn activate(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: ResourceId,
+    upstream_id: &UpstreamId,
+) -> Result<(), StorageError> {
+    let updated = diesel::update(
+        resources::table
+            .find((tenant_id.as_uuid(), id.as_uuid()))
+            .filter(resources::state.eq(LifecycleState::Pending.as_str())),
+    )
+    .set((
+        resources::upstream_id.eq(upstream_id.as_str()),
+        resources::state.eq(LifecycleState::Active.as_str()),
+        resources::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?;
+    match updated {
+        0 => Err(StorageError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+/// Records an object the upstream created on its own (a file the code
+/// interpreter wrote, a vector store made for a thread) as active and owned.
+/// Seeing the same object again keeps the first owner.
+pub fn record_existing(
+    conn: &mut PgConnection,
+    new: &NewResource<'_>,
+    upstream_id: &UpstreamId,
+) -> Result<Resource, StorageError> {
+    diesel::insert_into(resources::table)
+        .values((
+            resources::tenant_id.eq(new.tenant_id.as_uuid()),
+            resources::id.eq(ResourceId::new().as_uuid()),
+            resources::kind.eq(new.kind.as_str()),
+            resources::upstream_profile.eq(new.upstream_profile),
+            resources::upstream_id.eq(upstream_id.as_str()),
+            resources::owner_user_id.eq(owner_column(new.owner)),
+            resources::parent_id.eq(new.parent_id.map(|p| p.as_uuid())),
+            resources::state.eq(LifecycleState::Active.as_str()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    find_by_upstream_id(conn, new.tenant_id, new.kind, upstream_id, None)
+}
+
+/// The tenant's resource of `kind` with this upstream id, in any state, with
+/// the grants `grants_for` holds on it (none when `None`).
+///
+/// This is the authorization lookup: it only ever searches inside the
+/// caller's tenant, so another tenant's object is simply not found.
+pub fn find_by_upstream_id(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    kind: ResourceKind,
+    upstream_id: &UpstreamId,
+    grants_for: Option<UserId>,
+) -> Result<Resource, StorageError> {
+    let row = resources::table
+        .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(resources::kind.eq(kind.as_str()))
+        .filter(resources::upstream_id.eq(upstream_id.as_str()))
+        .select(ResourceRow::as_select())
+        .first(conn)?;
+    let grants = match grants_for {
+        Some(user) => grants_held(conn, tenant_id, ResourceId::from_uuid(row.id), user)?,
+        None => Vec::new(),
+    };
+    row.into_resource(grants)
+}
+
+fn grants_held(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    resource_id: ResourceId,
+    grantee: UserId,
+) -> Result<Vec<Grant>, StorageError> {
+    grants::table
+        .filter(grants::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(grants::resource_id.eq(resource_id.as_uuid()))
+        .filter(grants::grantee_user_id.eq(grantee.as_uuid()))
+        .select(GrantRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| {
+            Ok(Grant {
+                grantee: UserId::from_uuid(row.grantee_user_id),
+                permission: parse_stored("grants.permission", &row.permission)?,
+            })
+        })
+        .collect()
+}
+
+/// Moves an active resource to `deleting` before the upstream delete is sent.
+pub fn mark_deleting(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: ResourceId,
+) -> Result<(), StorageError> {
+    transition(
+        conn,
+        tenant_id,
+        id,
+        LifecycleState::Active,
+        LifecycleState::Deleting,
+    )
+}
+
+/// The upstream confirmed the deletion (or the object was already gone).
+pub fn mark_deleted(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: ResourceId,
+) -> Result<(), StorageError> {
+    let updated = diesel::update(
+        resources::table
+            .find((tenant_id.as_uuid(), id.as_uuid()))
+            .filter(resources::state.eq_any([
+                LifecycleState::Active.as_str(),
+                LifecycleState::Deleting.as_str(),
+            ])),
+    )
+    .set((
+        resources::state.eq(LifecycleState::Deleted.as_str()),
+        resources::deleted_at.eq(diesel::dsl::now),
+        resources::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?;
+    match updated {
+        0 => Err(StorageError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+fn transition(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: ResourceId,
+    from: LifecycleState,
+    to: LifecycleState,
+) -> Result<(), StorageError> {
+    let updated = diesel::update(
+        resources::table
+            .find((tenant_id.as_uuid(), id.as_uuid()))
+            .filter(resources::state.eq(from.as_str())),
+    )
+    .set((
+        resources::state.eq(to.as_str()),
+        resources::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?;
+    match updated {
+        0 => Err(StorageError::NotFound),
+        _ => Ok(()),
+    }
+}

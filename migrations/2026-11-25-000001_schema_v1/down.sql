@@ -1,0 +1,12 @@
+DROP TABLE idempotency_keys;
+DROP TABLE usage_records;
+DROP TRIGGER audit_events_no_truncate ON audit_events;
+DROP TRIGGER audit_events_append_only ON audit_events;
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_are_append_only();
+DROP TABLE grants;
+DROP TABLE resources;
+DROP TABLE api_keys;
+DROP TABLE users;
+DROP TABLE identity_providers;
+DROP TABLE tenants;
