@@ -1,3 +1,4 @@
+use devdb::TestDatabase;
 use threadgate_tests::TestApp;
 
 #[actix_web::test]
@@ -35,5 +36,39 @@ async fn unknown_routes_get_an_openai_shaped_404() {
             "code": null,
         }})
     );
+    app.stop().await;
+}
+
+async fn assert_not_ready(app: &TestApp, expected_message: &str) {
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "server_error");
+    assert_eq!(body["error"]["message"], expected_message);
+}
+
+#[actix_web::test]
+async fn readyz_is_not_ready_while_migrations_are_pending() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    storage::migrations::revert_all(&mut conn).unwrap();
+    drop(conn);
+    let app = TestApp::spawn_on(database).await;
+
+    assert_not_ready(
+        &app,
+        "The database schema is behind this release: run `threadgate migrate`.",
+    )
+    .await;
+    // Alive all the same: an orchestrator must not restart it for this.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn readyz_is_not_ready_while_the_database_is_unreachable() {
+    let app = TestApp::spawn_with_database_url("postgres://nobody@127.0.0.1:1/none").await;
+    assert_not_ready(&app, "The database is unreachable.").await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
     app.stop().await;
 }

@@ -14,18 +14,33 @@ pub struct TestApp {
     pub client: reqwest::Client,
     handle: ServerHandle,
     // Declared last so it is dropped after the server stops.
-    _database: TestDatabase,
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
     /// Starts the server on port 0 with a fresh, migrated database.
     pub async fn spawn() -> Self {
-        let database = TestDatabase::create();
+        Self::spawn_on(TestDatabase::create()).await
+    }
+
+    /// Starts the server on a database the test prepared.
+    pub async fn spawn_on(database: TestDatabase) -> Self {
+        let url = database.url().to_owned();
+        Self::start(&url, Some(database))
+    }
+
+    /// Starts the server against any database URL, reachable or not.
+    pub async fn spawn_with_database_url(url: &str) -> Self {
+        Self::start(url, None)
+    }
+
+    fn start(database_url: &str, database: Option<TestDatabase>) -> Self {
         let settings = Settings::from_figment(
             Settings::figment(None)
                 .merge(Serialized::default("server.listen", "127.0.0.1:0"))
                 .merge(Serialized::default("server.workers", 1))
-                .merge(Serialized::default("database.url", database.url())),
+                .merge(Serialized::default("database.url", database_url))
+                .merge(Serialized::default("database.acquire_timeout", "500ms")),
         )
         .expect("test settings are valid");
         let application = Application::build(&settings).expect("the server starts");

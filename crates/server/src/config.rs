@@ -139,11 +139,13 @@ fn describe(error: &figment::Error) -> String {
         Kind::Message(message) => (setting, message.clone()),
         other => (setting, other.to_string()),
     };
-    let source = error
-        .metadata
-        .as_ref()
-        .map(|metadata| format!(" (from {})", metadata.name))
-        .unwrap_or_default();
+    let source = match error.metadata.as_ref() {
+        Some(metadata) => match &metadata.source {
+            Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+            _ => format!(" (from {})", metadata.name),
+        },
+        None => String::new(),
+    };
     let variable = format!("THREADGATE_{}", setting.to_uppercase().replace('.', "__"));
     format!("  setting `{setting}`: {problem}{source}; set it in the config file or as {variable}")
 }

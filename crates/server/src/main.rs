@@ -87,7 +87,7 @@ fn run_migrate(config: Option<&Path>) -> anyhow::Result<()> {
 fn run_serve(config: Option<&Path>) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
     telemetry::init(&settings.log)?;
-    serve(&settings)
+    serve(&settings, |port| tracing::info!(port, "serving"))
 }
 
 fn run_dev(config: Option<&Path>, listen: SocketAddr) -> anyhow::Result<()> {
@@ -103,16 +103,16 @@ fn run_dev(config: Option<&Path>, listen: SocketAddr) -> anyhow::Result<()> {
     let settings = Settings::from_figment(figment)?;
     telemetry::init(&settings.log)?;
     migrate(&settings)?;
-    tracing::info!(
-        "Threadgate (dev) serving on http://{listen}: try `curl http://{listen}/readyz`"
-    );
-    serve(&settings)
+    serve(&settings, |port| {
+        // On stdout, one line, so scripts (and tests) can wait for it.
+        println!("Threadgate (dev) is ready at http://{}:{port}", listen.ip());
+    })
 }
 
-fn serve(settings: &Settings) -> anyhow::Result<()> {
+fn serve(settings: &Settings, on_listening: impl FnOnce(u16)) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async {
         let application = Application::build(settings)?;
-        tracing::info!(port = application.port(), "serving");
+        on_listening(application.port());
         application.run_until_stopped().await?;
         tracing::info!("stopped");
         Ok(())

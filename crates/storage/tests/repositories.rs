@@ -1,0 +1,267 @@
+//! Repository functions against a real database.
+
+use devdb::TestDatabase;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use domain::{LifecycleState, Owner, ResourceKind, TenantId, UpstreamId};
+use storage::StorageError;
+use storage::repo::audit::{self, NewAuditEvent, Outcome};
+use storage::repo::resources::{self, NewResource};
+use storage::repo::tenants::{self, NewTenant, Tenant};
+use storage::repo::users;
+
+fn tenant(conn: &mut PgConnection, slug: &str) -> Tenant {
+    tenants::create(
+        conn,
+        &NewTenant {
+            slug,
+            display_name: slug,
+            upstream_profile: "default",
+        },
+    )
+    .unwrap()
+}
+
+fn upstream_id(raw: &str) -> UpstreamId {
+    UpstreamId::parse(raw).unwrap()
+}
+
+#[test]
+fn a_taken_slug_is_a_conflict_naming_the_constraint() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    tenant(&mut conn, "acme");
+    let error = tenants::create(
+        &mut conn,
+        &NewTenant {
+            slug: "acme",
+            display_name: "Acme again",
+            upstream_profile: "default",
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Conflict { constraint } if constraint == "tenants_slug_key"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn users_are_found_by_subject_within_their_tenant_only() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let acme = tenant(&mut conn, "acme");
+    let globex = tenant(&mut conn, "globex");
+
+    let first = users::find_or_create(&mut conn, acme.id, "alice").unwrap();
+    let again = users::find_or_create(&mut conn, acme.id, "alice").unwrap();
+    let elsewhere = users::find_or_create(&mut conn, globex.id, "alice").unwrap();
+    assert_eq!(first.id, again.id);
+    assert_ne!(first.id, elsewhere.id);
+    assert!(!first.disabled);
+
+    users::set_disabled(&mut conn, acme.id, first.id, true).unwrap();
+    assert!(users::find_or_create(&mut conn, acme.id, "alice").unwrap().disabled);
+}
+
+#[test]
+fn a_resource_goes_from_pending_to_active_to_deleted() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let acme = tenant(&mut conn, "acme");
+    let alice = users::find_or_create(&mut conn, acme.id, "alice").unwrap();
+    let new = NewResource {
+        tenant_id: acme.id,
+        kind: ResourceKind::Thread,
+        upstream_profile: "default",
+        owner: Owner::User(alice.id),
+        parent_id: None,
+    };
+
+    let id = resources::insert_pending(&mut conn, &new).unwrap();
+    let thread_id = upstream_id("thread_abc");
+    // Not findable by upstream id until the upstream has answered.
+    assert!(matches!(
+        resources::find_by_upstream_id(&mut conn, acme.id, ResourceKind::Thread, &thread_id, None),
+        Err(StorageError::NotFound)
+    ));
+
+    resources::activate(&mut conn, acme.id, id, &thread_id).unwrap();
+    let found =
+        resources::find_by_upstream_id(&mut conn, acme.id, ResourceKind::Thread, &thread_id, None)
+            .unwrap();
+    assert_eq!(found.facts.id, id);
+    assert_eq!(found.facts.owner, Owner::User(alice.id));
+    assert_eq!(found.facts.state, LifecycleState::Active);
+    assert_eq!(found.upstream_id.as_ref(), Some(&thread_id));
+    // Activating twice is refused: the row is no longer pending.
+    assert!(matches!(
+        resources::activate(&mut conn, acme.id, id, &thread_id),
+        Err(StorageError::NotFound)
+    ));
+
+    resources::mark_deleting(&mut conn, acme.id, id).unwrap();
+    resources::mark_deleted(&mut conn, acme.id, id).unwrap();
+    let gone =
+        resources::find_by_upstream_id(&mut conn, acme.id, ResourceKind::Thread, &thread_id, None)
+            .unwrap();
+    assert_eq!(gone.facts.state, LifecycleState::Deleted);
+}
+
+#[test]
+fn the_authorization_lookup_never_crosses_tenants_or_kinds() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let acme = tenant(&mut conn, "acme");
+    let globex = tenant(&mut conn, "globex");
+    let file_id = upstream_id("file-123");
+    resources::record_existing(
+        &mut conn,
+        &NewResource {
+            tenant_id: acme.id,
+            kind: ResourceKind::File,
+            upstream_profile: "default",
+            owner: Owner::Tenant,
+            parent_id: None,
+        },
+        &file_id,
+    )
+    .unwrap();
+
+    let lookup = |conn: &mut PgConnection, tenant_id: TenantId, kind| {
+        resources::find_by_upstream_id(conn, tenant_id, kind, &file_id, None)
+    };
+    assert!(lookup(&mut conn, acme.id, ResourceKind::File).is_ok());
+    assert!(matches!(
+        lookup(&mut conn, globex.id, ResourceKind::File),
+        Err(StorageError::NotFound)
+    ));
+    assert!(matches!(
+        lookup(&mut conn, acme.id, ResourceKind::VectorStore),
+        Err(StorageError::NotFound)
+    ));
+}
+
+#[test]
+fn recording_an_object_seen_again_keeps_its_first_owner() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let acme = tenant(&mut conn, "acme");
+    let alice = users::find_or_create(&mut conn, acme.id, "alice").unwrap();
+    let bob = users::find_or_create(&mut conn, acme.id, "bob").unwrap();
+    let output = upstream_id("file-output");
+    let record = |conn: &mut PgConnection, owner| {
+        resources::record_existing(
+            conn,
+            &NewResource {
+                tenant_id: acme.id,
+                kind: ResourceKind::File,
+                upstream_profile: "default",
+                owner,
+                parent_id: None,
+            },
+            &output,
+        )
+        .unwrap()
+    };
+    let first = record(&mut conn, Owner::User(alice.id));
+    let second = record(&mut conn, Owner::User(bob.id));
+    assert_eq!(first.facts.id, second.facts.id);
+    assert_eq!(second.facts.owner, Owner::User(alice.id));
+}
+
+#[test]
+fn repository_calls_compose_in_one_transaction_and_roll_back_together() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let result: Result<(), StorageError> = conn.transaction(|conn| {
+        let acme = tenant(conn, "acme");
+        users::find_or_create(conn, acme.id, "alice")?;
+        // Fails: the slug is taken inside this same transaction.
+        tenants::create(
+            conn,
+            &NewTenant {
+                slug: "acme",
+                display_name: "dup",
+                upstream_profile: "default",
+            },
+        )?;
+        Ok(())
+    });
+    assert!(matches!(result, Err(StorageError::Conflict { .. })));
+    assert_eq!(tenants::list(&mut conn).unwrap(), Vec::new());
+}
+
+#[test]
+fn audit_events_can_be_appended_but_never_changed_or_removed() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let acme = tenant(&mut conn, "acme");
+    audit::append(
+        &mut conn,
+        &NewAuditEvent {
+            tenant_id: Some(acme.id),
+            request_id: Some("req-1"),
+            trace_id: None,
+            actor_user_id: None,
+            actor_api_key_id: None,
+            auth_method: Some("token"),
+            action: "read",
+            resource_kind: Some("thread"),
+            resource_id: None,
+            upstream_id: Some("thread_x"),
+            outcome: Outcome::Deny,
+            reason: Some("not_owner"),
+            details: serde_json::json!({}),
+        },
+    )
+    .unwrap();
+    assert_eq!(audit::count_for_tenant(&mut conn, acme.id).unwrap(), 1);
+
+    for statement in [
+        "UPDATE audit_events SET outcome = 'allow'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ] {
+        let refused = diesel::sql_query(statement).execute(&mut conn);
+        assert!(refused.is_err(), "{statement} was allowed");
+    }
+    assert_eq!(audit::count_for_tenant(&mut conn, acme.id).unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_pool_runs_work_off_the_async_workers_and_transactions_commit() {
+    let database = TestDatabase::create();
+    let pool = storage::Database::new(database.url(), &storage::PoolSettings::default());
+    let created = pool
+        .transaction("test.create", |conn| {
+            let acme = tenants::create(
+                conn,
+                &NewTenant {
+                    slug: "acme",
+                    display_name: "Acme",
+                    upstream_profile: "default",
+                },
+            )?;
+            users::find_or_create(conn, acme.id, "alice")?;
+            Ok(acme)
+        })
+        .await
+        .unwrap();
+    let found = pool
+        .run("test.find", move |conn| tenants::find(conn, created.id))
+        .await
+        .unwrap();
+    assert_eq!(found.slug, "acme");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_reported_as_unavailable() {
+    let settings = storage::PoolSettings {
+        acquire_timeout: std::time::Duration::from_millis(300),
+        ..storage::PoolSettings::default()
+    };
+    // Port 1 on loopback: nothing listens there.
+    let pool = storage::Database::new("postgres://nobody@127.0.0.1:1/none", &settings);
+    let error = pool.run("test.unreachable", tenants::list).await.unwrap_err();
+    assert!(error.is_unavailable(), "{error:?}");
+}
