@@ -21,12 +21,18 @@ fn a_cluster_serves_until_dropped_and_then_is_gone() {
     assert!(directory.join("data").join("PG_VERSION").is_file());
 
     let mut conn = PgConnection::establish(cluster.url()).unwrap();
-    let row: One = diesel::sql_query("SELECT 1 AS one").get_result(&mut conn).unwrap();
+    let row: One = diesel::sql_query("SELECT 1 AS one")
+        .get_result(&mut conn)
+        .unwrap();
     assert_eq!(row.one, 1);
     drop(conn);
 
     cluster.stop();
-    assert!(!directory.exists(), "{} was left behind", directory.display());
+    assert!(
+        !directory.exists(),
+        "{} was left behind",
+        directory.display()
+    );
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the server still listens on {port}"

@@ -9,7 +9,11 @@ const BINARY: &str = env!("CARGO_BIN_EXE_threadgate");
 /// A bare HTTP/1.1 GET: enough for probes, no client library needed.
 fn http_get(address: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -58,7 +62,10 @@ fn serve_without_a_database_url_names_the_missing_setting() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("setting `database.url`: missing"), "{stderr}");
+    assert!(
+        stderr.contains("setting `database.url`: missing"),
+        "{stderr}"
+    );
     assert!(stderr.contains("THREADGATE_DATABASE__URL"), "{stderr}");
 }
 
@@ -66,7 +73,11 @@ fn serve_without_a_database_url_names_the_missing_setting() {
 fn a_malformed_config_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("threadgate.toml");
-    std::fs::write(&file, "[database]\nurl = \"postgres://x\"\nmax_connections = \"many\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[database]\nurl = \"postgres://x\"\nmax_connections = \"many\"\n",
+    )
+    .unwrap();
     let output = Command::new(BINARY)
         .args(["--config", file.to_str().unwrap(), "migrate"])
         .env_remove("THREADGATE_DATABASE__URL")
@@ -74,7 +85,10 @@ fn a_malformed_config_file_is_named() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("setting `database.max_connections`"), "{stderr}");
+    assert!(
+        stderr.contains("setting `database.max_connections`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("threadgate.toml"), "{stderr}");
 }
 

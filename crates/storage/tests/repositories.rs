@@ -60,7 +60,11 @@ fn users_are_found_by_subject_within_their_tenant_only() {
     assert!(!first.disabled);
 
     users::set_disabled(&mut conn, acme.id, first.id, true).unwrap();
-    assert!(users::find_or_create(&mut conn, acme.id, "alice").unwrap().disabled);
+    assert!(
+        users::find_or_create(&mut conn, acme.id, "alice")
+            .unwrap()
+            .disabled
+    );
 }
 
 #[test]
@@ -262,6 +266,9 @@ async fn an_unreachable_database_is_reported_as_unavailable() {
     };
     // Port 1 on loopback: nothing listens there.
     let pool = storage::Database::new("postgres://nobody@127.0.0.1:1/none", &settings);
-    let error = pool.run("test.unreachable", tenants::list).await.unwrap_err();
+    let error = pool
+        .run("test.unreachable", tenants::list)
+        .await
+        .unwrap_err();
     assert!(error.is_unavailable(), "{error:?}");
 }

@@ -37,7 +37,10 @@ fn main() -> ExitCode {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(status) => ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)),
         Err(error) => {
-            eprintln!("with-test-database: cannot run {}: {error}", program.to_string_lossy());
+            eprintln!(
+                "with-test-database: cannot run {}: {error}",
+                program.to_string_lossy()
+            );
             ExitCode::FAILURE
         }
     }
