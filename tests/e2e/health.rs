@@ -42,7 +42,7 @@ async fn unknown_routes_get_an_openai_shaped_404() {
 async fn assert_not_ready(app: &TestApp, expected_message: &str) {
     let response = app.get("/readyz").await;
     assert_eq!(response.status(), 503);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
     assert_eq!(body["error"]["type"], "server_error");
     assert_eq!(body["error"]["message"], expected_message);
 }

@@ -8,14 +8,16 @@ const BINARY: &str = env!("CARGO_BIN_EXE_threadgate");
 
 /// A bare HTTP/1.1 GET: enough for probes, no client library needed.
 fn http_get(address: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(address).unwrap();
+    let mut stream = TcpStream::connect(address).expect("the server accepts connections");
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )
-    .unwrap();
+    .expect("the request is sent");
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    stream
+        .read_to_string(&mut response)
+        .expect("the response is read");
     response
 }
 
