@@ -18,11 +18,11 @@ fn tenant(conn: &mut PgConnection, slug: &str) -> Tenant {
             upstream_profile: "default",
         },
     )
-    .unwrap()
+    .expect("the tenant is created")
 }
 
 fn upstream_id(raw: &str) -> UpstreamId {
-    UpstreamId::parse(raw).unwrap()
+    UpstreamId::parse(raw).expect("a valid upstream id")
 }
 
 #[test]
