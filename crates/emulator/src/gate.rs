@@ -1,0 +1,115 @@
+//! The front door of each flavour: api-version and credentials, answered in
+//! that flavour's words before any handler runs.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+
+use crate::error::{azure_body, openai_body};
+use crate::state::State;
+
+/// Which API shape a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    Azure,
+    OpenAi,
+}
+
+const AZURE_ACCESS_DENIED: &str = "Access denied due to invalid subscription key or wrong API \
+     endpoint. Make sure to provide a valid key for an active subscription and use a correct \
+     regional API endpoint for your resource.";
+
+pub(crate) async fn azure(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = request
+        .app_data::<web::Data<State>>()
+        .cloned()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("no state"))?;
+
+    let api_version =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+            .ok()
+            .and_then(|query| query.get("api-version").cloned());
+    let version_known = api_version
+        .as_ref()
+        .is_some_and(|version| state.config.api_versions.contains(version));
+    if !version_known {
+        // Azure answers an unknown or missing api-version as an unknown resource.
+        let response = HttpResponse::NotFound().json(azure_body("404", "Resource not found"));
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+
+    let key_ok = request
+        .headers()
+        .get("api-key")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|key| key == state.config.api_key);
+    let token_ok = bearer(&request).is_some_and(|token| state.token_is_valid(token));
+    if !key_ok && !token_ok {
+        let response = HttpResponse::Unauthorized().json(azure_body("401", AZURE_ACCESS_DENIED));
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
+}
+
+pub(crate) async fn openai(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = request
+        .app_data::<web::Data<State>>()
+        .cloned()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("no state"))?;
+
+    let rejection = match bearer(&request) {
+        None => Some(openai_body(
+            "You didn't provide an API key. You need to provide your API key in an \
+             Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            "invalid_request_error",
+            None,
+            None,
+        )),
+        Some(key) if key != state.config.api_key => Some(openai_body(
+            "Incorrect API key provided. You can find your API key in your account settings.",
+            "invalid_request_error",
+            None,
+            Some("invalid_api_key"),
+        )),
+        Some(_) => None,
+    };
+    if let Some(body) = rejection {
+        let response = HttpResponse::Unauthorized().json(body);
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+
+    // Every Assistants v2 route but files needs the beta header.
+    let needs_beta = !request.path().starts_with("/v1/files");
+    let beta = request
+        .headers()
+        .get("openai-beta")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    if needs_beta && !beta.split(',').any(|part| part.trim() == "assistants=v2") {
+        let response = HttpResponse::BadRequest().json(openai_body(
+            "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please \
+             try again by setting the header 'OpenAI-Beta: assistants=v2'.",
+            "invalid_request_error",
+            None,
+            Some("invalid_beta"),
+        ));
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
+}
+
+fn bearer(request: &ServiceRequest) -> Option<&str> {
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+}

@@ -1,0 +1,71 @@
+//! Server-sent events: `event: <name>` / `data: <json>` frames as the run
+//! produces them, then `event: done` / `data: [DONE]`.
+
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use futures_util::stream;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// One event on its way to the client.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub name: &'static str,
+    pub data: Value,
+}
+
+/// The sending half, handed to the run's driver. Sending never fails the
+/// run: a client that went away just stops receiving.
+#[derive(Debug, Clone)]
+pub(crate) struct Emitter(Option<mpsc::UnboundedSender<Event>>);
+
+impl Emitter {
+    pub fn none() -> Self {
+        Emitter(None)
+    }
+
+    pub fn emit(&self, name: &'static str, data: &Value) {
+        if let Some(sender) = &self.0 {
+            let _ = sender.send(Event {
+                name,
+                data: data.clone(),
+            });
+        }
+    }
+}
+
+/// A streaming response and the emitter that feeds it. With `drop_after`,
+/// the connection is cut after that many events, without `[DONE]`.
+pub(crate) fn channel(drop_after: Option<usize>) -> (Emitter, HttpResponse) {
+    let (sender, receiver) = mpsc::unbounded_channel::<Event>();
+    let frames = stream::unfold(
+        (receiver, 0_usize, false),
+        move |(mut receiver, sent, finished)| async move {
+            if finished {
+                return None;
+            }
+            if drop_after.is_some_and(|limit| sent >= limit) {
+                let cut = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "fault: stream dropped",
+                );
+                return Some((Err(cut), (receiver, sent, true)));
+            }
+            match receiver.recv().await {
+                Some(event) => {
+                    let frame = format!("event: {}\ndata: {}\n\n", event.name, event.data);
+                    Some((Ok(Bytes::from(frame)), (receiver, sent + 1, false)))
+                }
+                None => Some((
+                    Ok(Bytes::from_static(b"event: done\ndata: [DONE]\n\n")),
+                    (receiver, sent, true),
+                )),
+            }
+        },
+    );
+    let response = HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(frames);
+    (Emitter(Some(sender)), response)
+}
