@@ -1,5 +1,9 @@
 //! Test support for the end-to-end tests: [`TestApp`] starts the real
-//! `threadgate` server on a loopback port with a database of its own.
+//! `threadgate` server on a loopback port with a database of its own;
+//! [`python`] prepares the official `openai` SDK for tests that drive the
+//! service (or the emulator) with it.
+
+pub mod python;
 
 use actix_web::dev::ServerHandle;
 use devdb::TestDatabase;

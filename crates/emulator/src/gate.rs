@@ -52,7 +52,42 @@ pub(crate) async fn azure(
         let response = HttpResponse::Unauthorized().json(azure_body("401", AZURE_ACCESS_DENIED));
         return Ok(request.into_response(response).map_into_right_body());
     }
-    Ok(next.call(request).await?.map_into_left_body())
+    let response = next.call(request).await?;
+    if response.status().is_success() {
+        return Ok(response.map_into_left_body());
+    }
+    let (request, response) = response.into_parts();
+    let response = in_azure_spelling(response).await;
+    Ok(ServiceResponse::new(request, response).map_into_right_body())
+}
+
+/// Azure's error bodies carry `code` as a string (the status when there is
+/// no specific code) and leave out absent fields rather than sending `null`.
+async fn in_azure_spelling(response: HttpResponse<impl MessageBody>) -> HttpResponse {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let Ok(bytes) = actix_web::body::to_bytes(response.into_body()).await else {
+        return HttpResponse::build(status).finish();
+    };
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in &headers {
+        if name != actix_web::http::header::CONTENT_LENGTH {
+            builder.insert_header((name.clone(), value.clone()));
+        }
+    }
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return builder.body(bytes);
+    };
+    if let Some(error) = body
+        .get_mut("error")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        error.retain(|_, value| !value.is_null());
+        error
+            .entry("code")
+            .or_insert_with(|| serde_json::Value::String(status.as_u16().to_string()));
+    }
+    builder.json(body)
 }
 
 pub(crate) async fn openai(

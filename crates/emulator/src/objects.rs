@@ -282,7 +282,6 @@ pub(crate) fn file(id: &str, filename: &str, purpose: &str, bytes: usize) -> Val
         "filename": filename,
         "purpose": purpose,
         "status": "processed",
-        "status_details": null,
     })
 }
 
@@ -303,6 +302,8 @@ pub(crate) fn vector_store(
         "created_at": created_at,
         "name": name.unwrap_or(""),
         "usage_bytes": 0,
+        // Azure's schema names the same figure `bytes` (and requires it).
+        "bytes": 0,
         "file_counts": file_counts(0),
         "status": "completed",
         "expires_at": null,

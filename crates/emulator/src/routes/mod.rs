@@ -158,4 +158,5 @@ pub(crate) fn refresh_vector_store_counts(state: &mut VectorStoreState) {
         .sum();
     state.object["file_counts"] = objects::file_counts(count);
     state.object["usage_bytes"] = json!(bytes);
+    state.object["bytes"] = json!(bytes);
 }

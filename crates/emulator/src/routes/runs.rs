@@ -11,6 +11,7 @@ use super::threads::create_thread;
 use super::{Reply, ok, tool_resources};
 use crate::error::EmulatorError;
 use crate::faults::RequestFaults;
+use crate::gate::Flavour;
 use crate::ids::{new_id, now};
 use crate::list::{ListQuery, page};
 use crate::model::{self, DriveOptions, Start};
@@ -459,8 +460,18 @@ async fn cancel(state: web::Data<State>, path: web::Path<(String, String)>) -> R
     ok(run)
 }
 
+/// Azure's specification names the run step object `assistant.run.step`
+/// where OpenAI's says `thread.run.step`; each flavour answers in its own.
+fn step_for(flavour: Flavour, mut step: Value) -> Value {
+    if flavour == Flavour::Azure {
+        step["object"] = json!("assistant.run.step");
+    }
+    step
+}
+
 async fn list_steps(
     state: web::Data<State>,
+    flavour: web::Data<Flavour>,
     path: web::Path<(String, String)>,
     query: web::Query<ListQuery>,
 ) -> Reply {
@@ -468,11 +479,18 @@ async fn list_steps(
     let store = state.store();
     run_object(&store, &thread_id, &run_id)?;
     let steps = &store.threads[&thread_id].runs[&run_id].steps;
-    ok(page(steps.ordered(), &query)?)
+    let mut listed = page(steps.ordered(), &query)?;
+    if let Some(data) = listed["data"].as_array_mut() {
+        for step in data.iter_mut() {
+            *step = step_for(**flavour, step.take());
+        }
+    }
+    ok(listed)
 }
 
 async fn retrieve_step(
     state: web::Data<State>,
+    flavour: web::Data<Flavour>,
     path: web::Path<(String, String, String)>,
 ) -> Reply {
     let (thread_id, run_id, step_id) = path.into_inner();
@@ -483,5 +501,5 @@ async fn retrieve_step(
         .get(&step_id)
         .cloned()
         .ok_or_else(|| EmulatorError::not_found("run step", &step_id))?;
-    ok(step)
+    ok(step_for(**flavour, step))
 }
