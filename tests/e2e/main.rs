@@ -1,5 +1,8 @@
 //! End-to-end tests, one binary: the real server on loopback, a real
 //! PostgreSQL database per test.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod emulator;
 mod health;
