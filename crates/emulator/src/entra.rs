@@ -2,7 +2,7 @@
 //! client-credentials grant, by client secret or by client assertion
 //! (workload identity). Tokens it issues open the Azure shape.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -12,6 +12,8 @@ use crate::ids::new_id;
 use crate::state::{State, TokenRequest, lock};
 
 const SCOPE: &str = "https://cognitiveservices.azure.com/.default";
+/// Like Azure's token validation, accept tokens this long past their expiry.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 #[derive(Debug, Deserialize)]
@@ -82,7 +84,7 @@ pub(crate) async fn issue_token(
     });
     let lifetime = state.config.entra.token_lifetime;
     let token = new_id("entra-");
-    state.issue_token(token.clone(), Instant::now() + lifetime);
+    state.issue_token(token.clone(), Instant::now() + lifetime + CLOCK_SKEW);
     HttpResponse::Ok().json(json!({
         "token_type": "Bearer",
         "expires_in": lifetime.as_secs(),

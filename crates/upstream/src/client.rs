@@ -217,10 +217,10 @@ impl UpstreamClient {
 
             let delay = match &error {
                 Attempt::Status {
-                    status,
+                    status: 429 | 503,
                     retry_after,
                     ..
-                } if matches!(status, 429 | 503) => {
+                } => {
                     match retry_after {
                         // Longer than we will wait: the caller decides.
                         Some(delay) if *delay > retry.max_retry_after => None,

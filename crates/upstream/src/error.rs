@@ -60,27 +60,27 @@ impl ErrorBody {
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("upstream: not found: {}", .0.message)]
-    NotFound(ErrorBody),
+    NotFound(Box<ErrorBody>),
     #[error("upstream: bad request: {}", .0.message)]
-    BadRequest(ErrorBody),
+    BadRequest(Box<ErrorBody>),
     /// The upstream refused our credential (401 or 403): a configuration
     /// problem of ours, never the end-user's.
     #[error("upstream: credential refused ({status}): {}", .body.message)]
-    Unauthorized { status: u16, body: ErrorBody },
+    Unauthorized { status: u16, body: Box<ErrorBody> },
     #[error("upstream: rate limited (retry after {retry_after:?})")]
     RateLimited {
         retry_after: Option<Duration>,
-        body: ErrorBody,
+        body: Box<ErrorBody>,
     },
     #[error("upstream: content filtered: {}", .0.message)]
-    ContentFiltered(ErrorBody),
+    ContentFiltered(Box<ErrorBody>),
     /// Any other 4xx.
     #[error("upstream: status {status}: {}", .body.message)]
-    Rejected { status: u16, body: ErrorBody },
+    Rejected { status: u16, body: Box<ErrorBody> },
     #[error("upstream: server error {status}")]
     Server {
         status: u16,
-        body: Option<ErrorBody>,
+        body: Option<Box<ErrorBody>>,
     },
     #[error("upstream: timed out")]
     Timeout,
@@ -115,10 +115,10 @@ impl UpstreamError {
     pub(crate) fn from_status(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Self {
         let parsed = ErrorBody::parse(body);
         let body_or_default = || {
-            parsed.clone().unwrap_or_else(|| ErrorBody {
+            Box::new(parsed.clone().unwrap_or_else(|| ErrorBody {
                 message: String::from_utf8_lossy(body).chars().take(500).collect(),
                 ..ErrorBody::default()
-            })
+            }))
         };
         if parsed.as_ref().is_some_and(ErrorBody::is_content_filter) {
             return UpstreamError::ContentFiltered(body_or_default());
@@ -136,7 +136,7 @@ impl UpstreamError {
             },
             500..=599 => UpstreamError::Server {
                 status,
-                body: parsed,
+                body: parsed.map(Box::new),
             },
             _ => UpstreamError::Rejected {
                 status,
