@@ -37,7 +37,12 @@ impl Application {
                 statement_timeout: settings.database.statement_timeout,
             },
         );
-        let state = web::Data::new(api::AppState { database });
+        let upstreams = upstream::Upstreams::new(&settings.upstreams)
+            .map_err(|error| anyhow::anyhow!("setting `upstreams`: {error}"))?;
+        let state = web::Data::new(api::AppState {
+            database,
+            upstreams,
+        });
 
         let listener = TcpListener::bind(settings.server.listen).map_err(|error| {
             anyhow::anyhow!(

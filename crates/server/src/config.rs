@@ -8,10 +8,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use upstream::ProfileConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +22,10 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    /// Upstream profiles by name; tenants are routed to one by name
+    /// (`default` unless the tenant says otherwise).
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, ProfileConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,6 +237,44 @@ mod tests {
                 message.contains("`database.max_conections`: not a known setting"),
                 "{message}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn upstream_profiles_are_read_from_the_file_with_secrets_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "threadgate.toml",
+                r#"
+                [database]
+                url = "postgres://db/x"
+                [upstreams.default]
+                flavour = "azure"
+                endpoint = "https://contoso.openai.azure.com"
+                credential = { kind = "azure_api_key", key = "from-file" }
+                [upstreams.eu]
+                flavour = "azure"
+                endpoint = "https://contoso-eu.openai.azure.com"
+                api_version = "2025-03-01-preview"
+                credential = { kind = "entra_workload_identity", tenant_id = "t", client_id = "c" }
+                "#,
+            )?;
+            jail.set_env("THREADGATE_UPSTREAMS__DEFAULT__CREDENTIAL__KEY", "hunter2");
+            let settings = Settings::load(Some(Path::new("threadgate.toml"))).unwrap();
+            assert_eq!(settings.upstreams.len(), 2);
+            assert_eq!(settings.upstreams["eu"].api_version, "2025-03-01-preview");
+            assert_eq!(
+                settings.upstreams["default"].api_version,
+                upstream::DEFAULT_AZURE_API_VERSION
+            );
+            let upstream::CredentialConfig::AzureApiKey { key } =
+                &settings.upstreams["default"].credential
+            else {
+                panic!("an API key");
+            };
+            assert_eq!(key.expose_secret(), "hunter2");
+            assert!(!format!("{settings:?}").contains("hunter2"));
             Ok(())
         });
     }

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use emulator::{EmulatorConfig, RunningEmulator};
 use figment::providers::Serialized;
 use threadgate_server::Application;
 use threadgate_server::config::Settings;
@@ -91,21 +92,50 @@ fn run_serve(config: Option<&Path>) -> anyhow::Result<()> {
 }
 
 fn run_dev(config: Option<&Path>, listen: SocketAddr) -> anyhow::Result<()> {
-    let mut figment = Settings::figment(config).merge(Serialized::default("server.listen", listen));
-    // Keep the cluster alive for as long as we serve; it goes when we exit.
-    let mut _cluster = None;
-    if !figment.contains("database.url") {
-        let cluster =
-            devdb::EphemeralCluster::start().context("starting a throwaway PostgreSQL")?;
-        figment = figment.merge(Serialized::default("database.url", cluster.url()));
-        _cluster = Some(cluster);
-    }
-    let settings = Settings::from_figment(figment)?;
-    telemetry::init(&settings.log)?;
-    migrate(&settings)?;
-    serve(&settings, |port| {
+    actix_web::rt::System::new().block_on(async {
+        let mut figment =
+            Settings::figment(config).merge(Serialized::default("server.listen", listen));
+        // Both live as long as we serve, and go when we exit.
+        let mut _cluster = None;
+        let mut emulator = None;
+        if !figment.contains("database.url") {
+            let cluster =
+                devdb::EphemeralCluster::start().context("starting a throwaway PostgreSQL")?;
+            figment = figment.merge(Serialized::default("database.url", cluster.url()));
+            _cluster = Some(cluster);
+        }
+        if !figment.contains("upstreams") {
+            let config = EmulatorConfig::default();
+            let running = RunningEmulator::start(config.clone(), "127.0.0.1:0".parse()?)
+                .context("starting the upstream emulator")?;
+            figment = figment.merge(Serialized::default(
+                "upstreams.default",
+                serde_json::json!({
+                    "flavour": "azure",
+                    "endpoint": running.base_url(),
+                    "credential": {"kind": "azure_api_key", "key": config.api_key},
+                }),
+            ));
+            emulator = Some(running);
+        }
+        let settings = Settings::from_figment(figment)?;
+        telemetry::init(&settings.log)?;
+        migrate(&settings)?;
+        if let Some(emulator) = &emulator {
+            tracing::info!(upstream = %emulator.base_url(), "the upstream is the in-process emulator");
+        }
+        let application = Application::build(&settings)?;
         // On stdout, one line, so scripts (and tests) can wait for it.
-        println!("Threadgate (dev) is ready at http://{}:{port}", listen.ip());
+        println!(
+            "Threadgate (dev) is ready at http://{}:{}",
+            listen.ip(),
+            application.port()
+        );
+        application.run_until_stopped().await?;
+        if let Some(emulator) = emulator {
+            emulator.stop().await;
+        }
+        Ok(())
     })
 }
 
