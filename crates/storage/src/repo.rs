@@ -1,7 +1,9 @@
 //! Repository functions: plain functions over `&mut PgConnection`, one module
 //! per table, so that callers compose several inside one transaction.
 
+pub mod api_keys;
 pub mod audit;
+pub mod identity_providers;
 pub mod resources;
 pub mod tenants;
 pub mod users;

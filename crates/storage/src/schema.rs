@@ -95,6 +95,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        request_id -> Nullable<Text>,
     }
 }
 

@@ -4,7 +4,7 @@ use devdb::TestDatabase;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use domain::{LifecycleState, Owner, ResourceKind, TenantId, UpstreamId};
 use storage::StorageError;
-use storage::repo::audit::{self, NewAuditEvent, Outcome};
+use storage::repo::audit::{self, AuditEvent, Outcome};
 use storage::repo::resources::{self, NewResource};
 use storage::repo::tenants::{self, NewTenant, Tenant};
 use storage::repo::users;
@@ -79,6 +79,7 @@ fn a_resource_goes_from_pending_to_active_to_deleted() {
         upstream_profile: "default",
         owner: Owner::User(alice.id),
         parent_id: None,
+        request_id: Some("req-1"),
     };
 
     let id = resources::insert_pending(&mut conn, &new).unwrap();
@@ -126,6 +127,7 @@ fn the_authorization_lookup_never_crosses_tenants_or_kinds() {
             upstream_profile: "default",
             owner: Owner::Tenant,
             parent_id: None,
+            request_id: None,
         },
         &file_id,
     )
@@ -162,6 +164,7 @@ fn recording_an_object_seen_again_keeps_its_first_owner() {
                 upstream_profile: "default",
                 owner,
                 parent_id: None,
+                request_id: None,
             },
             &output,
         )
@@ -200,23 +203,24 @@ fn audit_events_can_be_appended_but_never_changed_or_removed() {
     let database = TestDatabase::create();
     let mut conn = storage::connect(database.url()).unwrap();
     let acme = tenant(&mut conn, "acme");
-    audit::append(
+    audit::append_many(
         &mut conn,
-        &NewAuditEvent {
+        &[AuditEvent {
+            occurred_at: chrono::Utc::now(),
             tenant_id: Some(acme.id),
-            request_id: Some("req-1"),
+            request_id: Some("req-1".to_owned()),
             trace_id: None,
             actor_user_id: None,
             actor_api_key_id: None,
             auth_method: Some("token"),
-            action: "read",
+            action: "read".to_owned(),
             resource_kind: Some("thread"),
             resource_id: None,
-            upstream_id: Some("thread_x"),
+            upstream_id: Some("thread_x".to_owned()),
             outcome: Outcome::Deny,
-            reason: Some("not_owner"),
+            reason: Some("not_owner".to_owned()),
             details: serde_json::json!({}),
-        },
+        }],
     )
     .unwrap();
     assert_eq!(audit::count_for_tenant(&mut conn, acme.id).unwrap(), 1);

@@ -1,9 +1,9 @@
-//! The audit trail: one row per authorization decision or administrative
-//! change. The table refuses updates and deletes (a trigger), so this module
-//! only appends.
+//! The audit trail: one row per authorization decision or mutation. The
+//! table refuses updates and deletes (a trigger), so this module only appends.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use domain::{ResourceId, TenantId, UserId};
+use domain::{ApiKeyId, ResourceId, TenantId, UserId};
 use uuid::Uuid;
 
 use crate::StorageError;
@@ -18,7 +18,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::Allow => "allow",
             Outcome::Deny => "deny",
@@ -27,47 +27,97 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct NewAuditEvent<'a> {
+/// One event. Never holds a token, key or message content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub occurred_at: DateTime<Utc>,
     pub tenant_id: Option<TenantId>,
-    pub request_id: Option<&'a str>,
-    pub trace_id: Option<&'a str>,
+    pub request_id: Option<String>,
+    pub trace_id: Option<String>,
     pub actor_user_id: Option<UserId>,
-    pub actor_api_key_id: Option<Uuid>,
-    pub auth_method: Option<&'a str>,
-    pub action: &'a str,
-    pub resource_kind: Option<&'a str>,
+    pub actor_api_key_id: Option<ApiKeyId>,
+    pub auth_method: Option<&'static str>,
+    pub action: String,
+    pub resource_kind: Option<&'static str>,
     pub resource_id: Option<ResourceId>,
-    pub upstream_id: Option<&'a str>,
+    pub upstream_id: Option<String>,
     pub outcome: Outcome,
-    pub reason: Option<&'a str>,
+    pub reason: Option<String>,
+    /// E.g. the upstream status of a forwarded mutation.
     pub details: serde_json::Value,
 }
 
-pub fn append(conn: &mut PgConnection, event: &NewAuditEvent<'_>) -> Result<Uuid, StorageError> {
-    let id = Uuid::now_v7();
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::id.eq(id),
-            audit_events::tenant_id.eq(event.tenant_id.map(|t| t.as_uuid())),
-            audit_events::request_id.eq(event.request_id),
-            audit_events::trace_id.eq(event.trace_id),
-            audit_events::actor_user_id.eq(event.actor_user_id.map(|u| u.as_uuid())),
-            audit_events::actor_api_key_id.eq(event.actor_api_key_id),
-            audit_events::auth_method.eq(event.auth_method),
-            audit_events::action.eq(event.action),
-            audit_events::resource_kind.eq(event.resource_kind),
-            audit_events::resource_id.eq(event.resource_id.map(|r| r.as_uuid())),
-            audit_events::upstream_id.eq(event.upstream_id),
-            audit_events::outcome.eq(event.outcome.as_str()),
-            audit_events::reason.eq(event.reason),
-            audit_events::details.eq(&event.details),
-        ))
-        .execute(conn)?;
-    Ok(id)
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct Row<'a> {
+    id: Uuid,
+    tenant_id: Option<Uuid>,
+    occurred_at: DateTime<Utc>,
+    request_id: Option<&'a str>,
+    trace_id: Option<&'a str>,
+    actor_user_id: Option<Uuid>,
+    actor_api_key_id: Option<Uuid>,
+    auth_method: Option<&'a str>,
+    action: &'a str,
+    resource_kind: Option<&'a str>,
+    resource_id: Option<Uuid>,
+    upstream_id: Option<&'a str>,
+    outcome: &'a str,
+    reason: Option<&'a str>,
+    details: &'a serde_json::Value,
 }
 
-/// The number of events recorded for a tenant; for tests and operators.
+impl<'a> From<&'a AuditEvent> for Row<'a> {
+    fn from(event: &'a AuditEvent) -> Self {
+        Row {
+            id: Uuid::now_v7(),
+            tenant_id: event.tenant_id.map(|t| t.as_uuid()),
+            occurred_at: event.occurred_at,
+            request_id: event.request_id.as_deref(),
+            trace_id: event.trace_id.as_deref(),
+            actor_user_id: event.actor_user_id.map(|u| u.as_uuid()),
+            actor_api_key_id: event.actor_api_key_id.map(|k| k.as_uuid()),
+            auth_method: event.auth_method,
+            action: &event.action,
+            resource_kind: event.resource_kind,
+            resource_id: event.resource_id.map(|r| r.as_uuid()),
+            upstream_id: event.upstream_id.as_deref(),
+            outcome: event.outcome.as_str(),
+            reason: event.reason.as_deref(),
+            details: &event.details,
+        }
+    }
+}
+
+/// Appends a batch in one statement.
+pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<usize, StorageError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<Row<'_>> = events.iter().map(Row::from).collect();
+    Ok(diesel::insert_into(audit_events::table)
+        .values(&rows)
+        .execute(conn)?)
+}
+
+/// Events of a tenant, oldest first; for tests and operators.
+pub fn list_for_tenant(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+) -> Result<Vec<(String, String, Option<String>, Option<String>)>, StorageError> {
+    Ok(audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant_id.as_uuid()))
+        .order(audit_events::occurred_at.asc())
+        .select((
+            audit_events::action,
+            audit_events::outcome,
+            audit_events::upstream_id,
+            audit_events::reason,
+        ))
+        .load(conn)?)
+}
+
+/// The number of events recorded for a tenant.
 pub fn count_for_tenant(conn: &mut PgConnection, tenant_id: TenantId) -> Result<i64, StorageError> {
     Ok(audit_events::table
         .filter(audit_events::tenant_id.eq(tenant_id.as_uuid()))

@@ -36,6 +36,8 @@ pub struct NewResource<'a> {
     pub upstream_profile: &'a str,
     pub owner: Owner,
     pub parent_id: Option<ResourceId>,
+    /// The request that reserved it, for the reconciler.
+    pub request_id: Option<&'a str>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -109,9 +111,26 @@ pub fn insert_pending(
             resources::owner_user_id.eq(owner_column(new.owner)),
             resources::parent_id.eq(new.parent_id.map(|p| p.as_uuid())),
             resources::state.eq(LifecycleState::Pending.as_str()),
+            resources::request_id.eq(new.request_id),
         ))
         .execute(conn)?;
     Ok(id)
+}
+
+/// Removes a pending row whose upstream create was refused outright: the
+/// upstream created nothing, so there is nothing to reconcile.
+pub fn discard_pending(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: ResourceId,
+) -> Result<(), StorageError> {
+    diesel::delete(
+        resources::table
+            .find((tenant_id.as_uuid(), id.as_uuid()))
+            .filter(resources::state.eq(LifecycleState::Pending.as_str())),
+    )
+    .execute(conn)?;
+    Ok(())
 }
 
 /// The upstream created the object: remember its id and make it usable.
@@ -156,6 +175,7 @@ pub fn record_existing(
             resources::owner_user_id.eq(owner_column(new.owner)),
             resources::parent_id.eq(new.parent_id.map(|p| p.as_uuid())),
             resources::state.eq(LifecycleState::Active.as_str()),
+            resources::request_id.eq(new.request_id),
         ))
         .on_conflict_do_nothing()
         .execute(conn)?;
@@ -271,4 +291,105 @@ fn transition(
         0 => Err(StorageError::NotFound),
         _ => Ok(()),
     }
+}
+
+/// Whose resources a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One user's own.
+    OwnedBy(UserId),
+    /// The tenant's own (assistants, knowledge files).
+    Tenant,
+}
+
+/// A page request in the API's terms: `limit`, `order`, and `after` /
+/// `before` cursors that name an item of the same list.
+#[derive(Debug, Clone)]
+pub struct PageQuery {
+    pub limit: i64,
+    pub newest_first: bool,
+    pub after: Option<UpstreamId>,
+    pub before: Option<UpstreamId>,
+}
+
+/// One page of active resources of `kind` in `scope`, and whether more
+/// follow in the direction of paging. Keyset paging on `(created_at, id)`
+/// over an index that starts with the tenant. A cursor that names no item of
+/// this list is [`StorageError::NotFound`].
+pub fn list(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    scope: Scope,
+    kind: ResourceKind,
+    page: &PageQuery,
+) -> Result<(Vec<Resource>, bool), StorageError> {
+    let scoped = || {
+        let query = resources::table
+            .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+            .filter(resources::kind.eq(kind.as_str()))
+            .filter(resources::state.eq(LifecycleState::Active.as_str()))
+            .into_boxed();
+        match scope {
+            Scope::OwnedBy(user) => query.filter(resources::owner_user_id.eq(user.as_uuid())),
+            Scope::Tenant => query.filter(resources::owner_user_id.is_null()),
+        }
+    };
+    let mut cursor = |upstream_id: &UpstreamId| -> Result<(DateTime<Utc>, Uuid), StorageError> {
+        Ok(scoped()
+            .filter(resources::upstream_id.eq(upstream_id.as_str()))
+            .select((resources::created_at, resources::id))
+            .first(&mut *conn)?)
+    };
+    let after = page.after.as_ref().map(&mut cursor).transpose()?;
+    let before = page.before.as_ref().map(&mut cursor).transpose()?;
+
+    // `before` pages back towards the start: read backwards from the cursor,
+    // then turn the page round.
+    let backwards = before.is_some() && after.is_none();
+    let ascending = page.newest_first == backwards;
+    let mut query = scoped();
+    // Items strictly after `key` in list order (or before it, reading backwards).
+    let beyond = |query: resources::BoxedQuery<'static, diesel::pg::Pg>,
+                  key: (DateTime<Utc>, Uuid),
+                  forward_in_time: bool| {
+        let (at, id) = key;
+        if forward_in_time {
+            query.filter(
+                resources::created_at
+                    .gt(at)
+                    .or(resources::created_at.eq(at).and(resources::id.gt(id))),
+            )
+        } else {
+            query.filter(
+                resources::created_at
+                    .lt(at)
+                    .or(resources::created_at.eq(at).and(resources::id.lt(id))),
+            )
+        }
+    };
+    if let Some(key) = after {
+        query = beyond(query, key, !page.newest_first);
+    }
+    if let Some(key) = before {
+        query = beyond(query, key, page.newest_first);
+    }
+    query = if ascending {
+        query.order((resources::created_at.asc(), resources::id.asc()))
+    } else {
+        query.order((resources::created_at.desc(), resources::id.desc()))
+    };
+    let mut rows: Vec<ResourceRow> = query
+        .limit(page.limit + 1)
+        .select(ResourceRow::as_select())
+        .load(conn)?;
+    let has_more = rows.len() > usize::try_from(page.limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+    if backwards {
+        rows.reverse();
+    }
+    let resources = rows
+        .into_iter()
+        .map(|row| row.into_resource(Vec::new()))
+        .collect::<Result<_, _>>()?;
+    Ok((resources, has_more))
 }
