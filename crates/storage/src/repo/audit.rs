@@ -100,11 +100,20 @@ pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<usi
         .execute(conn)?)
 }
 
-/// Events of a tenant, oldest first; for tests and operators.
+/// A recorded event, as tests and operators read it back.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct RecordedEvent {
+    pub action: String,
+    pub outcome: String,
+    pub upstream_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Events of a tenant, oldest first.
 pub fn list_for_tenant(
     conn: &mut PgConnection,
     tenant_id: TenantId,
-) -> Result<Vec<(String, String, Option<String>, Option<String>)>, StorageError> {
+) -> Result<Vec<RecordedEvent>, StorageError> {
     Ok(audit_events::table
         .filter(audit_events::tenant_id.eq(tenant_id.as_uuid()))
         .order(audit_events::occurred_at.asc())
