@@ -54,6 +54,21 @@ pub enum ApiError {
     PayloadTooLarge { message: String },
     #[error("unavailable: {message}")]
     Unavailable { message: String },
+    #[error("content filtered: {message}")]
+    ContentFiltered { message: String },
+    /// The upstream asked us to slow down; the delay is passed on.
+    #[error("rate limited")]
+    RateLimited {
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The upstream failed (5xx, transport, or refused our own credential).
+    #[error("bad gateway")]
+    BadGateway,
+    #[error("upstream timeout")]
+    UpstreamTimeout,
+    /// A change was sent upstream and no answer came: it may have happened.
+    #[error("upstream outcome unknown: {message}")]
+    UpstreamUnknownOutcome { message: String },
     /// Anything the caller cannot fix. The source is logged, never sent.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -111,6 +126,33 @@ impl ApiError {
                 Some("payload_too_large"),
             ),
             ApiError::Unavailable { message } => (message.clone(), "server_error", None, None),
+            ApiError::ContentFiltered { message } => (
+                message.clone(),
+                "invalid_request_error",
+                None,
+                Some("content_filter"),
+            ),
+            ApiError::RateLimited { .. } => (
+                "Rate limit reached. Please retry after the delay in Retry-After.".to_owned(),
+                "rate_limit_error",
+                None,
+                Some("rate_limit_exceeded"),
+            ),
+            ApiError::BadGateway => (
+                "The upstream service failed to process the request.".to_owned(),
+                "server_error",
+                None,
+                None,
+            ),
+            ApiError::UpstreamTimeout => (
+                "The upstream service did not answer in time.".to_owned(),
+                "server_error",
+                None,
+                None,
+            ),
+            ApiError::UpstreamUnknownOutcome { message } => {
+                (message.clone(), "server_error", None, None)
+            }
             ApiError::Internal(_) => (
                 "The server had an error while processing your request.".to_owned(),
                 "server_error",
@@ -139,6 +181,12 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ContentFiltered { .. } => StatusCode::BAD_REQUEST,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadGateway => StatusCode::BAD_GATEWAY,
+            ApiError::UpstreamTimeout | ApiError::UpstreamUnknownOutcome { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -148,6 +196,14 @@ impl ResponseError for ApiError {
             tracing::error!(error = %source, "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::RateLimited {
+            retry_after: Some(delay),
+        } = self
+        {
+            let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            response.insert_header(("retry-after-ms", delay.as_millis().to_string()));
+        }
         if matches!(self, ApiError::Unauthenticated { .. }) {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
@@ -171,7 +227,7 @@ impl From<StorageError> for ApiError {
 }
 
 /// The answer for a path no route matches, in OpenAI's words.
-pub(crate) async fn unknown_route(request: HttpRequest) -> HttpResponse {
+pub async fn unknown_route(request: HttpRequest) -> HttpResponse {
     ApiError::not_found(format!(
         "Invalid URL ({} {})",
         request.method(),
@@ -180,9 +236,9 @@ pub(crate) async fn unknown_route(request: HttpRequest) -> HttpResponse {
     .error_response()
 }
 
-pub(crate) fn json_config() -> web::JsonConfig {
+pub(crate) fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(1024 * 1024)
+        .limit(limit)
         .error_handler(|error, _request| {
             let message = match &error {
                 actix_web::error::JsonPayloadError::ContentType => {

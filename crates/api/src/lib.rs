@@ -1,16 +1,27 @@
 //! Threadgate's HTTP API.
 //!
-//! [`routes`] registers every route on an actix-web app; the OpenAPI document
-//! ([`openapi`]) is collected from those same registrations, so the committed
-//! spec cannot drift from the router. [`ApiError`] is the one place where
-//! failures become HTTP statuses and OpenAI-shaped bodies.
+//! A request reads top to bottom: [`auth::Caller`] authenticates it,
+//! [`gateway::Exchange`] resolves and authorizes every id it names (the one
+//! mechanism all routes share), the upstream client is called, new objects
+//! are recorded, and the answer goes back in OpenAI's shapes. [`ApiError`] is
+//! the one place where failures become HTTP statuses.
+//!
+//! The OpenAPI document ([`openapi`]) is collected from the same route
+//! registrations as the running app, so the committed spec cannot drift.
 
+pub mod audit;
+pub mod auth;
+mod docs;
 mod error;
+pub mod gateway;
 mod health;
+pub mod request_id;
+pub mod routes;
 mod state;
 
-use actix_web::web;
+use actix_web::{middleware, web};
 use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_actix_web::AppExt;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -21,33 +32,79 @@ pub use state::AppState;
 #[openapi(
     info(
         title = "Threadgate",
-        description = "A multi-tenant, per-user authorizing front for the OpenAI Assistants v2 API.",
+        description = "A multi-tenant conversation service: the OpenAI Assistants v2 API, scoped to the caller. \
+Authenticate with a bearer token from your identity provider, or a tenant API key \
+(`tg_…`, optionally with `Threadgate-On-Behalf-Of: <subject>`). Ids that are not the \
+caller's answer 404, exactly like ids that never existed.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
+    modifiers(&BearerAuth),
     tags(
-        (name = "operations", description = "Liveness and readiness for orchestrators.")
+        (name = "Assistants", description = "The tenant's assistants."),
+        (name = "Threads", description = "The caller's threads."),
+        (name = "Messages", description = "Messages of the caller's threads."),
+        (name = "Runs", description = "Runs and run steps of the caller's threads."),
+        (name = "operations", description = "Liveness, readiness and this document.")
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]
 struct ApiDoc;
 
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An identity provider's token (JWT), or a tenant API key.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
 /// Registers every route. The same function feeds the running app and the
 /// OpenAPI document.
 pub fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    config.service(health::healthz).service(health::readyz);
+    config
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(docs::openapi_json)
+        .service(docs::docs_page);
+    routes::configure(config);
 }
 
-/// Everything the running app needs from this crate: request parsing
-/// settings, the routes, and OpenAI's answer for paths no route matches.
-pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .app_data(error::json_config())
-        .app_data(error::query_config())
-        .app_data(error::path_config());
-    routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
-        config,
-    ));
-    config.default_service(web::to(error::unknown_route));
+/// How large a request body may be.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_json_body_bytes: usize,
+}
+
+/// Everything the running app needs from this crate: request parsing, the
+/// routes, `Cache-Control: no-store` on conversation answers, and OpenAI's
+/// answer for paths no route matches.
+pub fn configure(limits: RequestLimits) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |config| {
+        config
+            .app_data(error::json_config(limits.max_json_body_bytes))
+            .app_data(error::query_config())
+            .app_data(error::path_config());
+        routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+            config,
+        ));
+        config.default_service(web::to(error::unknown_route));
+    }
+}
+
+/// Middleware every app wraps: request ids, and no caching of conversations.
+pub fn no_store() -> middleware::DefaultHeaders {
+    middleware::DefaultHeaders::new().add(("Cache-Control", "no-store"))
 }
 
 /// The OpenAPI document of every route [`routes`] registers.

@@ -1,11 +1,18 @@
 //! What every handler can reach.
 
+use std::sync::Arc;
+
 use storage::Database;
 use upstream::Upstreams;
+
+use crate::audit::AuditSink;
+use crate::auth::JwksCache;
 
 /// Shared, cheaply cloneable application state.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub database: Database,
     pub upstreams: Upstreams,
+    pub jwks: Arc<JwksCache>,
+    pub audit: AuditSink,
 }

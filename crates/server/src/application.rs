@@ -5,9 +5,13 @@
 use std::net::TcpListener;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer, web};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, middleware, web};
 use secrecy::ExposeSecret;
 use storage::{Database, PoolSettings};
+use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
@@ -15,6 +19,9 @@ use crate::config::Settings;
 pub struct Application {
     port: u16,
     server: Server,
+    /// Writes queued audit events; finishes once the server (and with it
+    /// every sender) is gone.
+    audit_writer: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -39,10 +46,19 @@ impl Application {
         );
         let upstreams = upstream::Upstreams::new(&settings.upstreams)
             .map_err(|error| anyhow::anyhow!("setting `upstreams`: {error}"))?;
+        let (audit, audit_writer) = api::audit::AuditSink::start(database.clone());
         let state = web::Data::new(api::AppState {
             database,
             upstreams,
+            jwks: Arc::new(api::auth::JwksCache::new(
+                settings.auth.jwks_refetch_cooldown,
+                settings.auth.jwks_fetch_timeout,
+            )),
+            audit,
         });
+        let limits = api::RequestLimits {
+            max_json_body_bytes: settings.server.max_body_bytes,
+        };
 
         let listener = TcpListener::bind(settings.server.listen).map_err(|error| {
             anyhow::anyhow!(
@@ -54,9 +70,11 @@ impl Application {
 
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(api::no_store())
+                .wrap(middleware::from_fn(api::request_id::assign))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
-                .configure(api::configure)
+                .configure(api::configure(limits))
         })
         // Open streams get this long to finish after SIGTERM/SIGINT.
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
@@ -67,6 +85,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            audit_writer,
         })
     }
 
@@ -81,6 +100,14 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT, then drains open requests gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        // Give queued audit events a moment to reach the database.
+        if tokio::time::timeout(Duration::from_secs(5), self.audit_writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit events still queued at shutdown were not written");
+        }
+        Ok(())
     }
 }

@@ -22,6 +22,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub auth: AuthSettings,
     /// Upstream profiles by name; tenants are routed to one by name
     /// (`default` unless the tenant says otherwise).
     #[serde(default)]
@@ -38,6 +39,19 @@ pub struct ServerSettings {
     /// How long a stopping server waits for open requests (and streams) to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Largest JSON request body; larger ones answer 413.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// After fetching an issuer's keys, how long an unknown `kid` is refused
+    /// without fetching again.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refetch_cooldown: Duration,
+    #[serde(with = "humantime_serde")]
+    pub jwks_fetch_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +92,11 @@ fn defaults() -> serde_json::Value {
             "listen": "127.0.0.1:8080",
             "workers": null,
             "shutdown_timeout": "30s",
+            "max_body_bytes": 4 * 1024 * 1024,
+        },
+        "auth": {
+            "jwks_refetch_cooldown": "30s",
+            "jwks_fetch_timeout": "5s",
         },
         "database": {
             "max_connections": 10,

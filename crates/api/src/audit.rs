@@ -1,0 +1,76 @@
+//! Audit events leave the request path at once: handlers hand them to a
+//! channel, and one background task writes them in batches. If the database
+//! is down or the channel is full, events are dropped and counted in the log,
+//! never blocking a request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use storage::Database;
+use storage::repo::audit::AuditEvent;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const CAPACITY: usize = 10_000;
+const BATCH: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct AuditSink {
+    sender: mpsc::Sender<AuditEvent>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AuditSink {
+    /// Starts the writer on the current runtime. The returned task ends
+    /// (after writing what is queued) once every sink clone is dropped.
+    pub fn start(database: Database) -> (Self, JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel(CAPACITY);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let writer = tokio::spawn(write_batches(database, receiver, dropped.clone()));
+        (Self { sender, dropped }, writer)
+    }
+
+    pub fn record(&self, event: AuditEvent) {
+        if self.sender.try_send(event).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped, "audit queue full: event dropped");
+        }
+    }
+
+    /// Events lost so far (queue full or database unavailable).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+async fn write_batches(
+    database: Database,
+    mut receiver: mpsc::Receiver<AuditEvent>,
+    dropped: Arc<AtomicU64>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        // Let a burst gather for a moment: fewer, larger inserts.
+        if batch.len() < BATCH {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            while batch.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
+                }
+            }
+        }
+        let events = std::mem::take(&mut batch);
+        let count = events.len();
+        let written = database
+            .run("audit.append", move |conn| {
+                storage::repo::audit::append_many(conn, &events)
+            })
+            .await;
+        if let Err(error) = written {
+            let total = dropped.fetch_add(count as u64, Ordering::Relaxed) + count as u64;
+            tracing::error!(%error, count, dropped = total, "audit events could not be written");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Who is calling: a bearer token from one of a tenant's identity providers,
+//! or a tenant API key (optionally acting on behalf of an end-user). The
+//! tenant always comes from the credential.
+//!
+//! [`Caller`] is the extractor handlers take; it authenticates once per
+//! request. Every failure is a 401 with an OpenAI-shaped body and
+//! `WWW-Authenticate: Bearer error="invalid_token"`, saying no more than
+//! that the credential was not accepted.
+
+mod api_key;
+mod jwks;
+mod jwt;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use domain::{Actor, Authentication, Principal, Role};
+use storage::repo::{tenants::Tenant, users};
+
+pub use api_key::{ApiKeySecret, ON_BEHALF_OF_HEADER, generate as generate_api_key};
+pub use jwks::JwksCache;
+
+use crate::{ApiError, AppState};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub tenant: Tenant,
+}
+
+impl Caller {
+    /// The end-user's subject, when the request acts as one.
+    pub fn user(&self) -> Option<domain::UserId> {
+        self.principal.user_id()
+    }
+}
+
+/// Why a credential was not accepted. Logged at debug level for operators;
+/// the caller only learns that it was not.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Rejection {
+    #[error("no bearer credential")]
+    Missing,
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    #[error("unknown issuer")]
+    UnknownIssuer,
+    #[error("algorithm {0} not accepted by the issuer")]
+    Algorithm(String),
+    #[error("no key for the token: {0}")]
+    NoKey(String),
+    #[error("token invalid: {0}")]
+    Invalid(String),
+    #[error("unknown or revoked API key")]
+    BadKey,
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        tracing::debug!(%rejection, "credential rejected");
+        let message = match rejection {
+            Rejection::Missing => {
+                "You didn't provide an API key. You need to provide your API key in an \
+                 Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            }
+            _ => "The bearer credential is invalid or expired.",
+        };
+        ApiError::Unauthenticated {
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// What a verified credential says, before the user is looked up.
+struct Claimed {
+    tenant_id: domain::TenantId,
+    subject: Option<String>,
+    role: Role,
+    authentication: Authentication,
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            if let Some(caller) = request.extensions().get::<Caller>() {
+                return Ok(caller.clone());
+            }
+            let state = request
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal(std::io::Error::other("no application state")))?;
+            let caller = authenticate(&state, &request).await?;
+            request.extensions_mut().insert(caller.clone());
+            Ok(caller)
+        })
+    }
+}
+
+#[tracing::instrument(name = "authenticate", skip_all, fields(tenant = tracing::field::Empty, method = tracing::field::Empty))]
+async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller, ApiError> {
+    let token = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or(Rejection::Missing)?
+        .to_owned();
+    let on_behalf_of = request
+        .headers()
+        .get(ON_BEHALF_OF_HEADER)
+        .map(|value| value.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| {
+            ApiError::bad_request("The Threadgate-On-Behalf-Of header must be text.", None)
+        })?;
+
+    let claimed = if api_key::looks_like_key(&token) {
+        api_key::verify(state, &token, on_behalf_of.as_deref()).await?
+    } else {
+        if on_behalf_of.is_some() {
+            return Err(ApiError::bad_request(
+                "Threadgate-On-Behalf-Of is only for API keys that may act on behalf of users.",
+                None,
+            ));
+        }
+        jwt::verify(state, &token).await?
+    };
+    let span = tracing::Span::current();
+    span.record("tenant", tracing::field::display(claimed.tenant_id));
+    span.record("method", claimed.authentication.method());
+
+    let Claimed {
+        tenant_id,
+        subject,
+        role,
+        authentication,
+    } = claimed;
+    let (tenant, user) = state
+        .database
+        .run("auth.principal", move |conn| {
+            let tenant = storage::repo::tenants::find(conn, tenant_id)?;
+            let user = subject
+                .map(|subject| users::find_or_create(conn, tenant_id, &subject))
+                .transpose()?;
+            Ok((tenant, user))
+        })
+        .await?;
+    if !tenant.active {
+        return Err(ApiError::Forbidden {
+            message: "This tenant is suspended.".to_owned(),
+        });
+    }
+    let actor = match user {
+        Some(user) if user.disabled => {
+            return Err(ApiError::Forbidden {
+                message: "This user is disabled.".to_owned(),
+            });
+        }
+        Some(user) => Actor::User(user.id),
+        None => Actor::Service,
+    };
+    Ok(Caller {
+        principal: Principal {
+            tenant_id: tenant.id,
+            actor,
+            role,
+            authentication,
+        },
+        tenant,
+    })
+}

@@ -1,0 +1,107 @@
+//! Threadgate's own keys in upstream `metadata`: clients can neither set them
+//! nor see them.
+
+use serde_json::Value;
+
+use crate::ApiError;
+
+/// Keys Threadgate keeps for itself.
+pub const RESERVED_PREFIX: &str = "threadgate_";
+/// The resource row a thread belongs to, so a reconciler can match an
+/// upstream object to a row left `pending`.
+pub const RESOURCE_KEY: &str = "threadgate_resource_id";
+
+/// Refuses any `metadata` in the body that uses a reserved key.
+pub fn refuse_reserved(body: &Value) -> Result<(), ApiError> {
+    match body {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key == "metadata" {
+                    if let Some(reserved) = value
+                        .as_object()
+                        .and_then(|m| m.keys().find(|k| k.starts_with(RESERVED_PREFIX)))
+                    {
+                        return Err(ApiError::bad_request(
+                            format!(
+                                "Invalid 'metadata': the key '{reserved}' is reserved (keys may not start with '{RESERVED_PREFIX}')."
+                            ),
+                            Some("metadata"),
+                        ));
+                    }
+                }
+                refuse_reserved(value)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(refuse_reserved),
+        _ => Ok(()),
+    }
+}
+
+/// Removes reserved keys from every `metadata` object in an answer.
+pub fn hide_reserved(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if key == "metadata" {
+                    if let Some(metadata) = inner.as_object_mut() {
+                        metadata.retain(|k, _| !k.starts_with(RESERVED_PREFIX));
+                    }
+                } else {
+                    hide_reserved(inner);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(hide_reserved),
+        _ => {}
+    }
+}
+
+/// Adds Threadgate's resource id to the `metadata` at `object`.
+pub fn stamp(object: &mut Value, resource_id: &str) {
+    if !object.is_object() {
+        return;
+    }
+    let metadata = &mut object["metadata"];
+    if !metadata.is_object() {
+        *metadata = Value::Object(serde_json::Map::new());
+    }
+    metadata[RESOURCE_KEY] = Value::String(resource_id.to_owned());
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn reserved_keys_are_refused_anywhere_in_a_body() {
+        assert!(refuse_reserved(&json!({"metadata": {"team": "a"}})).is_ok());
+        assert!(refuse_reserved(&json!({"metadata": {"threadgate_x": "a"}})).is_err());
+        assert!(
+            refuse_reserved(
+                &json!({"thread": {"messages": [{"metadata": {"threadgate_resource_id": "1"}}]}})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn reserved_keys_are_hidden_everywhere_in_an_answer() {
+        let mut answer =
+            json!({"data": [{"metadata": {"threadgate_resource_id": "1", "team": "a"}}]});
+        hide_reserved(&mut answer);
+        assert_eq!(answer, json!({"data": [{"metadata": {"team": "a"}}]}));
+    }
+
+    #[test]
+    fn stamping_adds_the_key_and_keeps_the_rest() {
+        let mut body = json!({"metadata": {"team": "a"}});
+        stamp(&mut body, "r1");
+        assert_eq!(body, json!({"metadata": {"team": "a", RESOURCE_KEY: "r1"}}));
+        let mut empty = json!({});
+        stamp(&mut empty, "r2");
+        assert_eq!(empty["metadata"][RESOURCE_KEY], "r2");
+    }
+}

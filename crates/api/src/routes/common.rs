@@ -1,0 +1,195 @@
+//! Pieces the route modules share: list parameters, the list envelope,
+//! fetching listed objects, and passing streams through.
+
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, stream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use storage::repo::resources::{PageQuery, Resource};
+use upstream::{Event, EventStream, Operation, UpstreamError, UpstreamRequest};
+use utoipa::IntoParams;
+
+use crate::ApiError;
+use crate::gateway::{Exchange, metadata, upstream_error};
+
+/// Cursor pagination, as the Assistants API does it.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Between 1 and 100; 20 when absent.
+    pub limit: Option<i64>,
+    /// `asc` or `desc` by creation time; `desc` when absent.
+    pub order: Option<String>,
+    /// An object id: the page starts after it.
+    pub after: Option<String>,
+    /// An object id: the page ends before it.
+    pub before: Option<String>,
+}
+
+impl ListParams {
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(20),
+            Some(limit) if (1..=100).contains(&limit) => Ok(limit),
+            Some(limit) => Err(ApiError::bad_request(
+                format!("Invalid 'limit': integer between 1 and 100 expected, got {limit}."),
+                Some("limit"),
+            )),
+        }
+    }
+
+    pub fn newest_first(&self) -> Result<bool, ApiError> {
+        match self.order.as_deref() {
+            None | Some("desc") => Ok(true),
+            Some("asc") => Ok(false),
+            Some(other) => Err(ApiError::bad_request(
+                format!("Invalid value for 'order': expected one of asc, desc, got '{other}'."),
+                Some("order"),
+            )),
+        }
+    }
+
+    /// The page as storage reads it; cursors were authorized already.
+    pub fn page_query(&self) -> Result<PageQuery, ApiError> {
+        let cursor =
+            |raw: &Option<String>| raw.as_deref().map(domain::UpstreamId::parse).transpose();
+        Ok(PageQuery {
+            limit: self.limit()?,
+            newest_first: self.newest_first()?,
+            after: cursor(&self.after)
+                .map_err(|_| ApiError::bad_request("Invalid 'after'.", Some("after")))?,
+            before: cursor(&self.before)
+                .map_err(|_| ApiError::bad_request("Invalid 'before'.", Some("before")))?,
+        })
+    }
+
+    /// The parameters passed on to an upstream list of a parent the caller
+    /// may read (messages, runs, steps); cursors must at least be ids.
+    pub fn upstream_query(&self) -> Result<Vec<(String, String)>, ApiError> {
+        let mut query = vec![("limit".to_owned(), self.limit()?.to_string())];
+        query.push((
+            "order".to_owned(),
+            if self.newest_first()? { "desc" } else { "asc" }.to_owned(),
+        ));
+        for (name, value) in [("after", &self.after), ("before", &self.before)] {
+            if let Some(value) = value {
+                domain::UpstreamId::parse(value.as_str())
+                    .map_err(|_| ApiError::bad_request(format!("Invalid '{name}'."), Some(name)))?;
+                query.push((name.to_owned(), value.clone()));
+            }
+        }
+        Ok(query)
+    }
+}
+
+pub fn ok(value: Value) -> HttpResponse {
+    HttpResponse::Ok().json(value)
+}
+
+/// The API's list envelope around `data`.
+pub fn envelope(data: Vec<Value>, has_more: bool) -> Value {
+    json!({
+        "object": "list",
+        "first_id": data.first().map(|item| item["id"].clone()),
+        "last_id": data.last().map(|item| item["id"].clone()),
+        "has_more": has_more,
+        "data": data,
+    })
+}
+
+/// Fetches each listed resource from the upstream, a few at a time, keeping
+/// the order. Objects the upstream no longer has are left out.
+pub async fn fetch_each(
+    exchange: &Exchange<'_>,
+    operation: Operation,
+    listed: Vec<Resource>,
+) -> Result<Vec<Value>, ApiError> {
+    let client = exchange.upstream()?.clone();
+    let fetched: Vec<Result<Option<Value>, UpstreamError>> = stream::iter(listed)
+        .map(|resource| {
+            let client = client.clone();
+            async move {
+                let Some(id) = resource.upstream_id else {
+                    return Ok(None);
+                };
+                match client
+                    .call::<Value>(UpstreamRequest::new(operation, &[&id]))
+                    .await
+                {
+                    Ok(value) => Ok(Some(value)),
+                    Err(UpstreamError::NotFound(_)) => {
+                        tracing::warn!(upstream_id = %id, "listed object missing upstream");
+                        Ok(None)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut objects = Vec::new();
+    for item in fetched {
+        if let Some(mut value) = item.map_err(upstream_error)? {
+            metadata::hide_reserved(&mut value);
+            objects.push(value);
+        }
+    }
+    Ok(objects)
+}
+
+/// Called with the id of the thread a `thread.created` event announces,
+/// before the event is passed on (create-thread-and-run registers it).
+pub type OnThreadCreated = Box<dyn FnMut(String) -> BoxFuture<'static, ()> + Send>;
+
+/// Passes an upstream event stream to the client as it arrives: each event
+/// is sent at once, reserved metadata hidden. If the client goes away, the
+/// response stream is dropped, and with it the upstream connection.
+pub fn pass_through(
+    events: EventStream,
+    mut on_thread_created: Option<OnThreadCreated>,
+) -> HttpResponse {
+    let frames = events.then(move |item| {
+        let registration = match (&item, on_thread_created.as_mut()) {
+            (Ok(event), Some(hook)) if event.event == "thread.created" => {
+                serde_json::from_str::<Value>(&event.data)
+                    .ok()
+                    .and_then(|thread| thread["id"].as_str().map(str::to_owned))
+                    .map(hook)
+            }
+            _ => None,
+        };
+        async move {
+            if let Some(registration) = registration {
+                registration.await;
+            }
+            match item {
+                Ok(event) => Ok::<Bytes, std::io::Error>(frame(event)),
+                // The upstream broke off: break off too, so the client sees it.
+                Err(error) => {
+                    tracing::warn!(%error, "upstream stream broke");
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "upstream stream broke",
+                    ))
+                }
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-store"))
+        .streaming(frames)
+}
+
+fn frame(mut event: Event) -> Bytes {
+    if !event.is_done() {
+        if let Ok(mut data) = serde_json::from_str::<Value>(&event.data) {
+            metadata::hide_reserved(&mut data);
+            event.data = data.to_string();
+        }
+    }
+    Bytes::from(format!("event: {}\ndata: {}\n\n", event.event, event.data))
+}

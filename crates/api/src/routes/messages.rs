@@ -1,0 +1,177 @@
+//! `/v1/threads/{thread_id}/messages`: messages live in a thread and are
+//! authorized through it.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use domain::{Action, ResourceKind, UpstreamId};
+use serde::Deserialize;
+use serde_json::Value;
+use storage::repo::resources::Resource;
+use upstream::{Operation, UpstreamRequest};
+use utoipa::IntoParams;
+
+use super::common::{ListParams, ok};
+use super::schemas::{
+    CreateMessageRequest, DeletionStatus, ListObject, MessageObject, ModifyRequest,
+};
+use super::threads::object_body;
+use crate::auth::Caller;
+use crate::gateway::{Exchange, child_id};
+use crate::request_id::RequestId;
+use crate::{ApiError, AppState, ErrorBody};
+
+/// Authorizes the thread of the path for `action`; answers its upstream id.
+pub(crate) async fn thread_id(exchange: &Exchange<'_>) -> Result<UpstreamId, ApiError> {
+    let thread: Resource = exchange.authorize().await?.remove(0);
+    thread.upstream_id.ok_or_else(|| ApiError::not_found(""))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunFilter {
+    /// Only the messages of this run.
+    pub run_id: Option<String>,
+}
+
+/// Lists a thread's messages.
+#[utoipa::path(
+    tag = "Messages",
+    params(("thread_id" = String, Path, description = "The thread"), ListParams, RunFilter),
+    responses((status = 200, body = ListObject), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/v1/threads/{thread_id}/messages")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+    params: web::Query<ListParams>,
+    filter: web::Query<RunFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let exchange =
+        Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
+    let mut query = params.upstream_query()?;
+    if let Some(run_id) = &filter.run_id {
+        child_id(run_id, "run")?;
+        query.push(("run_id".to_owned(), run_id.clone()));
+    }
+    let thread = thread_id(&exchange).await?;
+    let ids = [&thread];
+    let mut request = UpstreamRequest::new(Operation::ListMessages, &ids);
+    request.query = query;
+    Ok(ok(exchange.forward(request).await?))
+}
+
+/// Adds a message to a thread.
+#[utoipa::path(
+    tag = "Messages",
+    params(("thread_id" = String, Path, description = "The thread")),
+    request_body = CreateMessageRequest,
+    responses((status = 200, body = MessageObject), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[post("/v1/threads/{thread_id}/messages")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(body.into_inner())?;
+    let exchange = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::Thread, &path, Action::Update)
+        .body(Operation::CreateMessage, &body)?;
+    let thread = thread_id(&exchange).await?;
+    Ok(ok(exchange
+        .forward(UpstreamRequest::new(Operation::CreateMessage, &[&thread]).json(body))
+        .await?))
+}
+
+/// Retrieves a message.
+#[utoipa::path(
+    tag = "Messages",
+    params(("thread_id" = String, Path, description = "The thread"), ("message_id" = String, Path, description = "The message")),
+    responses((status = 200, body = MessageObject), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/v1/threads/{thread_id}/messages/{message_id}")]
+pub async fn retrieve(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (thread, message) = path.into_inner();
+    let exchange = Exchange::new(&state, &caller, &request_id).path(
+        ResourceKind::Thread,
+        &thread,
+        Action::Read,
+    );
+    let message = child_id(&message, "message")?;
+    let thread = thread_id(&exchange).await?;
+    Ok(ok(exchange
+        .forward(UpstreamRequest::new(
+            Operation::GetMessage,
+            &[&thread, &message],
+        ))
+        .await?))
+}
+
+/// Changes a message's metadata.
+#[utoipa::path(
+    tag = "Messages",
+    params(("thread_id" = String, Path, description = "The thread"), ("message_id" = String, Path, description = "The message")),
+    request_body = ModifyRequest,
+    responses((status = 200, body = MessageObject), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[post("/v1/threads/{thread_id}/messages/{message_id}")]
+pub async fn modify(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (thread, message) = path.into_inner();
+    let body = object_body(body.into_inner())?;
+    let exchange = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::Thread, &thread, Action::Update)
+        .body(Operation::ModifyMessage, &body)?;
+    let message = child_id(&message, "message")?;
+    let thread = thread_id(&exchange).await?;
+    Ok(ok(exchange
+        .forward(UpstreamRequest::new(Operation::ModifyMessage, &[&thread, &message]).json(body))
+        .await?))
+}
+
+/// Deletes a message.
+#[utoipa::path(
+    tag = "Messages",
+    params(("thread_id" = String, Path, description = "The thread"), ("message_id" = String, Path, description = "The message")),
+    responses((status = 200, body = DeletionStatus), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[delete("/v1/threads/{thread_id}/messages/{message_id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (thread, message) = path.into_inner();
+    let exchange = Exchange::new(&state, &caller, &request_id).path(
+        ResourceKind::Thread,
+        &thread,
+        Action::Update,
+    );
+    let message = child_id(&message, "message")?;
+    let thread = thread_id(&exchange).await?;
+    Ok(ok(exchange
+        .forward(UpstreamRequest::new(
+            Operation::DeleteMessage,
+            &[&thread, &message],
+        ))
+        .await?))
+}
