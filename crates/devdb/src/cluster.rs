@@ -27,8 +27,12 @@ bin="$1"; base="$2"; port="$3"
 "$bin/pg_ctl" start -w -s -D "$base/data" -l "$base/postgres.log" -o "-p $port -k $base -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" || exit 1
 echo ready
 read _ || true
-"$bin/pg_ctl" stop -s -m immediate -D "$base/data" >/dev/null 2>&1
-rm -rf "$base"
+if [ "$4" = keep ]; then
+    "$bin/pg_ctl" stop -s -m fast -D "$base/data" >/dev/null 2>&1
+else
+    "$bin/pg_ctl" stop -s -m immediate -D "$base/data" >/dev/null 2>&1
+    rm -rf "$base"
+fi
 "#;
 
 /// A running throwaway cluster. Keep it alive for as long as the server is
@@ -44,17 +48,31 @@ pub struct EphemeralCluster {
 }
 
 impl EphemeralCluster {
-    /// Initializes and starts a new cluster. Takes a second or two.
+    /// Initializes and starts a new cluster in a temporary directory,
+    /// removed when it stops. Takes a second or two.
     pub fn start() -> Result<Self, DevDbError> {
-        let bin = find_server_binaries().ok_or(DevDbError::BinariesNotFound)?;
-        let run_as = unprivileged_user_if_root()?;
-
         let base = tempfile::Builder::new()
             .prefix("threadgate-pg-")
             .tempdir()?
             .keep();
+        Self::start_in(base, false)
+    }
+
+    /// Starts a cluster kept in `directory` (initialized on first use); it is
+    /// stopped, not removed, when this process exits.
+    pub fn start_kept(directory: &Path) -> Result<Self, DevDbError> {
+        std::fs::create_dir_all(directory)?;
+        Self::start_in(std::fs::canonicalize(directory)?, true)
+    }
+
+    fn start_in(base: PathBuf, keep: bool) -> Result<Self, DevDbError> {
+        let bin = find_server_binaries().ok_or(DevDbError::BinariesNotFound)?;
+        let run_as = unprivileged_user_if_root()?;
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&base, Some(uid), Some(gid))?;
+        }
+        if keep && base.join("data").join("PG_VERSION").is_file() {
+            return Self::launch(&bin, base, run_as, keep);
         }
 
         let mut initdb = Command::new(bin.join("initdb"));
@@ -65,19 +83,30 @@ impl EphemeralCluster {
             .args(["--encoding", "UTF8", "--locale", "C", "--no-sync"]);
         let initdb_result = run_checked(as_user(&mut initdb, run_as), "initdb");
         if let Err(error) = initdb_result {
-            let _ = std::fs::remove_dir_all(&base);
+            if !keep {
+                let _ = std::fs::remove_dir_all(&base);
+            }
             return Err(error);
         }
+        Self::launch(&bin, base, run_as, keep)
+    }
 
+    fn launch(
+        bin: &Path,
+        base: PathBuf,
+        run_as: Option<(u32, u32)>,
+        keep: bool,
+    ) -> Result<Self, DevDbError> {
         let port = free_port()?;
         let mut watchdog = Command::new("sh");
         watchdog
             .arg("-c")
             .arg(WATCHDOG)
             .arg("threadgate-pg-watchdog")
-            .arg(&bin)
+            .arg(bin)
             .arg(&base)
             .arg(port.to_string())
+            .arg(if keep { "keep" } else { "remove" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -95,7 +124,9 @@ impl EphemeralCluster {
         if line.trim() != "ready" {
             let log = read_log(&base.join("postgres.log"));
             let _ = watchdog.wait();
-            let _ = std::fs::remove_dir_all(&base);
+            if !keep {
+                let _ = std::fs::remove_dir_all(&base);
+            }
             return Err(DevDbError::Command {
                 step: "starting postgres",
                 detail: log,

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
+use crate::dev_issuer::DevIssuer;
 
 pub struct Application {
     port: u16,
@@ -36,6 +37,15 @@ impl Application {
     /// Binds the listen address and prepares the server. Does not touch the
     /// database: a replica starts while it is down and reports not-ready.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, None)
+    }
+
+    /// As [`Application::build`], also serving a development issuer under
+    /// `/dev/oidc` (only `threadgate dev` and tests do this).
+    pub fn build_with(
+        settings: &Settings,
+        dev_issuer: Option<Arc<DevIssuer>>,
+    ) -> anyhow::Result<Self> {
         let database = Database::new(
             settings.database.url.expose_secret(),
             &PoolSettings {
@@ -74,6 +84,11 @@ impl Application {
                 .wrap(middleware::from_fn(api::request_id::assign))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
+                .configure(|config| {
+                    if let Some(issuer) = &dev_issuer {
+                        config.service(DevIssuer::service(web::Data::from(issuer.clone())));
+                    }
+                })
                 .configure(api::configure(limits))
         })
         // Open streams get this long to finish after SIGTERM/SIGINT.

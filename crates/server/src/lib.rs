@@ -3,8 +3,10 @@
 //! in `main.rs` is a thin CLI over this library, and the end-to-end tests
 //! start the very same [`Application`].
 
+pub mod admin;
 mod application;
 pub mod config;
+pub mod dev_issuer;
 pub mod telemetry;
 
 pub use application::Application;
@@ -27,4 +29,16 @@ pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
         tracing::info!(%version, "migration applied");
     }
     Ok(())
+}
+
+/// The administration handle for the configured database and upstreams.
+pub fn admin_for(settings: &Settings) -> anyhow::Result<admin::Admin> {
+    Ok(admin::Admin {
+        database: storage::Database::new(
+            settings.database.url.expose_secret(),
+            &storage::PoolSettings::default(),
+        ),
+        upstreams: upstream::Upstreams::new(&settings.upstreams)
+            .map_err(|error| anyhow::anyhow!("setting `upstreams`: {error}"))?,
+    })
 }

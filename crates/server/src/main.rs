@@ -4,24 +4,23 @@
 //! * `migrate`: brings the database schema up to date (a release step, run
 //!   once per deployment, not by every replica).
 //! * `openapi`: prints the OpenAPI document of the API.
-//! * `dev`: everything on embedded defaults for a local try-out, with a
-//!   throwaway PostgreSQL when no database is configured.
+//! * `tenant`, `issuer`, `apikey`, `assistant`: tenant administration.
+//! * `dev`: everything on one machine for a newcomer (see `dev.rs`).
 
 // A command-line program talks to its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::net::SocketAddr;
+mod dev;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use emulator::{EmulatorConfig, RunningEmulator};
-use figment::providers::Serialized;
+use clap::{Args, Parser, Subcommand};
 use threadgate_server::Application;
+use threadgate_server::admin::{Admin, IssuerSpec};
 use threadgate_server::config::Settings;
-use threadgate_server::migrate;
-use threadgate_server::telemetry;
+use threadgate_server::{migrate, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,22 +44,132 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document as JSON.
     Openapi,
-    /// Run locally on embedded defaults, with a throwaway PostgreSQL unless
-    /// THREADGATE_DATABASE__URL is set.
-    Dev {
-        /// Address to serve on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+    /// Run everything locally: PostgreSQL, the upstream emulator, a
+    /// development identity provider and a ready demo tenant.
+    Dev(dev::DevArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage the identity providers (token issuers) a tenant trusts.
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
+    /// Manage tenant API keys for backends.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+    /// Manage a tenant's assistants.
+    #[command(subcommand)]
+    Assistant(AssistantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Short handle: lowercase letters, digits and `-`.
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The upstream profile the tenant's objects live on.
+        #[arg(long, default_value = "default")]
+        upstream_profile: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IssuerCommand {
+    /// Register an issuer for a tenant: its tokens then authenticate that tenant's users.
+    Add(IssuerArgs),
+}
+
+#[derive(Debug, Args)]
+struct IssuerArgs {
+    #[arg(long)]
+    tenant: String,
+    /// The issuer URL, exactly as tokens carry it in `iss`.
+    #[arg(long)]
+    issuer: String,
+    /// An accepted `aud` (repeatable).
+    #[arg(long = "audience", required = true)]
+    audiences: Vec<String>,
+    /// The JWKS URI; discovered from the issuer when absent.
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// An accepted algorithm (repeatable); asymmetric only.
+    #[arg(long = "algorithm", default_values_t = ["RS256".to_owned()])]
+    algorithms: Vec<String>,
+    /// The claim that holds the user's subject.
+    #[arg(long, default_value = "sub")]
+    subject_claim: String,
+    /// `claim=value` that marks a tenant admin, e.g. `roles=threadgate.admin`.
+    #[arg(long)]
+    admin_claim: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key; it is printed once and never again.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// The key acts as a tenant admin.
+        #[arg(long)]
+        admin: bool,
+        /// The key may act on behalf of end-users (Threadgate-On-Behalf-Of).
+        #[arg(long)]
+        on_behalf_of: bool,
+    },
+    /// Revoke a key by its prefix (the part after `tg_`).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AssistantCommand {
+    /// Make an assistant that exists upstream one of the tenant's.
+    Register {
+        #[arg(long)]
+        tenant: String,
+        /// The upstream assistant id (`asst_…`).
+        #[arg(long)]
+        id: String,
+    },
+    /// Create an assistant upstream for the tenant.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// The model (on Azure, the deployment name).
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        instructions: Option<String>,
+        /// `code_interpreter`, `file_search`, or `function:NAME` (repeatable).
+        #[arg(long = "tool")]
+        tools: Vec<String>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Openapi => print_openapi(),
-        Command::Migrate => run_migrate(cli.config.as_deref()),
-        Command::Serve => run_serve(cli.config.as_deref()),
-        Command::Dev { listen } => run_dev(cli.config.as_deref(), listen),
+        Command::Migrate => run_migrate(config),
+        Command::Serve => run_serve(config),
+        Command::Dev(args) => dev::run(config, args),
+        Command::Tenant(command) => administer(config, |admin| Box::pin(tenant(admin, command))),
+        Command::Issuer(command) => administer(config, |admin| Box::pin(issuer(admin, command))),
+        Command::Apikey(command) => administer(config, |admin| Box::pin(api_key(admin, command))),
+        Command::Assistant(command) => {
+            administer(config, |admin| Box::pin(assistant(admin, command)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,63 +197,115 @@ fn run_migrate(config: Option<&Path>) -> anyhow::Result<()> {
 fn run_serve(config: Option<&Path>) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
     telemetry::init(&settings.log)?;
-    serve(&settings, |port| tracing::info!(port, "serving"))
-}
-
-fn run_dev(config: Option<&Path>, listen: SocketAddr) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async {
-        let mut figment =
-            Settings::figment(config).merge(Serialized::default("server.listen", listen));
-        // Both live as long as we serve, and go when we exit.
-        let mut _cluster = None;
-        let mut emulator = None;
-        if !figment.contains("database.url") {
-            let cluster =
-                devdb::EphemeralCluster::start().context("starting a throwaway PostgreSQL")?;
-            figment = figment.merge(Serialized::default("database.url", cluster.url()));
-            _cluster = Some(cluster);
-        }
-        if !figment.contains("upstreams") {
-            let config = EmulatorConfig::default();
-            let running = RunningEmulator::start(config.clone(), "127.0.0.1:0".parse()?)
-                .context("starting the upstream emulator")?;
-            figment = figment.merge(Serialized::default(
-                "upstreams.default",
-                serde_json::json!({
-                    "flavour": "azure",
-                    "endpoint": running.base_url(),
-                    "credential": {"kind": "azure_api_key", "key": config.api_key},
-                }),
-            ));
-            emulator = Some(running);
-        }
-        let settings = Settings::from_figment(figment)?;
-        telemetry::init(&settings.log)?;
-        migrate(&settings)?;
-        if let Some(emulator) = &emulator {
-            tracing::info!(upstream = %emulator.base_url(), "the upstream is the in-process emulator");
-        }
         let application = Application::build(&settings)?;
-        // On stdout, one line, so scripts (and tests) can wait for it.
-        println!(
-            "Threadgate (dev) is ready at http://{}:{}",
-            listen.ip(),
-            application.port()
-        );
-        application.run_until_stopped().await?;
-        if let Some(emulator) = emulator {
-            emulator.stop().await;
-        }
-        Ok(())
-    })
-}
-
-fn serve(settings: &Settings, on_listening: impl FnOnce(u16)) -> anyhow::Result<()> {
-    actix_web::rt::System::new().block_on(async {
-        let application = Application::build(settings)?;
-        on_listening(application.port());
+        tracing::info!(port = application.port(), "serving");
         application.run_until_stopped().await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+type AdminTask = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>>>>;
+
+/// Runs one administrative command against the configured database and upstreams.
+fn administer(config: Option<&Path>, task: impl FnOnce(Admin) -> AdminTask) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    let admin = threadgate_server::admin_for(&settings)?;
+    actix_web::rt::System::new().block_on(task(admin))
+}
+
+async fn tenant(admin: Admin, command: TenantCommand) -> anyhow::Result<()> {
+    let TenantCommand::Create {
+        slug,
+        name,
+        upstream_profile,
+    } = command;
+    let tenant = admin
+        .create_tenant(&slug, name.as_deref(), &upstream_profile)
+        .await?;
+    println!("tenant `{}` created ({})", tenant.slug, tenant.id);
+    Ok(())
+}
+
+async fn issuer(admin: Admin, command: IssuerCommand) -> anyhow::Result<()> {
+    let IssuerCommand::Add(args) = command;
+    let issuer = admin
+        .add_issuer(
+            &args.tenant,
+            IssuerSpec {
+                issuer: args.issuer,
+                audiences: args.audiences,
+                jwks_uri: args.jwks_uri,
+                algorithms: args.algorithms,
+                subject_claim: args.subject_claim,
+                admin_claim: args.admin_claim,
+            },
+        )
+        .await?;
+    println!(
+        "issuer {} now authenticates users of `{}`",
+        issuer.issuer, args.tenant
+    );
+    Ok(())
+}
+
+async fn api_key(admin: Admin, command: ApiKeyCommand) -> anyhow::Result<()> {
+    match command {
+        ApiKeyCommand::Create {
+            tenant,
+            name,
+            admin: is_admin,
+            on_behalf_of,
+        } => {
+            let key = admin
+                .create_api_key(&tenant, &name, is_admin, on_behalf_of)
+                .await?;
+            println!("{}", key.key);
+            eprintln!(
+                "This key is shown once. Its prefix, for revoking it, is {}.",
+                key.prefix
+            );
+        }
+        ApiKeyCommand::Revoke { tenant, prefix } => {
+            admin.revoke_api_key(&tenant, &prefix).await?;
+            println!("revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn assistant(admin: Admin, command: AssistantCommand) -> anyhow::Result<()> {
+    let assistant = match command {
+        AssistantCommand::Register { tenant, id } => admin.register_assistant(&tenant, &id).await?,
+        AssistantCommand::Create {
+            tenant,
+            model,
+            name,
+            instructions,
+            tools,
+        } => {
+            let tools = tools
+                .iter()
+                .map(|tool| match tool.split_once(':') {
+                    None if tool == "code_interpreter" || tool == "file_search" => Ok(serde_json::json!({"type": tool})),
+                    Some(("function", name)) if !name.is_empty() => Ok(serde_json::json!({
+                        "type": "function",
+                        "function": {"name": name, "parameters": {"type": "object", "properties": {}}},
+                    })),
+                    _ => Err(anyhow::anyhow!("--tool `{tool}`: use code_interpreter, file_search or function:NAME")),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut body = serde_json::json!({"model": model, "tools": tools});
+            if let Some(name) = name {
+                body["name"] = name.into();
+            }
+            if let Some(instructions) = instructions {
+                body["instructions"] = instructions.into();
+            }
+            admin.create_assistant(&tenant, body).await?
+        }
+    };
+    println!("{}", assistant["id"].as_str().unwrap_or_default());
+    Ok(())
 }
