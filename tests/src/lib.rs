@@ -1,24 +1,42 @@
 //! Test support for the end-to-end tests: [`TestApp`] starts the real
-//! `threadgate` server on a loopback port with a database of its own;
-//! [`python`] prepares the official `openai` SDK for tests that drive the
-//! service (or the emulator) with it.
+//! `threadgate` server on a loopback port with a database of its own, the
+//! emulator as its upstream, and a development identity provider; it makes
+//! tenants, users and tokens in one line each. [`python`] prepares the
+//! official `openai` SDK.
 
 pub mod python;
 
+use std::sync::Arc;
+
 use actix_web::dev::ServerHandle;
 use devdb::TestDatabase;
+use emulator::{EmulatorConfig, JournalEntry, RunningEmulator};
 use figment::providers::Serialized;
-use threadgate_server::Application;
+use serde_json::{Value, json};
+use threadgate_server::admin::{Admin, IssuerSpec};
 use threadgate_server::config::Settings;
+use threadgate_server::dev_issuer::{self, DevIssuer};
+use threadgate_server::{Application, admin_for};
 
-/// A running Threadgate with its own database. Stopped and dropped with the value.
+/// A running Threadgate with its own database and upstream. Stopped with [`TestApp::stop`].
 #[derive(Debug)]
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub emulator: RunningEmulator,
+    pub issuer: Arc<DevIssuer>,
+    pub admin: Admin,
     handle: ServerHandle,
     // Declared last so it is dropped after the server stops.
     _database: Option<TestDatabase>,
+}
+
+/// An answer: status, headers and the body as JSON (`Null` when not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
 }
 
 impl TestApp {
@@ -30,30 +48,52 @@ impl TestApp {
     /// Starts the server on a database the test prepared.
     pub async fn spawn_on(database: TestDatabase) -> Self {
         let url = database.url().to_owned();
-        Self::start(&url, Some(database))
+        Self::start(&url, Some(database)).await
     }
 
     /// Starts the server against any database URL, reachable or not.
     pub async fn spawn_with_database_url(url: &str) -> Self {
-        Self::start(url, None)
+        Self::start(url, None).await
     }
 
-    fn start(database_url: &str, database: Option<TestDatabase>) -> Self {
+    async fn start(database_url: &str, database: Option<TestDatabase>) -> Self {
+        let emulator = RunningEmulator::start(
+            EmulatorConfig::default(),
+            "127.0.0.1:0".parse().expect("an address"),
+        )
+        .expect("the emulator starts");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let address = listener.local_addr().expect("an address");
+        drop(listener);
         let settings = Settings::from_figment(
             Settings::figment(None)
-                .merge(Serialized::default("server.listen", "127.0.0.1:0"))
-                .merge(Serialized::default("server.workers", 1))
+                .merge(Serialized::default("server.listen", address))
+                .merge(Serialized::default("server.workers", 2))
                 .merge(Serialized::default("database.url", database_url))
-                .merge(Serialized::default("database.acquire_timeout", "500ms")),
+                .merge(Serialized::default("database.acquire_timeout", "500ms"))
+                .merge(Serialized::default(
+                    "upstreams.default",
+                    json!({
+                        "flavour": "azure",
+                        "endpoint": emulator.base_url(),
+                        "credential": {"kind": "azure_api_key", "key": EmulatorConfig::default().api_key},
+                        "retry": {"max_attempts": 1},
+                    }),
+                )),
         )
         .expect("test settings are valid");
-        let application = Application::build(&settings).expect("the server starts");
-        let address = format!("http://127.0.0.1:{}", application.port());
+        let base = format!("http://{address}");
+        let issuer = Arc::new(DevIssuer::generate(&format!("{base}/dev/oidc")).expect("a key"));
+        let application =
+            Application::build_with(&settings, Some(issuer.clone())).expect("the server starts");
         let handle = application.handle();
         actix_web::rt::spawn(application.run_until_stopped());
         Self {
-            address,
+            address: base,
             client: reqwest::Client::new(),
+            admin: admin_for(&settings).expect("an admin handle"),
+            emulator,
+            issuer,
             handle,
             _database: database,
         }
@@ -71,8 +111,90 @@ impl TestApp {
             .expect("the request reaches the server")
     }
 
+    /// Creates a tenant whose users sign in with the development issuer.
+    pub async fn tenant(&self, slug: &str) {
+        self.admin
+            .create_tenant(slug, None, "default")
+            .await
+            .expect("the tenant is created");
+        self.admin
+            .add_issuer(
+                slug,
+                IssuerSpec {
+                    issuer: self.issuer.issuer(slug),
+                    audiences: vec![dev_issuer::AUDIENCE.to_owned()],
+                    jwks_uri: Some(self.issuer.jwks_uri(slug)),
+                    algorithms: vec!["RS256".to_owned()],
+                    subject_claim: "sub".to_owned(),
+                    admin_claim: Some("roles=threadgate.admin".to_owned()),
+                },
+            )
+            .await
+            .expect("the issuer is registered");
+    }
+
+    /// A token of `user` in `tenant`.
+    pub fn token(&self, tenant: &str, user: &str) -> String {
+        self.issuer
+            .mint(tenant, user, false, 3600)
+            .expect("a token")
+    }
+
+    pub fn admin_token(&self, tenant: &str, user: &str) -> String {
+        self.issuer.mint(tenant, user, true, 3600).expect("a token")
+    }
+
+    /// An assistant of `tenant` with the code interpreter, file search and
+    /// the `get_weather` function.
+    pub async fn assistant(&self, tenant: &str) -> String {
+        let assistant = self
+            .admin
+            .create_assistant(
+                tenant,
+                json!({
+                    "model": "gpt-4o",
+                    "name": format!("{tenant} assistant"),
+                    "tools": [{"type": "code_interpreter"}, {"type": "file_search"},
+                              {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}],
+                }),
+            )
+            .await
+            .expect("the assistant is created");
+        assistant["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Sends `method path` with `token` and an optional JSON body.
+    pub async fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("the request reaches the server");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Requests the emulator has received so far.
+    pub fn upstream_requests(&self) -> Vec<JournalEntry> {
+        self.emulator.requests()
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(self) {
         self.handle.stop(true).await;
+        self.emulator.stop().await;
     }
 }
