@@ -27,8 +27,9 @@ pub struct TestApp {
     pub issuer: Arc<DevIssuer>,
     pub admin: Admin,
     handle: ServerHandle,
+    server: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
     // Declared last so it is dropped after the server stops.
-    _database: Option<TestDatabase>,
+    database: Option<TestDatabase>,
 }
 
 /// An answer: status, headers and the body as JSON (`Null` when not JSON).
@@ -87,7 +88,7 @@ impl TestApp {
         let application =
             Application::build_with(&settings, Some(issuer.clone())).expect("the server starts");
         let handle = application.handle();
-        actix_web::rt::spawn(application.run_until_stopped());
+        let server = actix_web::rt::spawn(application.run_until_stopped());
         Self {
             address: base,
             client: reqwest::Client::new(),
@@ -95,7 +96,8 @@ impl TestApp {
             emulator,
             issuer,
             handle,
-            _database: database,
+            server,
+            database,
         }
     }
 
@@ -192,9 +194,15 @@ impl TestApp {
         self.emulator.requests()
     }
 
-    /// Stops the server gracefully.
-    pub async fn stop(self) {
+    /// Stops the server gracefully and waits until it has finished,
+    /// queued audit events included; hands back the database for checks.
+    pub async fn stop(self) -> Option<TestDatabase> {
         self.handle.stop(true).await;
+        self.server
+            .await
+            .expect("the server task ends")
+            .expect("the server stops cleanly");
         self.emulator.stop().await;
+        self.database
     }
 }

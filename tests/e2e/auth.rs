@@ -1,0 +1,270 @@
+//! Authentication: token attacks, API keys, disabled users, and the audit
+//! trail of decisions.
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use threadgate_server::dev_issuer::DevIssuer;
+use threadgate_tests::TestApp;
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn b64(value: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+fn claims(app: &TestApp, tenant: &str) -> Value {
+    json!({"iss": app.issuer.issuer(tenant), "sub": "mallory", "aud": "threadgate", "iat": now(), "nbf": now(), "exp": now() + 600})
+}
+
+async fn assert_refused(app: &TestApp, token: &str, attack: &str) {
+    let answer = app.call(token, "GET", "/v1/threads", None).await;
+    assert_eq!(answer.status, 401, "{attack}: {:?}", answer.body);
+    assert_eq!(
+        answer.headers["www-authenticate"], r#"Bearer error="invalid_token""#,
+        "{attack}"
+    );
+    assert_eq!(
+        answer.body["error"]["type"], "invalid_request_error",
+        "{attack}"
+    );
+    assert!(answer.body["error"]["message"].is_string(), "{attack}");
+}
+
+#[actix_web::test]
+async fn token_attacks_answer_401() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    // The genuine article works.
+    assert_eq!(
+        app.call(&app.token("acme", "alice"), "GET", "/v1/threads", None)
+            .await
+            .status,
+        200
+    );
+
+    let valid = claims(&app, "acme");
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&valid)
+    );
+    assert_refused(&app, &none, "alg none").await;
+
+    let public_pem = app.issuer.public_key_pem().unwrap();
+    let hs256 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &valid,
+        &EncodingKey::from_secret(public_pem.as_bytes()),
+    )
+    .unwrap();
+    assert_refused(&app, &hs256, "HS256 signed with the RSA public key").await;
+
+    let mut expired = valid.clone();
+    expired["exp"] = json!(now() - 3600);
+    assert_refused(&app, &app.issuer.sign(&expired).unwrap(), "expired").await;
+
+    let mut early = valid.clone();
+    early["nbf"] = json!(now() + 3600);
+    assert_refused(&app, &app.issuer.sign(&early).unwrap(), "nbf in the future").await;
+
+    let mut elsewhere = valid.clone();
+    elsewhere["iss"] = json!("https://login.example.com/evil");
+    assert_refused(
+        &app,
+        &app.issuer.sign(&elsewhere).unwrap(),
+        "unknown issuer",
+    )
+    .await;
+
+    let mut audience = valid.clone();
+    audience["aud"] = json!("someone-else");
+    assert_refused(&app, &app.issuer.sign(&audience).unwrap(), "wrong audience").await;
+
+    // Signed by a key the issuer never published (unknown kid), claiming acme.
+    let stranger = DevIssuer::generate(&format!("{}/dev/oidc", app.address)).unwrap();
+    assert_refused(&app, &stranger.sign(&valid).unwrap(), "unknown kid").await;
+
+    let genuine = app.issuer.sign(&valid).unwrap();
+    let mut parts: Vec<String> = genuine.split('.').map(str::to_owned).collect();
+    let mut tampered = valid.clone();
+    tampered["sub"] = json!("alice");
+    parts[1] = b64(&tampered);
+    assert_refused(&app, &parts.join("."), "tampered payload").await;
+
+    assert_refused(&app, "not-a-token", "garbage").await;
+    let missing = app.client.get(app.url("/v1/threads")).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+
+    // A genuine token of globex is globex's: acme's ids are unknown to it.
+    let alice = app.token("acme", "alice");
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let carol = app.token("globex", "carol");
+    assert_eq!(
+        app.call(&carol, "GET", &format!("/v1/threads/{thread}"), None)
+            .await
+            .status,
+        404
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn api_keys_authenticate_backends_and_act_on_behalf_of_users() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let backend = app
+        .admin
+        .create_api_key("acme", "web backend", false, true)
+        .await
+        .unwrap();
+    let as_alice = app
+        .client
+        .get(app.url(&format!("/v1/threads/{thread}")))
+        .bearer_auth(&backend.key)
+        .header("Threadgate-On-Behalf-Of", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_alice.status(), 200);
+    let as_bob = app
+        .client
+        .get(app.url(&format!("/v1/threads/{thread}")))
+        .bearer_auth(&backend.key)
+        .header("Threadgate-On-Behalf-Of", "bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_bob.status(), 404);
+    // Without a user, a member key owns nothing and may create nothing.
+    let alone = app
+        .call(&backend.key, "POST", "/v1/threads", Some(json!({})))
+        .await;
+    assert_eq!(alone.status, 403);
+
+    let plain = app
+        .admin
+        .create_api_key("acme", "no on-behalf", false, false)
+        .await
+        .unwrap();
+    let refused = app
+        .client
+        .get(app.url("/v1/threads"))
+        .bearer_auth(&plain.key)
+        .header("Threadgate-On-Behalf-Of", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    app.admin
+        .revoke_api_key("acme", &backend.prefix)
+        .await
+        .unwrap();
+    let revoked = app.call(&backend.key, "GET", "/v1/threads", None).await;
+    assert_eq!(revoked.status, 401);
+    let wrong_secret = format!("{}0", &plain.key[..plain.key.len() - 1]);
+    assert_eq!(
+        app.call(&wrong_secret, "GET", "/v1/threads", None)
+            .await
+            .status,
+        401
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn disabled_users_are_refused() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    assert_eq!(
+        app.call(&alice, "GET", "/v1/threads", None).await.status,
+        200
+    );
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    app.admin
+        .database
+        .run("test.disable", move |conn| {
+            let user = storage::repo::users::find_or_create(conn, tenant.id, "alice")?;
+            storage::repo::users::set_disabled(conn, tenant.id, user.id, true)
+        })
+        .await
+        .unwrap();
+    let answer = app.call(&alice, "GET", "/v1/threads", None).await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.body["error"]["type"], "permission_error");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn every_decision_is_audited_without_secrets() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let bob = app.token("acme", "bob");
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(&alice, "GET", &format!("/v1/threads/{thread}"), None)
+        .await;
+    app.call(&bob, "GET", &format!("/v1/threads/{thread}"), None)
+        .await;
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    let database = app.stop().await.unwrap();
+
+    let mut conn = storage::connect(database.url()).unwrap();
+    let events = storage::repo::audit::list_for_tenant(&mut conn, tenant.id).unwrap();
+    let summary: Vec<(String, String, Option<String>)> = events
+        .iter()
+        .map(|e| (e.action.clone(), e.outcome.clone(), e.reason.clone()))
+        .collect();
+    assert!(
+        summary.contains(&("create".to_owned(), "allow".to_owned(), None)),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&("read".to_owned(), "allow".to_owned(), None)),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(
+            "read".to_owned(),
+            "deny".to_owned(),
+            Some("not_owner".to_owned())
+        )),
+        "{summary:?}"
+    );
+    let denied = events.iter().find(|e| e.outcome == "deny").unwrap();
+    assert_eq!(denied.upstream_id.as_deref(), Some(thread.as_str()));
+    let dump = format!("{events:?}");
+    assert!(
+        !dump.contains(&alice[..40]) && !dump.contains(&bob[..40]),
+        "no token in the audit trail"
+    );
+}
