@@ -9,3 +9,5 @@ mod conversations;
 mod emulator;
 mod health;
 mod matrix;
+mod sdk;
+mod upstream_failures;

@@ -46,6 +46,14 @@ impl TestApp {
         Self::spawn_on(TestDatabase::create()).await
     }
 
+    /// As [`TestApp::spawn`], with settings of the upstream profile
+    /// overridden (`{"timeouts": {"request": "200ms"}}`, …).
+    pub async fn spawn_with_upstream(overrides: Value) -> Self {
+        let database = TestDatabase::create();
+        let url = database.url().to_owned();
+        Self::start_with(&url, Some(database), overrides).await
+    }
+
     /// Starts the server on a database the test prepared.
     pub async fn spawn_on(database: TestDatabase) -> Self {
         let url = database.url().to_owned();
@@ -58,6 +66,10 @@ impl TestApp {
     }
 
     async fn start(database_url: &str, database: Option<TestDatabase>) -> Self {
+        Self::start_with(database_url, database, json!({})).await
+    }
+
+    async fn start_with(database_url: &str, database: Option<TestDatabase>, overrides: Value) -> Self {
         let emulator = RunningEmulator::start(
             EmulatorConfig::default(),
             "127.0.0.1:0".parse().expect("an address"),
@@ -80,7 +92,8 @@ impl TestApp {
                         "credential": {"kind": "azure_api_key", "key": EmulatorConfig::default().api_key},
                         "retry": {"max_attempts": 1},
                     }),
-                )),
+                ))
+                .merge(Serialized::default("upstreams.default", overrides)),
         )
         .expect("test settings are valid");
         let base = format!("http://{address}");
@@ -187,6 +200,18 @@ impl TestApp {
             headers,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
+    }
+
+    /// Injects a fault into the emulator for the next matching requests.
+    pub async fn upstream_fault(&self, rule: Value) {
+        let response = self
+            .client
+            .post(format!("{}/_emulator/faults", self.emulator.base_url()))
+            .json(&rule)
+            .send()
+            .await
+            .expect("the emulator answers");
+        assert!(response.status().is_success(), "{rule}");
     }
 
     /// Requests the emulator has received so far.

@@ -1,0 +1,21 @@
+//! The official `openai` Python SDK, pointed at Threadgate.
+
+use threadgate_tests::{TestApp, python};
+
+#[actix_web::test]
+async fn the_openai_sdk_works_against_threadgate() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let assistant = app.assistant("acme").await;
+    let env = vec![
+        ("THREADGATE_URL", app.address.clone()),
+        ("ALICE_TOKEN", app.token("acme", "alice")),
+        ("BOB_TOKEN", app.token("acme", "bob")),
+        ("ASSISTANT_ID", assistant),
+    ];
+    // pytest blocks: run it off the server's runtime thread.
+    tokio::task::spawn_blocking(move || python::pytest("test_threadgate_sdk.py", &env))
+        .await
+        .unwrap();
+    app.stop().await;
+}

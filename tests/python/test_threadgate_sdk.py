@@ -1,0 +1,76 @@
+"""The official `openai` SDK against Threadgate: base_url at Threadgate's
+/v1, a development token as the API key. Another user of the same tenant
+sees none of it."""
+
+import os
+
+import openai
+import pytest
+from openai import AssistantEventHandler
+from typing_extensions import override
+
+
+def client_for(token: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=os.environ["THREADGATE_URL"] + "/v1", api_key=token, max_retries=0)
+
+
+@pytest.fixture
+def alice():
+    return client_for(os.environ["ALICE_TOKEN"])
+
+
+@pytest.fixture
+def bob():
+    return client_for(os.environ["BOB_TOKEN"])
+
+
+def text_of(message) -> str:
+    return "".join(part.text.value for part in message.content if part.type == "text")
+
+
+def test_a_conversation_through_threadgate(alice, bob):
+    assistants = alice.beta.assistants.list().data
+    assert [a.id for a in assistants] == [os.environ["ASSISTANT_ID"]]
+    assistant = alice.beta.assistants.retrieve(os.environ["ASSISTANT_ID"])
+
+    thread = alice.beta.threads.create(metadata={"topic": "sdk"})
+    assert thread.metadata == {"topic": "sdk"}
+    alice.beta.threads.messages.create(thread.id, role="user", content="Hello through Threadgate")
+
+    run = alice.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=20)
+    assert run.status == "completed"
+
+    class Collector(AssistantEventHandler):
+        def __init__(self):
+            super().__init__()
+            self.deltas = []
+
+        @override
+        def on_text_delta(self, delta, snapshot):
+            self.deltas.append(delta.value)
+
+    alice.beta.threads.messages.create(thread.id, role="user", content="and stream this")
+    collector = Collector()
+    with alice.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id, event_handler=collector) as stream:
+        stream.until_done()
+    assert "and stream this" in "".join(collector.deltas)
+
+    messages = alice.beta.threads.messages.list(thread.id, order="asc").data
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert "Hello through Threadgate" in text_of(messages[1])
+
+    # The user's own threads: an extension the upstream lacks, same envelope.
+    mine = alice.get("/threads", cast_to=object)
+    assert [t["id"] for t in mine["data"]] == [thread.id]
+
+    # Bob, of the same tenant, sees none of it.
+    with pytest.raises(openai.NotFoundError):
+        bob.beta.threads.retrieve(thread.id)
+    with pytest.raises(openai.NotFoundError):
+        bob.beta.threads.messages.list(thread.id)
+    assert bob.get("/threads", cast_to=object)["data"] == []
+
+    deleted = alice.beta.threads.delete(thread.id)
+    assert deleted.deleted
+    with pytest.raises(openai.NotFoundError):
+        alice.beta.threads.retrieve(thread.id)
