@@ -9,23 +9,42 @@ async fn upstream_failures_are_mapped_and_never_leak_the_upstream() {
     let app = TestApp::spawn().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
-    let thread = app.call(&alice, "POST", "/v1/threads", Some(json!({}))).await.body["id"].as_str().unwrap().to_owned();
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("/v1/threads/{thread}");
 
-    app.upstream_fault(json!({"fault": "429:retry-after=7", "times": 1})).await;
+    app.upstream_fault(json!({"fault": "429:retry-after=7", "times": 1}))
+        .await;
     let limited = app.call(&alice, "GET", &path, None).await;
     assert_eq!(limited.status, 429);
     assert_eq!(limited.headers["retry-after"], "7");
     assert_eq!(limited.body["error"]["code"], "rate_limit_exceeded");
 
-    app.upstream_fault(json!({"fault": "500", "times": 1})).await;
+    app.upstream_fault(json!({"fault": "500", "times": 1}))
+        .await;
     let failed = app.call(&alice, "GET", &path, None).await;
     assert_eq!(failed.status, 502);
     let text = failed.body.to_string();
-    assert!(!text.contains("127.0.0.1") && !text.contains("emulator-key"), "{text}");
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("emulator-key"),
+        "{text}"
+    );
 
-    app.upstream_fault(json!({"fault": "content-filter", "times": 1})).await;
-    let filtered = app.call(&alice, "POST", &format!("{path}/messages"), Some(json!({"role": "user", "content": "x"}))).await;
+    app.upstream_fault(json!({"fault": "content-filter", "times": 1}))
+        .await;
+    let filtered = app
+        .call(
+            &alice,
+            "POST",
+            &format!("{path}/messages"),
+            Some(json!({"role": "user", "content": "x"})),
+        )
+        .await;
     assert_eq!(filtered.status, 400);
     assert_eq!(filtered.body["error"]["code"], "content_filter");
     app.stop().await;
@@ -40,50 +59,99 @@ async fn timeouts_are_504_and_an_unknown_create_outcome_stays_pending() {
     .await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
-    let thread = app.call(&alice, "POST", "/v1/threads", Some(json!({}))).await.body["id"].as_str().unwrap().to_owned();
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    app.upstream_fault(json!({"fault": "latency:ms=1500", "times": 1})).await;
-    let slow = app.call(&alice, "GET", &format!("/v1/threads/{thread}"), None).await;
+    app.upstream_fault(json!({"fault": "latency:ms=1500", "times": 1}))
+        .await;
+    let slow = app
+        .call(&alice, "GET", &format!("/v1/threads/{thread}"), None)
+        .await;
     assert_eq!(slow.status, 504);
 
-    app.upstream_fault(json!({"fault": "latency:ms=1500", "times": 1, "path": "/threads", "method": "POST"})).await;
-    let unknown = app.call(&alice, "POST", "/v1/threads", Some(json!({}))).await;
+    app.upstream_fault(
+        json!({"fault": "latency:ms=1500", "times": 1, "path": "/threads", "method": "POST"}),
+    )
+    .await;
+    let unknown = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await;
     assert_eq!(unknown.status, 504);
 
     // A refused create leaves nothing behind.
-    app.upstream_fault(json!({"fault": "500", "times": 1, "path": "/threads", "method": "POST"})).await;
-    assert_eq!(app.call(&alice, "POST", "/v1/threads", Some(json!({}))).await.status, 502);
+    app.upstream_fault(json!({"fault": "500", "times": 1, "path": "/threads", "method": "POST"}))
+        .await;
+    assert_eq!(
+        app.call(&alice, "POST", "/v1/threads", Some(json!({})))
+            .await
+            .status,
+        502
+    );
 
     let tenant = app.admin.tenant("acme").await.unwrap();
     let database = app.stop().await.unwrap();
     let mut conn = storage::connect(database.url()).unwrap();
-    let alice_id = storage::repo::users::find_or_create(&mut conn, tenant.id, "alice").unwrap().id;
+    let alice_id = storage::repo::users::find_or_create(&mut conn, tenant.id, "alice")
+        .unwrap()
+        .id;
     let (active, _) = resources::list(
         &mut conn,
         tenant.id,
         Scope::OwnedBy(alice_id),
         domain::ResourceKind::Thread,
-        &PageQuery { limit: 10, newest_first: true, after: None, before: None },
+        &PageQuery {
+            limit: 10,
+            newest_first: true,
+            after: None,
+            before: None,
+        },
     )
     .unwrap();
     assert_eq!(active.len(), 1, "only the first thread is active");
     let pending: i64 = diesel::RunQueryDsl::get_result(
-        diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT count(*) FROM resources WHERE state = 'pending' AND request_id IS NOT NULL"),
+        diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "SELECT count(*) FROM resources WHERE state = 'pending' AND request_id IS NOT NULL",
+        ),
         &mut conn,
     )
     .unwrap();
-    assert_eq!(pending, 1, "the create with an unknown outcome is left pending for a reconciler; the refused one is gone");
+    assert_eq!(
+        pending, 1,
+        "the create with an unknown outcome is left pending for a reconciler; the refused one is gone"
+    );
 }
 
 #[actix_web::test]
 async fn an_open_circuit_answers_503() {
-    let app = TestApp::spawn_with_upstream(json!({"circuit_breaker": {"failure_threshold": 1, "open_for": "1h"}})).await;
+    let app = TestApp::spawn_with_upstream(
+        json!({"circuit_breaker": {"failure_threshold": 1, "open_for": "1h"}}),
+    )
+    .await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
-    let thread = app.call(&alice, "POST", "/v1/threads", Some(json!({}))).await.body["id"].as_str().unwrap().to_owned();
-    app.upstream_fault(json!({"fault": "500", "times": 1})).await;
-    assert_eq!(app.call(&alice, "GET", &format!("/v1/threads/{thread}"), None).await.status, 502);
-    let open = app.call(&alice, "GET", &format!("/v1/threads/{thread}"), None).await;
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.upstream_fault(json!({"fault": "500", "times": 1}))
+        .await;
+    assert_eq!(
+        app.call(&alice, "GET", &format!("/v1/threads/{thread}"), None)
+            .await
+            .status,
+        502
+    );
+    let open = app
+        .call(&alice, "GET", &format!("/v1/threads/{thread}"), None)
+        .await;
     assert_eq!(open.status, 503);
     app.stop().await;
 }

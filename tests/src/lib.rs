@@ -69,7 +69,11 @@ impl TestApp {
         Self::start_with(database_url, database, json!({})).await
     }
 
-    async fn start_with(database_url: &str, database: Option<TestDatabase>, overrides: Value) -> Self {
+    async fn start_with(
+        database_url: &str,
+        database: Option<TestDatabase>,
+        overrides: Value,
+    ) -> Self {
         let emulator = RunningEmulator::start(
             EmulatorConfig::default(),
             "127.0.0.1:0".parse().expect("an address"),

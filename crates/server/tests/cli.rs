@@ -21,29 +21,88 @@ fn http_get(address: &str, path: &str) -> String {
     response
 }
 
+/// A bare HTTP/1.1 GET with a bearer token.
+fn http_get_as(address: &str, path: &str, token: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("the server accepts connections");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("the request is sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("the response is read");
+    response
+}
+
 #[test]
-fn dev_serves_on_embedded_defaults_and_stops_gracefully_on_sigterm() {
+fn dev_runs_everything_a_newcomer_needs_and_stops_gracefully_on_sigterm() {
+    let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(BINARY)
-        .args(["dev", "--listen", "127.0.0.1:0"])
+        .args(["dev", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(state.path())
         .env_remove("THREADGATE_DATABASE__URL")
         .env_remove("THREADGATE_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut ready_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready_line)
-        .unwrap();
+    stdout.read_line(&mut ready_line).unwrap();
     let address = ready_line
         .trim()
         .strip_prefix("Threadgate (dev) is ready at http://")
         .unwrap_or_else(|| panic!("unexpected first line: {ready_line:?}"))
         .to_owned();
+    let mut banner = String::new();
+    while !banner.contains("API documentation") {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the banner ended early: {banner}"
+        );
+        banner.push_str(&line);
+    }
+    let token = banner
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("export TOKEN="))
+        .expect("the banner prints a token")
+        .to_owned();
 
     let response = http_get(&address, "/readyz");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.ends_with(r#"{"status":"ready"}"#), "{response}");
+    let assistants = http_get_as(&address, "/v1/assistants", &token);
+    assert!(assistants.starts_with("HTTP/1.1 200"), "{assistants}");
+    assert!(assistants.contains("Demo assistant"), "{assistants}");
+
+    // More users of more tenants, from a second command.
+    let minted = Command::new(BINARY)
+        .args([
+            "dev",
+            "token",
+            "--tenant",
+            "acme",
+            "--user",
+            "alice",
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(
+        minted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let acme = String::from_utf8(minted.stdout).unwrap();
+    let threads = http_get_as(&address, "/v1/threads", acme.trim());
+    assert!(threads.starts_with("HTTP/1.1 200"), "{threads}");
+    assert!(
+        threads.ends_with(r#""last_id":null,"object":"list"}"#) || threads.contains(r#""data":[]"#),
+        "{threads}"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -52,6 +111,14 @@ fn dev_serves_on_embedded_defaults_and_stops_gracefully_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "dev exited with {status} after SIGTERM");
+    assert!(
+        state.path().join("dev-issuer-key.pem").is_file(),
+        "the issuer's key is kept"
+    );
+    assert!(
+        state.path().join("postgres/data/PG_VERSION").is_file(),
+        "the database is kept"
+    );
 }
 
 #[test]
