@@ -268,3 +268,104 @@ async fn every_decision_is_audited_without_secrets() {
         "no token in the audit trail"
     );
 }
+
+/// An identity provider of its own, counting how often its keys are fetched.
+async fn counting_idp() -> (
+    String,
+    std::sync::Arc<DevIssuer>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    actix_web::dev::ServerHandle,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/dev/oidc", listener.local_addr().unwrap());
+    let issuer = Arc::new(DevIssuer::generate(&base).unwrap());
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (served, counted) = (issuer.clone(), fetches.clone());
+    let server = actix_web::HttpServer::new(move || {
+        let counted = counted.clone();
+        actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(
+                move |request: actix_web::dev::ServiceRequest,
+                      next: actix_web::middleware::Next<actix_web::body::BoxBody>| {
+                    let counted = counted.clone();
+                    async move {
+                        if request.path().ends_with("/jwks.json") {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        next.call(request).await
+                    }
+                },
+            ))
+            .service(DevIssuer::service(actix_web::web::Data::from(
+                served.clone(),
+            )))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (base, issuer, fetches, handle)
+}
+
+#[actix_web::test]
+async fn keys_are_cached_and_unknown_kids_cannot_make_us_hammer_the_identity_provider() {
+    use std::sync::atomic::Ordering;
+
+    let app = TestApp::spawn().await;
+    let (_base, idp, fetches, idp_handle) = counting_idp().await;
+    app.admin
+        .create_tenant("ext", None, "default")
+        .await
+        .unwrap();
+    app.admin
+        .add_issuer(
+            "ext",
+            threadgate_server::admin::IssuerSpec {
+                issuer: idp.issuer("ext"),
+                audiences: vec!["threadgate".to_owned()],
+                jwks_uri: Some(idp.jwks_uri("ext")),
+                algorithms: vec!["RS256".to_owned()],
+                subject_claim: "sub".to_owned(),
+                admin_claim: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    for _ in 0..3 {
+        let token = idp.mint("ext", "erin", false, 600).unwrap();
+        assert_eq!(
+            app.call(&token, "GET", "/v1/threads", None).await.status,
+            200
+        );
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "keys are fetched once and cached"
+    );
+
+    let forger = DevIssuer::generate("https://nowhere.example").unwrap();
+    let forged = json!({"iss": idp.issuer("ext"), "sub": "erin", "aud": "threadgate", "iat": now(), "nbf": now(), "exp": now() + 600});
+    for _ in 0..20 {
+        let token = forger.sign(&forged).unwrap();
+        assert_eq!(
+            app.call(&token, "GET", "/v1/threads", None).await.status,
+            401
+        );
+    }
+    // The keys were fetched moments ago: within the cooldown an unknown kid
+    // is refused without asking the identity provider again.
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "a flood of unknown kids does not reach the identity provider"
+    );
+    idp_handle.stop(false).await;
+    app.stop().await;
+}

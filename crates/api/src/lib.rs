@@ -109,10 +109,40 @@ pub fn no_store() -> middleware::DefaultHeaders {
 
 /// The OpenAPI document of every route [`routes`] registers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_app, document) = actix_web::App::new()
+    let (_app, mut document) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
+    document_unauthorized(&mut document);
     document
+}
+
+/// Every operation that needs a credential can answer 401; said once here
+/// rather than on every route.
+fn document_unauthorized(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    let unauthorized = ResponseBuilder::new()
+        .description(r#"The credential is missing, invalid or expired (`WWW-Authenticate: Bearer error="invalid_token"`)"#)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in document.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.post, &mut item.delete]
+            .into_iter()
+            .flatten()
+        {
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                operation
+                    .responses
+                    .responses
+                    .insert("401".to_owned(), unauthorized.clone().into());
+            }
+        }
+    }
 }
