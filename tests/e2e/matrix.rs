@@ -108,6 +108,7 @@ async fn alices_objects(app: &TestApp, alice: &str) -> Ids {
                     owner: Owner::User(alice_user.id),
                     parent_id: None,
                     request_id: None,
+                    attributes: serde_json::json!({}),
                 },
                 &recorded,
             )

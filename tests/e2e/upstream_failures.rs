@@ -109,6 +109,7 @@ async fn timeouts_are_504_and_an_unknown_create_outcome_stays_pending() {
             newest_first: true,
             after: None,
             before: None,
+            attribute_equals: None,
         },
     )
     .unwrap();

@@ -269,6 +269,7 @@ impl Admin {
                         owner: Owner::Tenant,
                         parent_id: None,
                         request_id: None,
+                        attributes: serde_json::json!({}),
                     },
                     &id,
                 )

@@ -96,6 +96,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         request_id -> Nullable<Text>,
+        attributes -> Jsonb,
     }
 }
 

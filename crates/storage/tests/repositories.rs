@@ -80,6 +80,7 @@ fn a_resource_goes_from_pending_to_active_to_deleted() {
         owner: Owner::User(alice.id),
         parent_id: None,
         request_id: Some("req-1"),
+        attributes: serde_json::json!({}),
     };
 
     let id = resources::insert_pending(&mut conn, &new).unwrap();
@@ -128,6 +129,7 @@ fn the_authorization_lookup_never_crosses_tenants_or_kinds() {
             owner: Owner::Tenant,
             parent_id: None,
             request_id: None,
+            attributes: serde_json::json!({}),
         },
         &file_id,
     )
@@ -165,6 +167,7 @@ fn recording_an_object_seen_again_keeps_its_first_owner() {
                 owner,
                 parent_id: None,
                 request_id: None,
+                attributes: serde_json::json!({}),
             },
             &output,
         )

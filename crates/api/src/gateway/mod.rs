@@ -247,6 +247,7 @@ impl<'a> Exchange<'a> {
                         owner,
                         parent_id: None,
                         request_id: Some(&request_id),
+                        attributes: serde_json::json!({}),
                     },
                 )
             })

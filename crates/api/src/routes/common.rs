@@ -62,6 +62,7 @@ impl ListParams {
                 .map_err(|_| ApiError::bad_request("Invalid 'after'.", Some("after")))?,
             before: cursor(&self.before)
                 .map_err(|_| ApiError::bad_request("Invalid 'before'.", Some("before")))?,
+            attribute_equals: None,
         })
     }
 

@@ -27,6 +27,8 @@ pub struct Resource {
     pub upstream_id: Option<UpstreamId>,
     pub parent_id: Option<ResourceId>,
     pub created_at: DateTime<Utc>,
+    /// What the upstream said about the object when it was recorded.
+    pub attributes: serde_json::Value,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct NewResource<'a> {
     pub parent_id: Option<ResourceId>,
     /// The request that reserved it, for the reconciler.
     pub request_id: Option<&'a str>,
+    /// What the upstream said about the object (e.g. a file's purpose).
+    pub attributes: serde_json::Value,
 }
 
 #[derive(Queryable, Selectable)]
@@ -52,6 +56,7 @@ struct ResourceRow {
     parent_id: Option<Uuid>,
     state: String,
     created_at: DateTime<Utc>,
+    attributes: serde_json::Value,
 }
 
 #[derive(Queryable, Selectable)]
@@ -85,6 +90,7 @@ impl ResourceRow {
                 })?,
             parent_id: self.parent_id.map(ResourceId::from_uuid),
             created_at: self.created_at,
+            attributes: self.attributes,
         })
     }
 }
@@ -112,9 +118,23 @@ pub fn insert_pending(
             resources::parent_id.eq(new.parent_id.map(|p| p.as_uuid())),
             resources::state.eq(LifecycleState::Pending.as_str()),
             resources::request_id.eq(new.request_id),
+            resources::attributes.eq(&new.attributes),
         ))
         .execute(conn)?;
     Ok(id)
+}
+
+/// Replaces what is recorded about the object.
+pub fn set_attributes(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: ResourceId,
+    attributes: &serde_json::Value,
+) -> Result<(), StorageError> {
+    diesel::update(resources::table.find((tenant_id.as_uuid(), id.as_uuid())))
+        .set(resources::attributes.eq(attributes))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Removes a pending row whose upstream create was refused outright: the
@@ -176,6 +196,7 @@ pub fn record_existing(
             resources::parent_id.eq(new.parent_id.map(|p| p.as_uuid())),
             resources::state.eq(LifecycleState::Active.as_str()),
             resources::request_id.eq(new.request_id),
+            resources::attributes.eq(&new.attributes),
         ))
         .on_conflict_do_nothing()
         .execute(conn)?;
@@ -310,6 +331,9 @@ pub struct PageQuery {
     pub newest_first: bool,
     pub after: Option<UpstreamId>,
     pub before: Option<UpstreamId>,
+    /// Only resources whose attribute (a key chosen by code, never by a
+    /// caller) has this value, e.g. `("purpose", "assistants")`.
+    pub attribute_equals: Option<(&'static str, String)>,
 }
 
 /// One page of active resources of `kind` in `scope`, and whether more
@@ -324,11 +348,17 @@ pub fn list(
     page: &PageQuery,
 ) -> Result<(Vec<Resource>, bool), StorageError> {
     let scoped = || {
-        let query = resources::table
+        let mut query = resources::table
             .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
             .filter(resources::kind.eq(kind.as_str()))
             .filter(resources::state.eq(LifecycleState::Active.as_str()))
             .into_boxed();
+        if let Some((key, value)) = &page.attribute_equals {
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("attributes ->> '{key}' = "))
+                    .bind::<diesel::sql_types::Text, _>(value.clone()),
+            );
+        }
         match scope {
             Scope::OwnedBy(user) => query.filter(resources::owner_user_id.eq(user.as_uuid())),
             Scope::Tenant => query.filter(resources::owner_user_id.is_null()),
