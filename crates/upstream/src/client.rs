@@ -28,6 +28,57 @@ pub enum RequestBody {
     Json(Value),
     /// A file upload (`POST /files`), rebuilt for each attempt.
     File(FileUpload),
+    /// A file upload streamed through as it arrives: sent once, never retried.
+    FileStream(StreamUpload),
+}
+
+/// A multipart file upload whose content is a stream, not held in memory.
+#[derive(Debug, Clone)]
+pub struct StreamUpload {
+    pub purpose: String,
+    pub filename: String,
+    pub content_type: Option<String>,
+    /// The content's length, when the caller knows it.
+    pub length: Option<u64>,
+    body: std::sync::Arc<std::sync::Mutex<Option<reqwest::Body>>>,
+}
+
+impl StreamUpload {
+    pub fn new(
+        purpose: String,
+        filename: String,
+        content_type: Option<String>,
+        length: Option<u64>,
+        body: reqwest::Body,
+    ) -> Self {
+        Self {
+            purpose,
+            filename,
+            content_type,
+            length,
+            body: std::sync::Arc::new(std::sync::Mutex::new(Some(body))),
+        }
+    }
+
+    fn form(&self) -> Result<Form, String> {
+        let body = self
+            .body
+            .lock()
+            .map_err(|_| "upload lock poisoned".to_owned())?
+            .take()
+            .ok_or("the upload stream was sent already and cannot be repeated")?;
+        let mut part = match self.length {
+            Some(length) => Part::stream_with_length(body, length),
+            None => Part::stream(body),
+        }
+        .file_name(self.filename.clone());
+        if let Some(content_type) = &self.content_type {
+            part = part.mime_str(content_type).map_err(|e| e.to_string())?;
+        }
+        Ok(Form::new()
+            .text("purpose", self.purpose.clone())
+            .part("file", part))
+    }
 }
 
 /// A multipart file upload held in memory.
@@ -206,7 +257,9 @@ impl UpstreamClient {
                 });
             }
             let outcome = self.attempt(&request, &path, reading).await;
-            let last_attempt = attempt >= retry.max_attempts;
+            // A streamed body is gone once sent: there is nothing to repeat.
+            let replayable = !matches!(request.body, RequestBody::FileStream(_));
+            let last_attempt = attempt >= retry.max_attempts || !replayable;
             let error = match outcome {
                 Ok(response) => {
                     self.breaker.record_success();
@@ -267,6 +320,9 @@ impl UpstreamClient {
             RequestBody::Empty => builder,
             RequestBody::Json(body) => builder.json(body),
             RequestBody::File(upload) => {
+                builder.multipart(upload.form().map_err(Attempt::Invalid)?)
+            }
+            RequestBody::FileStream(upload) => {
                 builder.multipart(upload.form().map_err(Attempt::Invalid)?)
             }
         };

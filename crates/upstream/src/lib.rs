@@ -29,7 +29,7 @@ mod sse;
 pub mod wire;
 
 pub use breaker::BreakerState;
-pub use client::{FileUpload, RequestBody, UpstreamClient, UpstreamRequest};
+pub use client::{FileUpload, RequestBody, StreamUpload, UpstreamClient, UpstreamRequest};
 pub use config::{
     BreakerConfig, COGNITIVE_SERVICES_SCOPE, CredentialConfig, DEFAULT_AZURE_API_VERSION, Flavour,
     ProfileConfig, RetryConfig, Timeouts,

@@ -6,6 +6,7 @@
 //! upstream's own 404 body, with no upstream request made.
 
 pub mod metadata;
+pub mod outputs;
 pub mod references;
 
 use std::sync::Arc;
@@ -252,6 +253,37 @@ impl<'a> Exchange<'a> {
                 )
             })
             .await?)
+    }
+
+    /// The upstream created it: the row becomes `active` with its upstream
+    /// id, and remembers what the upstream said of it.
+    pub async fn activate_with(
+        &self,
+        id: domain::ResourceId,
+        kind: ResourceKind,
+        object: &Value,
+    ) -> Result<(), ApiError> {
+        self.activate(id, kind, object["id"].as_str().unwrap_or_default())
+            .await?;
+        let tenant_id = self.caller.tenant.id;
+        let attributes = object.clone();
+        self.state
+            .database
+            .run("resources.attributes", move |conn| {
+                resources::set_attributes(conn, tenant_id, id, &attributes)
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// What records the objects the upstream makes in answers about `thread`.
+    pub fn recorder(&self, thread: &Resource) -> outputs::Recorder {
+        outputs::Recorder {
+            state: self.state.clone(),
+            caller: self.caller.clone(),
+            owner: thread.facts.owner,
+            parent: Some(thread.facts.id),
+        }
     }
 
     /// The upstream created it: the row becomes `active` with its upstream id.

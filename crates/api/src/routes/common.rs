@@ -3,6 +3,7 @@
 
 use actix_web::HttpResponse;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
@@ -12,6 +13,7 @@ use upstream::{Event, EventStream, Operation, UpstreamError, UpstreamRequest};
 use utoipa::IntoParams;
 
 use crate::ApiError;
+use crate::gateway::outputs::{self, Recorder};
 use crate::gateway::{Exchange, metadata, upstream_error};
 
 /// Cursor pagination, as the Assistants API does it.
@@ -141,30 +143,40 @@ pub async fn fetch_each(
     Ok(objects)
 }
 
-/// Called with the id of the thread a `thread.created` event announces,
-/// before the event is passed on (create-thread-and-run registers it).
-pub type OnThreadCreated = Box<dyn FnMut(String) -> BoxFuture<'static, ()> + Send>;
+/// Work to finish before an event is passed on (registering a new thread,
+/// recording an output file), so the client can use what the event names.
+pub type EventHook = Box<dyn FnMut(&Event) -> Option<BoxFuture<'static, ()>> + Send>;
+
+/// A hook that records the objects the upstream made, as events name them.
+pub fn recording(recorder: Recorder) -> EventHook {
+    Box::new(move |event: &Event| {
+        if event.is_done() {
+            return None;
+        }
+        let data: Value = serde_json::from_str(&event.data).ok()?;
+        if outputs::output_file_ids(&data).is_empty()
+            && outputs::thread_vector_store_ids(&data).is_empty()
+        {
+            return None;
+        }
+        let recorder = recorder.clone();
+        Some(async move { recorder.record(&data).await }.boxed())
+    })
+}
 
 /// Passes an upstream event stream to the client as it arrives: each event
-/// is sent at once, reserved metadata hidden. If the client goes away, the
-/// response stream is dropped, and with it the upstream connection.
-pub fn pass_through(
-    events: EventStream,
-    mut on_thread_created: Option<OnThreadCreated>,
-) -> HttpResponse {
+/// is sent at once, reserved metadata hidden, after `hook`'s work for it.
+/// If the client goes away, the response stream is dropped, and with it the
+/// upstream connection.
+pub fn pass_through(events: EventStream, mut hook: Option<EventHook>) -> HttpResponse {
     let frames = events.then(move |item| {
-        let registration = match (&item, on_thread_created.as_mut()) {
-            (Ok(event), Some(hook)) if event.event == "thread.created" => {
-                serde_json::from_str::<Value>(&event.data)
-                    .ok()
-                    .and_then(|thread| thread["id"].as_str().map(str::to_owned))
-                    .map(hook)
-            }
+        let work = match (&item, hook.as_mut()) {
+            (Ok(event), Some(hook)) => hook(event),
             _ => None,
         };
         async move {
-            if let Some(registration) = registration {
-                registration.await;
+            if let Some(work) = work {
+                work.await;
             }
             match item {
                 Ok(event) => Ok::<Bytes, std::io::Error>(frame(event)),

@@ -19,10 +19,25 @@ use crate::gateway::{Exchange, child_id};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
-/// Authorizes the thread of the path for `action`; answers its upstream id.
-pub(crate) async fn thread_id(exchange: &Exchange<'_>) -> Result<UpstreamId, ApiError> {
+/// Authorizes the thread of the path; answers its row and upstream id.
+pub(crate) async fn thread_of(exchange: &Exchange<'_>) -> Result<(Resource, UpstreamId), ApiError> {
     let thread: Resource = exchange.authorize().await?.remove(0);
-    thread.upstream_id.ok_or_else(|| ApiError::not_found(""))
+    let id = thread
+        .upstream_id
+        .clone()
+        .ok_or_else(|| ApiError::not_found(""))?;
+    Ok((thread, id))
+}
+
+/// Forwards a request about a thread and records what its answer reveals.
+pub(crate) async fn forward_recorded(
+    exchange: &Exchange<'_>,
+    thread: &Resource,
+    request: UpstreamRequest<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let answer = exchange.forward(request).await?;
+    exchange.recorder(thread).record(&answer).await;
+    Ok(ok(answer))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -55,11 +70,11 @@ pub async fn list(
         child_id(run_id, "run")?;
         query.push(("run_id".to_owned(), run_id.clone()));
     }
-    let thread = thread_id(&exchange).await?;
+    let (resource, thread) = thread_of(&exchange).await?;
     let ids = [&thread];
     let mut request = UpstreamRequest::new(Operation::ListMessages, &ids);
     request.query = query;
-    Ok(ok(exchange.forward(request).await?))
+    forward_recorded(&exchange, &resource, request).await
 }
 
 /// Adds a message to a thread.
@@ -82,10 +97,13 @@ pub async fn create(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::CreateMessage, &body)?;
-    let thread = thread_id(&exchange).await?;
-    Ok(ok(exchange
-        .forward(UpstreamRequest::new(Operation::CreateMessage, &[&thread]).json(body))
-        .await?))
+    let (resource, thread) = thread_of(&exchange).await?;
+    forward_recorded(
+        &exchange,
+        &resource,
+        UpstreamRequest::new(Operation::CreateMessage, &[&thread]).json(body),
+    )
+    .await
 }
 
 /// Retrieves a message.
@@ -109,13 +127,13 @@ pub async fn retrieve(
         Action::Read,
     );
     let message = child_id(&message, "message")?;
-    let thread = thread_id(&exchange).await?;
-    Ok(ok(exchange
-        .forward(UpstreamRequest::new(
-            Operation::GetMessage,
-            &[&thread, &message],
-        ))
-        .await?))
+    let (resource, thread) = thread_of(&exchange).await?;
+    forward_recorded(
+        &exchange,
+        &resource,
+        UpstreamRequest::new(Operation::GetMessage, &[&thread, &message]),
+    )
+    .await
 }
 
 /// Changes a message's metadata.
@@ -140,7 +158,7 @@ pub async fn modify(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::ModifyMessage, &body)?;
     let message = child_id(&message, "message")?;
-    let thread = thread_id(&exchange).await?;
+    let (_, thread) = thread_of(&exchange).await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::ModifyMessage, &[&thread, &message]).json(body))
         .await?))
@@ -167,7 +185,7 @@ pub async fn delete(
         Action::Update,
     );
     let message = child_id(&message, "message")?;
-    let thread = thread_id(&exchange).await?;
+    let (_, thread) = thread_of(&exchange).await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(
             Operation::DeleteMessage,

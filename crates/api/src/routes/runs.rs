@@ -5,17 +5,18 @@ use actix_web::{HttpResponse, get, post, web};
 use domain::{Action, ResourceKind, UpstreamId};
 use futures_util::FutureExt;
 use serde_json::Value;
-use storage::repo::resources;
+use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamRequest};
 
-use super::common::{ListParams, OnThreadCreated, ok, pass_through};
-use super::messages::thread_id;
+use super::common::{EventHook, ListParams, ok, pass_through, recording};
+use super::messages::{forward_recorded, thread_of};
 use super::schemas::{
     CreateRunRequest, CreateThreadAndRunRequest, ListObject, ModifyRequest, RunObject,
     RunStepObject, SubmitToolOutputsRequest,
 };
 use super::threads::{object_body, owner_of_new};
 use crate::auth::Caller;
+use crate::gateway::outputs::Recorder;
 use crate::gateway::{Exchange, child_id, metadata, upstream_error};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
@@ -27,6 +28,7 @@ fn wants_stream(body: &Value) -> bool {
 /// Sends `request` upstream, answering a stream or a JSON object as the body asked.
 async fn run_or_stream(
     exchange: &Exchange<'_>,
+    thread: &Resource,
     request: UpstreamRequest<'_>,
     stream: bool,
 ) -> Result<HttpResponse, ApiError> {
@@ -36,7 +38,10 @@ async fn run_or_stream(
             .stream(request)
             .await
             .map_err(upstream_error)?;
-        Ok(pass_through(events, None))
+        Ok(pass_through(
+            events,
+            Some(recording(exchange.recorder(thread))),
+        ))
     } else {
         Ok(ok(exchange.forward(request).await?))
     }
@@ -60,7 +65,7 @@ pub async fn list(
     let exchange =
         Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
     let query = params.upstream_query()?;
-    let thread = thread_id(&exchange).await?;
+    let (_, thread) = thread_of(&exchange).await?;
     let ids = [&thread];
     let mut request = UpstreamRequest::new(Operation::ListRuns, &ids);
     request.query = query;
@@ -91,10 +96,11 @@ pub async fn create(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::CreateRun, &body)?;
-    let thread = thread_id(&exchange).await?;
+    let (resource, thread) = thread_of(&exchange).await?;
     let stream = wants_stream(&body);
     run_or_stream(
         &exchange,
+        &resource,
         UpstreamRequest::new(Operation::CreateRun, &[&thread]).json(body),
         stream,
     )
@@ -143,27 +149,42 @@ pub async fn create_thread_and_run(
                 return Err(error);
             }
         };
-        // The new thread becomes the caller's before its event reaches them.
+        // The new thread becomes the caller's before its event reaches them;
+        // output files the run writes become theirs as they are named.
         let database = state.database.clone();
         let tenant_id = caller.tenant.id;
-        let register: OnThreadCreated = Box::new(move |thread| {
-            let database = database.clone();
-            async move {
-                let Ok(thread) = UpstreamId::parse(thread) else {
-                    return;
-                };
-                let activated = database
-                    .run("resources.activate", move |conn| {
-                        resources::activate(conn, tenant_id, reserved, &thread)
-                    })
-                    .await;
-                if let Err(error) = activated {
-                    tracing::error!(%error, "could not register a streamed thread");
-                }
-            }
-            .boxed()
+        let mut record = recording(Recorder {
+            state: state.get_ref().clone(),
+            caller: caller.clone(),
+            owner: owner_of_new(&caller),
+            parent: Some(reserved),
         });
-        return Ok(pass_through(events, Some(register)));
+        let hook: EventHook = Box::new(move |event: &upstream::Event| {
+            if event.event != "thread.created" {
+                return record(event);
+            }
+            let thread = serde_json::from_str::<Value>(&event.data).ok()?["id"]
+                .as_str()?
+                .to_owned();
+            let database = database.clone();
+            Some(
+                async move {
+                    let Ok(thread) = UpstreamId::parse(thread) else {
+                        return;
+                    };
+                    let activated = database
+                        .run("resources.activate", move |conn| {
+                            resources::activate(conn, tenant_id, reserved, &thread)
+                        })
+                        .await;
+                    if let Err(error) = activated {
+                        tracing::error!(%error, "could not register a streamed thread");
+                    }
+                }
+                .boxed(),
+            )
+        });
+        return Ok(pass_through(events, Some(hook)));
     }
 
     let run = match exchange.forward(request).await {
@@ -204,7 +225,7 @@ pub async fn retrieve(
         Action::Read,
     );
     let run = child_id(&run, "run")?;
-    let thread = thread_id(&exchange).await?;
+    let (_, thread) = thread_of(&exchange).await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::GetRun, &[&thread, &run]))
         .await?))
@@ -232,7 +253,7 @@ pub async fn modify(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::ModifyRun, &body)?;
     let run = child_id(&run, "run")?;
-    let thread = thread_id(&exchange).await?;
+    let (_, thread) = thread_of(&exchange).await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::ModifyRun, &[&thread, &run]).json(body))
         .await?))
@@ -259,7 +280,7 @@ pub async fn cancel(
         Action::Update,
     );
     let run = child_id(&run, "run")?;
-    let thread = thread_id(&exchange).await?;
+    let (_, thread) = thread_of(&exchange).await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::CancelRun, &[&thread, &run]))
         .await?))
@@ -291,10 +312,11 @@ pub async fn submit_tool_outputs(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::SubmitToolOutputs, &body)?;
     let run = child_id(&run, "run")?;
-    let thread = thread_id(&exchange).await?;
+    let (resource, thread) = thread_of(&exchange).await?;
     let stream = wants_stream(&body);
     run_or_stream(
         &exchange,
+        &resource,
         UpstreamRequest::new(Operation::SubmitToolOutputs, &[&thread, &run]).json(body),
         stream,
     )
@@ -324,11 +346,11 @@ pub async fn list_steps(
     );
     let run = child_id(&run, "run")?;
     let query = params.upstream_query()?;
-    let thread = thread_id(&exchange).await?;
+    let (resource, thread) = thread_of(&exchange).await?;
     let ids = [&thread, &run];
     let mut request = UpstreamRequest::new(Operation::ListRunSteps, &ids);
     request.query = query;
-    Ok(ok(exchange.forward(request).await?))
+    forward_recorded(&exchange, &resource, request).await
 }
 
 /// Retrieves a run step.
@@ -353,11 +375,11 @@ pub async fn retrieve_step(
     );
     let run = child_id(&run, "run")?;
     let step = child_id(&step, "run step")?;
-    let thread = thread_id(&exchange).await?;
-    Ok(ok(exchange
-        .forward(UpstreamRequest::new(
-            Operation::GetRunStep,
-            &[&thread, &run, &step],
-        ))
-        .await?))
+    let (resource, thread) = thread_of(&exchange).await?;
+    forward_recorded(
+        &exchange,
+        &resource,
+        UpstreamRequest::new(Operation::GetRunStep, &[&thread, &run, &step]),
+    )
+    .await
 }

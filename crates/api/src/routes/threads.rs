@@ -7,10 +7,12 @@ use storage::repo::resources::{self, Scope};
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{ListParams, envelope, fetch_each, ok};
+use super::messages::{forward_recorded, thread_of};
 use super::schemas::{
     CreateThreadRequest, DeletionStatus, ListObject, ModifyRequest, ThreadObject,
 };
 use crate::auth::Caller;
+use crate::gateway::outputs::Recorder;
 use crate::gateway::{Exchange, metadata};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
@@ -65,6 +67,15 @@ pub async fn create(
             thread["id"].as_str().unwrap_or_default(),
         )
         .await?;
+    // Vector stores made from `vector_stores` helpers are the caller's.
+    Recorder {
+        state: state.get_ref().clone(),
+        caller: caller.clone(),
+        owner: owner_of_new(&caller),
+        parent: Some(reserved),
+    }
+    .record(&thread)
+    .await;
     Ok(ok(thread))
 }
 
@@ -126,14 +137,13 @@ pub async fn retrieve(
 ) -> Result<HttpResponse, ApiError> {
     let exchange =
         Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
-    let thread = exchange.authorize().await?.remove(0);
-    let id = thread
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
-    Ok(ok(exchange
-        .forward(UpstreamRequest::new(Operation::GetThread, &[&id]))
-        .await?))
+    let (thread, id) = thread_of(&exchange).await?;
+    forward_recorded(
+        &exchange,
+        &thread,
+        UpstreamRequest::new(Operation::GetThread, &[&id]),
+    )
+    .await
 }
 
 /// Changes a thread's metadata or tool resources.
@@ -156,14 +166,13 @@ pub async fn modify(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::ModifyThread, &body)?;
-    let thread = exchange.authorize().await?.remove(0);
-    let id = thread
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
-    Ok(ok(exchange
-        .forward(UpstreamRequest::new(Operation::ModifyThread, &[&id]).json(body))
-        .await?))
+    let (thread, id) = thread_of(&exchange).await?;
+    forward_recorded(
+        &exchange,
+        &thread,
+        UpstreamRequest::new(Operation::ModifyThread, &[&id]).json(body),
+    )
+    .await
 }
 
 /// Deletes a thread: gone for every reader at once, then upstream.
