@@ -1,15 +1,11 @@
 //! The authorization matrix: for every `/v1` route in the OpenAPI document,
 //! with every id it can name (path, list cursor, body reference) set to an
-//! object of alice's, bob (same tenant) and carol (another tenant) get 404
-//! and the upstream receives nothing. A route the matrix does not know how
-//! to call fails the test, so a new route is covered or noticed.
+//! object of alice's, bob (same tenant) and carol (another tenant) are
+//! refused and the upstream receives nothing. A route the matrix does not
+//! know how to call fails the test, so a new route is covered or noticed.
 
-use bytes::Bytes;
-use domain::{Owner, ResourceKind, UpstreamId};
 use serde_json::{Value, json};
-use storage::repo::resources::{self, NewResource};
 use threadgate_tests::TestApp;
-use upstream::{FileUpload, Operation, RequestBody, UpstreamRequest};
 
 struct Ids {
     assistant: String,
@@ -18,42 +14,69 @@ struct Ids {
     run: String,
     step: String,
     file: String,
+    store: String,
+    batch: String,
 }
 
-/// alice's objects: a thread with a message and a completed run, and a file.
+/// Uploads a file as `token`, through Threadgate.
+pub(crate) async fn upload(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    content: &'static [u8],
+) -> String {
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "assistants")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(content).file_name(name.to_owned()),
+        );
+    let response = app
+        .client
+        .post(app.url("/v1/files"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let file: Value = response.json().await.unwrap();
+    file["id"].as_str().unwrap().to_owned()
+}
+
+fn id_of(answer: &threadgate_tests::Answer) -> String {
+    answer.body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {:?}", answer.body))
+        .to_owned()
+}
+
+/// alice's objects: a thread with a message and a run, a file, a vector
+/// store with it, and a file batch.
 async fn alices_objects(app: &TestApp, alice: &str) -> Ids {
     let assistant = app.assistant("acme").await;
-    let thread = app
-        .call(alice, "POST", "/v1/threads", Some(json!({})))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let message = app
-        .call(
+    let thread = id_of(
+        &app.call(alice, "POST", "/v1/threads", Some(json!({})))
+            .await,
+    );
+    let message = id_of(
+        &app.call(
             alice,
             "POST",
             &format!("/v1/threads/{thread}/messages"),
             Some(json!({"role": "user", "content": "hi"})),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let run = app
-        .call(
+        .await,
+    );
+    let run = id_of(
+        &app.call(
             alice,
             "POST",
             &format!("/v1/threads/{thread}/runs"),
             Some(json!({"assistant_id": assistant})),
         )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await,
+    );
     let step = loop {
         let steps = app
             .call(
@@ -68,60 +91,35 @@ async fn alices_objects(app: &TestApp, alice: &str) -> Ids {
         }
         tokio::task::yield_now().await;
     };
-    // A file of alice's, recorded as the file API will record uploads.
-    let upstream = app.admin.upstreams.get("default").unwrap();
-    let file: Value = upstream
-        .call(UpstreamRequest {
-            operation: Operation::UploadFile,
-            ids: &[],
-            query: Vec::new(),
-            body: RequestBody::File(FileUpload {
-                purpose: "assistants".to_owned(),
-                filename: "notes.txt".to_owned(),
-                content_type: None,
-                content: Bytes::from_static(b"private notes"),
-            }),
-        })
-        .await
-        .unwrap();
-    let file_id = UpstreamId::parse(file["id"].as_str().unwrap()).unwrap();
-    let tenant = app.admin.tenant("acme").await.unwrap();
-    let alice_user = {
-        let database = app.admin.database.clone();
-        database
-            .run("test.user", move |conn| {
-                storage::repo::users::find_or_create(conn, tenant.id, "alice")
-            })
-            .await
-            .unwrap()
-    };
-    let recorded = file_id.clone();
-    app.admin
-        .database
-        .run("test.file", move |conn| {
-            resources::record_existing(
-                conn,
-                &NewResource {
-                    tenant_id: tenant.id,
-                    kind: ResourceKind::File,
-                    upstream_profile: "default",
-                    owner: Owner::User(alice_user.id),
-                    parent_id: None,
-                    request_id: None,
-                    attributes: serde_json::json!({}),
-                },
-                &recorded,
-            )
-        })
-        .await
-        .unwrap();
+    let file = upload(app, alice, "notes.txt", b"private notes").await;
+    let store = id_of(
+        &app.call(
+            alice,
+            "POST",
+            "/v1/vector_stores",
+            Some(json!({"name": "mine", "file_ids": [file]})),
+        )
+        .await,
+    );
+    let second = upload(app, alice, "more.txt", b"more notes").await;
+    let batch = id_of(
+        &app.call(
+            alice,
+            "POST",
+            &format!("/v1/vector_stores/{store}/file_batches"),
+            Some(json!({"file_ids": [second]})),
+        )
+        .await,
+    );
     Ids {
         assistant,
         thread,
         message,
         run,
         step,
-        file: file_id.to_string(),
+        file,
+        store,
+        batch,
     }
 }
 
@@ -133,6 +131,9 @@ fn substitute(template: &str, ids: &Ids) -> String {
         ("{run_id}", &ids.run),
         ("{step_id}", &ids.step),
         ("{assistant_id}", &ids.assistant),
+        ("{file_id}", &ids.file),
+        ("{vector_store_id}", &ids.store),
+        ("{batch_id}", &ids.batch),
     ] {
         path = path.replace(name, value);
     }
@@ -148,11 +149,11 @@ fn body_for(template: &str, ids: &Ids) -> Option<Value> {
     let attachment = json!([{"file_id": ids.file, "tools": [{"type": "file_search"}]}]);
     Some(match template {
         "/v1/threads" => {
-            json!({"messages": [{"role": "user", "content": "x", "attachments": attachment}]})
+            json!({"messages": [{"role": "user", "content": "x", "attachments": attachment}],
+                                "tool_resources": {"file_search": {"vector_store_ids": [ids.store]}}})
         }
-        "/v1/threads/runs" => {
-            json!({"assistant_id": ids.assistant, "thread": {"messages": [{"role": "user", "content": "x", "attachments": attachment}]}})
-        }
+        "/v1/threads/runs" => json!({"assistant_id": ids.assistant,
+                                     "thread": {"messages": [{"role": "user", "content": "x", "attachments": attachment}]}}),
         "/v1/threads/{thread_id}" => json!({"metadata": {"k": "v"}}),
         "/v1/threads/{thread_id}/messages" => json!({"role": "user", "content": "x"}),
         "/v1/threads/{thread_id}/messages/{message_id}" => json!({"metadata": {"k": "v"}}),
@@ -162,6 +163,17 @@ fn body_for(template: &str, ids: &Ids) -> Option<Value> {
         "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs" => {
             json!({"tool_outputs": [{"tool_call_id": "call_x", "output": "o"}]})
         }
+        "/v1/assistants" => {
+            json!({"model": "gpt-4o", "tool_resources": {"code_interpreter": {"file_ids": [ids.file]}}})
+        }
+        "/v1/assistants/{assistant_id}" => json!({"name": "renamed"}),
+        "/v1/vector_stores" => json!({"name": "x", "file_ids": [ids.file]}),
+        "/v1/vector_stores/{vector_store_id}" => json!({"name": "x"}),
+        "/v1/vector_stores/{vector_store_id}/search" => json!({"query": "notes"}),
+        "/v1/vector_stores/{vector_store_id}/files" => json!({"file_id": ids.file}),
+        "/v1/vector_stores/{vector_store_id}/files/{file_id}" => json!({"attributes": {"a": "b"}}),
+        "/v1/vector_stores/{vector_store_id}/file_batches" => json!({"file_ids": [ids.file]}),
+        "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel" => return None,
         other => {
             panic!("the matrix has no body for POST {other}: add one that names alice's objects")
         }
@@ -173,18 +185,28 @@ fn cursor_for(template: &str, ids: &Ids) -> Option<String> {
     match template {
         "/v1/threads" => Some(format!("?after={}", ids.thread)),
         "/v1/assistants" => Some(format!("?after={}", ids.assistant)),
+        "/v1/files" => Some(format!("?after={}", ids.file)),
+        "/v1/vector_stores" => Some(format!("?after={}", ids.store)),
         _ => None,
     }
 }
 
-/// Routes whose only ids are the tenant's assistants, which every member
-/// may read and run: bob is allowed there; carol is not.
-fn members_may(method: &str, template: &str) -> bool {
-    matches!(
-        (method, template),
-        ("GET", "/v1/assistants" | "/v1/assistants/{assistant_id}")
-    )
+/// What bob, alice's colleague, must get: 404, except where the only id is
+/// the tenant's assistant, which every member may see (`None`: allowed,
+/// not checked here) but only admins may change (403).
+fn colleague_expects(method: &str, template: &str) -> Option<u16> {
+    match (method, template) {
+        ("GET", "/v1/assistants" | "/v1/assistants/{assistant_id}") => None,
+        ("POST" | "DELETE", "/v1/assistants/{assistant_id}") => Some(403),
+        _ => Some(404),
+    }
 }
+
+/// Operations that name no existing object at all.
+const NAMES_NO_ID: &[(&str, &str)] = &[
+    // An upload makes the caller's own file from bytes.
+    ("POST", "/v1/files"),
+];
 
 #[actix_web::test]
 async fn no_route_lets_another_user_or_tenant_reach_an_object() {
@@ -195,15 +217,12 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
     let bob = app.token("acme", "bob");
     let carol = app.token("globex", "carol");
     let ids = alices_objects(&app, &alice).await;
-    // Make sure both intruders exist as users and carol has a thread of her own.
-    app.call(&bob, "GET", "/v1/threads", None).await;
-    let carols_thread = app
-        .call(&carol, "POST", "/v1/threads", Some(json!({})))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // Both intruders exist as users; each has a thread of their own.
+    let bobs_thread = id_of(&app.call(&bob, "POST", "/v1/threads", Some(json!({}))).await);
+    let carols_thread = id_of(
+        &app.call(&carol, "POST", "/v1/threads", Some(json!({})))
+            .await,
+    );
 
     let document: Value = app.get("/openapi.json").await.json().await.unwrap();
     let mut checked = 0;
@@ -213,6 +232,9 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
         }
         for method in operations.as_object().unwrap().keys() {
             let method = method.to_uppercase();
+            if NAMES_NO_ID.contains(&(method.as_str(), template.as_str())) {
+                continue;
+            }
             let mut path = substitute(template, &ids);
             if method == "GET" {
                 path.push_str(&cursor_for(template, &ids).unwrap_or_default());
@@ -223,13 +245,16 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
                 None
             };
             for (name, token) in [("bob", &bob), ("carol", &carol)] {
-                if name == "bob" && members_may(&method, template) {
-                    continue;
-                }
+                let expected = if name == "bob" {
+                    colleague_expects(&method, template)
+                } else {
+                    Some(404)
+                };
+                let Some(expected) = expected else { continue };
                 let before = app.upstream_requests().len();
                 let answer = app.call(token, &method, &path, body.clone()).await;
                 assert_eq!(
-                    answer.status, 404,
+                    answer.status, expected,
                     "{name}: {method} {path} answered {} {:?}",
                     answer.status, answer.body
                 );
@@ -243,53 +268,81 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
         }
     }
     assert!(
-        checked >= 30,
+        checked >= 70,
         "only {checked} cases: is the document complete?"
     );
 
     // Body references alone, on the intruder's own objects.
     let before = app.upstream_requests().len();
-    let run = app
-        .call(
+    let refused = [
+        (
             &carol,
-            "POST",
-            &format!("/v1/threads/{carols_thread}/runs"),
-            Some(json!({"assistant_id": ids.assistant})),
-        )
-        .await;
-    assert_eq!(run.status, 404);
-    let message = app
-        .call(&carol, "POST", &format!("/v1/threads/{carols_thread}/messages"),
-              Some(json!({"role": "user", "content": [{"type": "image_file", "image_file": {"file_id": ids.file}}]})))
-        .await;
-    assert_eq!(message.status, 404);
+            format!("/v1/threads/{carols_thread}/runs"),
+            json!({"assistant_id": ids.assistant}),
+        ),
+        (
+            &carol,
+            format!("/v1/threads/{carols_thread}/messages"),
+            json!({"role": "user", "content": [{"type": "image_file", "image_file": {"file_id": ids.file}}]}),
+        ),
+        (
+            &bob,
+            format!("/v1/threads/{bobs_thread}"),
+            json!({"tool_resources": {"code_interpreter": {"file_ids": [ids.file]}}}),
+        ),
+        (
+            &bob,
+            format!("/v1/threads/{bobs_thread}"),
+            json!({"tool_resources": {"file_search": {"vector_store_ids": [ids.store]}}}),
+        ),
+        (
+            &bob,
+            "/v1/threads".to_owned(),
+            json!({"tool_resources": {"file_search": {"vector_stores": [{"file_ids": [ids.file]}]}}}),
+        ),
+        (
+            &bob,
+            format!("/v1/threads/{bobs_thread}/runs"),
+            json!({"assistant_id": ids.assistant, "additional_messages": [{"role": "user", "content": "x", "attachments": [{"file_id": ids.file, "tools": [{"type": "code_interpreter"}]}]}]}),
+        ),
+    ];
+    for (token, path, body) in refused {
+        let answer = app.call(token, "POST", &path, Some(body.clone())).await;
+        assert_eq!(answer.status, 404, "POST {path} {body}: {:?}", answer.body);
+    }
     assert_eq!(
-        message.body["error"]["message"],
-        format!("No file found with id '{}'.", ids.file)
+        app.upstream_requests().len(),
+        before,
+        "no refused reference reached the upstream"
     );
-    let bobs_thread = app
-        .call(&bob, "POST", "/v1/threads", Some(json!({})))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let after_setup = app.upstream_requests().len();
-    let modified = app
-        .call(
+    // Bob's own vector store cannot take alice's file.
+    let bobs_store = id_of(
+        &app.call(
             &bob,
             "POST",
-            &format!("/v1/threads/{bobs_thread}"),
-            Some(json!({"tool_resources": {"code_interpreter": {"file_ids": [ids.file]}}})),
+            "/v1/vector_stores",
+            Some(json!({"name": "bob's"})),
         )
-        .await;
-    assert_eq!(modified.status, 404);
-    assert_eq!(app.upstream_requests().len(), after_setup);
-    assert_eq!(
-        after_setup,
-        before + 1,
-        "only bob's own thread creation reached the upstream"
+        .await,
     );
+    let after_setup = app.upstream_requests().len();
+    for (path, body) in [
+        (
+            format!("/v1/vector_stores/{bobs_store}/files"),
+            json!({"file_id": ids.file}),
+        ),
+        (
+            format!("/v1/vector_stores/{bobs_store}/file_batches"),
+            json!({"files": [{"file_id": ids.file}]}),
+        ),
+    ] {
+        assert_eq!(
+            app.call(&bob, "POST", &path, Some(body)).await.status,
+            404,
+            "{path}"
+        );
+    }
+    assert_eq!(app.upstream_requests().len(), after_setup);
 
     // The owner is let through on the same routes.
     let own = app
@@ -297,6 +350,15 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
             &alice,
             "GET",
             &format!("/v1/threads/{}/messages/{}", ids.thread, ids.message),
+            None,
+        )
+        .await;
+    assert_eq!(own.status, 200);
+    let own = app
+        .call(
+            &alice,
+            "GET",
+            &format!("/v1/vector_stores/{}/files/{}", ids.store, ids.file),
             None,
         )
         .await;

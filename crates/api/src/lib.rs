@@ -44,6 +44,8 @@ caller's answer 404, exactly like ids that never existed.",
         (name = "Threads", description = "The caller's threads."),
         (name = "Messages", description = "Messages of the caller's threads."),
         (name = "Runs", description = "Runs and run steps of the caller's threads."),
+        (name = "Files", description = "The caller's files (admins: also the tenant's)."),
+        (name = "Vector stores", description = "The caller's vector stores, their files and batches."),
         (name = "operations", description = "Liveness, readiness and this document.")
     ),
     components(schemas(ErrorBody, ErrorDetail))
@@ -84,6 +86,8 @@ pub fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
     pub max_json_body_bytes: usize,
+    /// Largest file upload; larger ones answer 413.
+    pub max_upload_bytes: usize,
 }
 
 /// Everything the running app needs from this crate: request parsing, the
@@ -94,7 +98,8 @@ pub fn configure(limits: RequestLimits) -> impl Fn(&mut web::ServiceConfig) + Cl
         config
             .app_data(error::json_config(limits.max_json_body_bytes))
             .app_data(error::query_config())
-            .app_data(error::path_config());
+            .app_data(error::path_config())
+            .app_data(web::Data::new(limits));
         routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
             config,
         ));

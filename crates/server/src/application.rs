@@ -68,6 +68,7 @@ impl Application {
         });
         let limits = api::RequestLimits {
             max_json_body_bytes: settings.server.max_body_bytes,
+            max_upload_bytes: settings.server.max_upload_bytes,
         };
 
         let listener = TcpListener::bind(settings.server.listen).map_err(|error| {

@@ -41,6 +41,8 @@ pub struct ServerSettings {
     pub shutdown_timeout: Duration,
     /// Largest JSON request body; larger ones answer 413.
     pub max_body_bytes: usize,
+    /// Largest file upload; larger ones answer 413.
+    pub max_upload_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +95,7 @@ fn defaults() -> serde_json::Value {
             "workers": null,
             "shutdown_timeout": "30s",
             "max_body_bytes": 4 * 1024 * 1024,
+            "max_upload_bytes": 512 * 1024 * 1024,
         },
         "auth": {
             "jwks_refetch_cooldown": "30s",

@@ -162,6 +162,26 @@ impl<'a> Exchange<'a> {
                         Some(reason),
                         serde_json::json!({"location": reference.location}),
                     );
+                    // What the caller may see anyway gets an honest 403;
+                    // everything else looks like it does not exist.
+                    let visible = found.as_ref().is_some_and(|resource| {
+                        authorize(
+                            &self.caller.principal,
+                            Action::Read,
+                            Target::Existing(&resource.facts),
+                            &policy,
+                        )
+                        .is_allowed()
+                    });
+                    if visible {
+                        return Err(ApiError::Forbidden {
+                            message: format!(
+                                "You may not {} this {}.",
+                                reference.action.as_str().replace('_', " "),
+                                reference.kind.as_str().replace('_', " ")
+                            ),
+                        });
+                    }
                     return Err(not_found(reference.kind, &reference.id));
                 }
             }

@@ -1,13 +1,15 @@
 //! `/v1/assistants`: the caller's tenant's assistants, for members to list,
 //! read and run.
 
-use actix_web::{HttpResponse, get, web};
-use domain::{Action, ResourceKind};
+use actix_web::{HttpResponse, delete, get, post, web};
+use domain::{Action, Owner, ResourceKind};
+use serde_json::Value;
 use storage::repo::resources::{self, Scope};
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{ListParams, envelope, fetch_each, ok};
-use super::schemas::{AssistantObject, ListObject};
+use super::schemas::{AssistantObject, AssistantRequest, DeletionStatus, ListObject};
+use super::threads::object_body;
 use crate::auth::Caller;
 use crate::gateway::Exchange;
 use crate::request_id::RequestId;
@@ -76,5 +78,108 @@ pub async fn retrieve(
         .ok_or_else(|| ApiError::not_found(""))?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::GetAssistant, &[&id]))
+        .await?))
+}
+
+/// Creates an assistant of the tenant (tenant admins only).
+#[utoipa::path(
+    tag = "Assistants",
+    request_body = AssistantRequest,
+    responses(
+        (status = 200, body = AssistantObject),
+        (status = 400, body = ErrorBody),
+        (status = 403, description = "Not a tenant admin", body = ErrorBody),
+        (status = 404, description = "A file or vector store in tool_resources is not the tenant's", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/assistants")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(body.into_inner())?;
+    let exchange =
+        Exchange::new(&state, &caller, &request_id).body(Operation::CreateAssistant, &body)?;
+    exchange.authorize().await?;
+    exchange.authorize_create(ResourceKind::Assistant)?;
+    let reserved = exchange
+        .reserve(ResourceKind::Assistant, Owner::Tenant)
+        .await?;
+    match exchange
+        .forward(UpstreamRequest::new(Operation::CreateAssistant, &[]).json(body))
+        .await
+    {
+        Ok(assistant) => {
+            exchange
+                .activate_with(reserved, ResourceKind::Assistant, &assistant)
+                .await?;
+            Ok(ok(assistant))
+        }
+        Err(error) => {
+            exchange.settle_failed_create(reserved, &error).await;
+            Err(error)
+        }
+    }
+}
+
+/// Changes an assistant of the tenant (tenant admins only).
+#[utoipa::path(
+    tag = "Assistants",
+    params(("assistant_id" = String, Path, description = "The assistant")),
+    request_body = AssistantRequest,
+    responses((status = 200, body = AssistantObject), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[post("/v1/assistants/{assistant_id}")]
+pub async fn modify(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(body.into_inner())?;
+    let exchange = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::Assistant, &path, Action::Update)
+        .body(Operation::ModifyAssistant, &body)?;
+    let assistant = exchange.authorize().await?.remove(0);
+    let id = assistant
+        .upstream_id
+        .clone()
+        .ok_or_else(|| ApiError::not_found(""))?;
+    Ok(ok(exchange
+        .forward(UpstreamRequest::new(Operation::ModifyAssistant, &[&id]).json(body))
+        .await?))
+}
+
+/// Deletes an assistant of the tenant (tenant admins only).
+#[utoipa::path(
+    tag = "Assistants",
+    params(("assistant_id" = String, Path, description = "The assistant")),
+    responses((status = 200, body = DeletionStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[delete("/v1/assistants/{assistant_id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let exchange = Exchange::new(&state, &caller, &request_id).path(
+        ResourceKind::Assistant,
+        &path,
+        Action::Delete,
+    );
+    let assistant = exchange.authorize().await?.remove(0);
+    let id = assistant
+        .upstream_id
+        .clone()
+        .ok_or_else(|| ApiError::not_found(""))?;
+    Ok(ok(exchange
+        .delete(&assistant, Operation::DeleteAssistant, &[&id])
         .await?))
 }

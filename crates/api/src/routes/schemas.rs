@@ -144,3 +144,104 @@ pub struct ToolOutput {
     pub tool_call_id: String,
     pub output: String,
 }
+
+/// A file.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileObject {
+    pub id: String,
+    /// Always `file`.
+    pub object: String,
+    pub bytes: i64,
+    pub created_at: i64,
+    pub filename: String,
+    pub purpose: String,
+}
+
+/// A multipart upload.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadFileRequest {
+    /// `assistants`, `vision` or `user_data`; sent before `file`.
+    pub purpose: String,
+    /// The file's content.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// A vector store.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VectorStoreObject {
+    pub id: String,
+    /// Always `vector_store`.
+    pub object: String,
+    pub created_at: i64,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub file_counts: Value,
+}
+
+/// A file in a vector store.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VectorStoreFileObject {
+    pub id: String,
+    /// Always `vector_store.file`.
+    pub object: String,
+    pub vector_store_id: String,
+    pub status: String,
+}
+
+/// A batch of files added to a vector store.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileBatchObject {
+    pub id: String,
+    /// Always `vector_store.files_batch`.
+    pub object: String,
+    pub vector_store_id: String,
+    pub status: String,
+}
+
+/// Creates or changes a vector store; `file_ids` must be files the caller may read.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VectorStoreRequest {
+    pub name: Option<String>,
+    pub file_ids: Option<Vec<String>>,
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+/// Adds one file (the caller's) to a vector store.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VectorStoreFileRequest {
+    pub file_id: String,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
+}
+
+/// Adds files (the caller's) to a vector store.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileBatchRequest {
+    pub file_ids: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub files: Option<Vec<Value>>,
+}
+
+/// Searches a vector store.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchRequest {
+    /// A string, or several.
+    #[schema(value_type = Object)]
+    pub query: Value,
+    pub max_num_results: Option<u32>,
+}
+
+/// Creates or changes an assistant of the tenant (admins only); files and
+/// vector stores in `tool_resources` must be the tenant's.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AssistantRequest {
+    pub model: Option<String>,
+    pub name: Option<String>,
+    pub instructions: Option<String>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Vec<Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub tool_resources: Option<Value>,
+    pub metadata: Option<HashMap<String, String>>,
+}

@@ -1,0 +1,436 @@
+//! `/v1/files`: the caller's files. Uploads are streamed to the upstream as
+//! they arrive; lists come from Threadgate's records, so nobody ever sees
+//! another's file, not even its id.
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use bytes::Bytes;
+use domain::{Action, Owner, ResourceKind};
+use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use serde::Deserialize;
+use serde_json::Value;
+use storage::repo::resources::{self, Scope};
+use tokio::io::AsyncWriteExt;
+use upstream::{Operation, RequestBody, StreamUpload, UpstreamRequest};
+use utoipa::IntoParams;
+
+use super::common::{ListParams, envelope, ok};
+use super::schemas::{DeletionStatus, FileObject, ListObject, UploadFileRequest};
+use super::threads::owner_of_new;
+use crate::auth::Caller;
+use crate::gateway::{Exchange, upstream_error};
+use crate::request_id::RequestId;
+use crate::{ApiError, AppState, ErrorBody, RequestLimits};
+
+/// Purposes a file uploaded for use with assistants may have.
+const PURPOSES: &[&str] = &["assistants", "vision", "user_data"];
+/// Sent by a tenant admin to make an upload, or a list, the tenant's.
+pub const OWNER_HEADER: &str = "Threadgate-Owner";
+
+/// Who owns what this request creates or lists: the caller, or with
+/// `Threadgate-Owner: tenant` (admins only) the tenant.
+pub(crate) fn requested_owner(request: &HttpRequest, caller: &Caller) -> Result<Owner, ApiError> {
+    match request
+        .headers()
+        .get(OWNER_HEADER)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => Ok(owner_of_new(caller)),
+        Some("tenant") if caller.principal.is_admin() => Ok(Owner::Tenant),
+        Some("tenant") => Err(ApiError::Forbidden {
+            message: "Only tenant admins may act for the tenant.".to_owned(),
+        }),
+        Some("user") => Ok(owner_of_new(caller)),
+        Some(_) => Err(ApiError::bad_request(
+            "Threadgate-Owner must be `tenant` or `user`.",
+            None,
+        )),
+    }
+}
+
+fn scope_of(owner: Owner) -> Scope {
+    match owner {
+        Owner::User(user) => Scope::OwnedBy(user),
+        Owner::Tenant => Scope::Tenant,
+    }
+}
+
+/// Uploads a file for the caller (multipart: `purpose`, then `file`).
+#[utoipa::path(
+    tag = "Files",
+    request_body(content = UploadFileRequest, content_type = "multipart/form-data"),
+    params(("Threadgate-Owner" = Option<String>, Header, description = "`tenant` makes the file the tenant's (admins only)")),
+    responses(
+        (status = 200, body = FileObject),
+        (status = 400, body = ErrorBody),
+        (status = 413, description = "Larger than the configured limit", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/v1/files")]
+pub async fn upload(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    limits: web::Data<RequestLimits>,
+    request: HttpRequest,
+    mut form: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let limit = limits.max_upload_bytes;
+    let declared = request
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit.saturating_add(64 * 1024)) {
+        return Err(too_large(limit));
+    }
+    let exchange = Exchange::new(&state, &caller, &request_id);
+    exchange.authorize_create(ResourceKind::File)?;
+    let owner = requested_owner(&request, &caller)?;
+
+    let mut purpose: Option<String> = None;
+    let mut uploaded: Option<Value> = None;
+    // A file part before the purpose is kept on disk until the purpose is known.
+    let mut spooled: Option<(tempfile::NamedTempFile, String, Option<String>)> = None;
+    while let Some(field) = form.next().await {
+        let mut field = field
+            .map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}"), None))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "purpose" => {
+                let mut text = Vec::new();
+                while let Some(chunk) = field.next().await {
+                    let chunk = chunk.map_err(|e| {
+                        ApiError::bad_request(format!("Invalid multipart body: {e}"), None)
+                    })?;
+                    text.extend_from_slice(&chunk);
+                    if text.len() > 64 {
+                        return Err(ApiError::bad_request("Invalid 'purpose'.", Some("purpose")));
+                    }
+                }
+                purpose = Some(String::from_utf8_lossy(&text).into_owned());
+            }
+            "file" if uploaded.is_some() || spooled.is_some() => {
+                return Err(ApiError::bad_request(
+                    "Only one file per upload.",
+                    Some("file"),
+                ));
+            }
+            "file" => {
+                let filename = field
+                    .content_disposition()
+                    .and_then(|d| d.get_filename())
+                    .unwrap_or("upload")
+                    .to_owned();
+                let content_type = field.content_type().map(ToString::to_string);
+                match &purpose {
+                    Some(purpose) => {
+                        let source = field.map_err(|e| e.to_string());
+                        uploaded = Some(
+                            stream_upload(
+                                &exchange,
+                                owner,
+                                purpose,
+                                filename,
+                                content_type,
+                                source,
+                                limit,
+                            )
+                            .await?,
+                        );
+                    }
+                    None => {
+                        spooled = Some((spool(&mut field, limit).await?, filename, content_type))
+                    }
+                }
+            }
+            // Other fields are not part of the API: read past them.
+            _ => while field.next().await.is_some() {},
+        }
+    }
+    let file = match (uploaded, spooled, purpose) {
+        (Some(file), _, _) => file,
+        (None, Some((spooled, filename, content_type)), Some(purpose)) => {
+            let reopened = tokio::fs::File::open(spooled.path())
+                .await
+                .map_err(ApiError::internal)?;
+            let source = tokio_util::io::ReaderStream::new(reopened).map_err(|e| e.to_string());
+            stream_upload(
+                &exchange,
+                owner,
+                &purpose,
+                filename,
+                content_type,
+                source,
+                limit,
+            )
+            .await?
+        }
+        (None, _, None) => {
+            return Err(ApiError::bad_request(
+                "Missing required parameter: 'purpose'.",
+                Some("purpose"),
+            ));
+        }
+        (None, None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "Missing required parameter: 'file'.",
+                Some("file"),
+            ));
+        }
+    };
+    Ok(ok(file))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge {
+        message: format!("The file exceeds the upload limit of {limit} bytes."),
+    }
+}
+
+/// Writes a file part to a temporary file, within the limit.
+async fn spool(
+    field: &mut actix_multipart::Field,
+    limit: usize,
+) -> Result<tempfile::NamedTempFile, ApiError> {
+    let spool = tempfile::NamedTempFile::new().map_err(ApiError::internal)?;
+    let mut writer = tokio::fs::File::from_std(spool.reopen().map_err(ApiError::internal)?);
+    let mut total = 0;
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}"), None))?;
+        total += chunk.len();
+        if total > limit {
+            return Err(too_large(limit));
+        }
+        writer.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    writer.flush().await.map_err(ApiError::internal)?;
+    Ok(spool)
+}
+
+/// Reserves the file, then passes `source` to the upstream chunk by chunk
+/// (never whole in memory), stopping at `limit`.
+async fn stream_upload(
+    exchange: &Exchange<'_>,
+    owner: Owner,
+    purpose: &str,
+    filename: String,
+    content_type: Option<String>,
+    mut source: impl Stream<Item = Result<Bytes, String>> + Unpin,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    if !PURPOSES.contains(&purpose) {
+        return Err(ApiError::bad_request(
+            format!(
+                "Invalid 'purpose': expected one of {}, got '{purpose}'.",
+                PURPOSES.join(", ")
+            ),
+            Some("purpose"),
+        ));
+    }
+    let reserved = exchange.reserve(ResourceKind::File, owner).await?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    }));
+    let streamed = StreamUpload::new(purpose.to_owned(), filename, content_type, None, body);
+    let client = exchange.upstream()?.clone();
+    let sending = tokio::spawn(async move {
+        client
+            .call::<Value>(UpstreamRequest {
+                operation: Operation::UploadFile,
+                ids: &[],
+                query: Vec::new(),
+                body: RequestBody::FileStream(streamed),
+            })
+            .await
+    });
+
+    let mut total = 0;
+    let mut refused: Option<ApiError> = None;
+    while let Some(chunk) = source.next().await {
+        match chunk {
+            Ok(bytes) => {
+                total += bytes.len();
+                if total > limit {
+                    refused = Some(too_large(limit));
+                } else if sender.send(Ok(bytes)).await.is_ok() {
+                    continue;
+                }
+            }
+            Err(error) => {
+                refused = Some(ApiError::bad_request(
+                    format!("The upload broke off: {error}"),
+                    Some("file"),
+                ))
+            }
+        }
+        // Abort the upstream request too: an error ends its body.
+        let _ = sender
+            .send(Err(std::io::Error::other("upload aborted")))
+            .await;
+        break;
+    }
+    drop(sender);
+    let result = sending.await.map_err(ApiError::internal)?;
+    let outcome = match (refused, result) {
+        (Some(error), _) => Err(error),
+        (None, Ok(file)) => Ok(file),
+        (None, Err(error)) => Err(upstream_error(error)),
+    };
+    match outcome {
+        Ok(file) => {
+            exchange
+                .activate_with(reserved, ResourceKind::File, &file)
+                .await?;
+            Ok(file)
+        }
+        Err(error) => {
+            exchange.settle_failed_create(reserved, &error).await;
+            Err(error)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PurposeFilter {
+    /// Only files with this purpose.
+    pub purpose: Option<String>,
+}
+
+/// Lists the caller's files (or, with `Threadgate-Owner: tenant`, the tenant's).
+#[utoipa::path(
+    tag = "Files",
+    params(ListParams, PurposeFilter, ("Threadgate-Owner" = Option<String>, Header, description = "`tenant` lists the tenant's files (admins only)")),
+    responses((status = 200, body = ListObject), (status = 404, description = "A cursor names no file of the caller", body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/v1/files")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    request: HttpRequest,
+    params: web::Query<ListParams>,
+    filter: web::Query<PurposeFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let exchange = Exchange::new(&state, &caller, &request_id)
+        .cursor(ResourceKind::File, "after", params.after.as_deref())
+        .cursor(ResourceKind::File, "before", params.before.as_deref());
+    exchange.authorize().await?;
+    let owner = requested_owner(&request, &caller)?;
+    if owner == Owner::Tenant && caller.user().is_none() && !caller.principal.is_admin() {
+        return Ok(ok(envelope(Vec::new(), false)));
+    }
+    let mut page = params.page_query()?;
+    page.attribute_equals = filter.purpose.clone().map(|purpose| ("purpose", purpose));
+    let tenant_id = caller.tenant.id;
+    let (listed, has_more) = state
+        .database
+        .run("files.list", move |conn| {
+            resources::list(conn, tenant_id, scope_of(owner), ResourceKind::File, &page)
+        })
+        .await?;
+    let files = listed.into_iter().map(|file| file.attributes).collect();
+    Ok(ok(envelope(files, has_more)))
+}
+
+/// Retrieves a file of the caller.
+#[utoipa::path(
+    tag = "Files",
+    params(("file_id" = String, Path, description = "The file")),
+    responses((status = 200, body = FileObject), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/v1/files/{file_id}")]
+pub async fn retrieve(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let exchange =
+        Exchange::new(&state, &caller, &request_id).path(ResourceKind::File, &path, Action::Read);
+    let file = exchange.authorize().await?.remove(0);
+    let id = file
+        .upstream_id
+        .clone()
+        .ok_or_else(|| ApiError::not_found(""))?;
+    Ok(ok(exchange
+        .forward(UpstreamRequest::new(Operation::GetFile, &[&id]))
+        .await?))
+}
+
+/// Deletes a file of the caller.
+#[utoipa::path(
+    tag = "Files",
+    params(("file_id" = String, Path, description = "The file")),
+    responses((status = 200, body = DeletionStatus), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[delete("/v1/files/{file_id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let exchange =
+        Exchange::new(&state, &caller, &request_id).path(ResourceKind::File, &path, Action::Delete);
+    let file = exchange.authorize().await?.remove(0);
+    let id = file
+        .upstream_id
+        .clone()
+        .ok_or_else(|| ApiError::not_found(""))?;
+    Ok(ok(exchange
+        .delete(&file, Operation::DeleteFile, &[&id])
+        .await?))
+}
+
+/// The file's bytes, streamed through with the upstream's type and length.
+#[utoipa::path(
+    tag = "Files",
+    params(("file_id" = String, Path, description = "The file")),
+    responses((status = 200, description = "The content", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/v1/files/{file_id}/content")]
+pub async fn content(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let exchange = Exchange::new(&state, &caller, &request_id).path(
+        ResourceKind::File,
+        &path,
+        Action::ReadContent,
+    );
+    let file = exchange.authorize().await?.remove(0);
+    let id = file
+        .upstream_id
+        .clone()
+        .ok_or_else(|| ApiError::not_found(""))?;
+    let response = exchange
+        .upstream()?
+        .raw(UpstreamRequest::new(Operation::GetFileContent, &[&id]))
+        .await
+        .map_err(upstream_error)?;
+    let mut answer = HttpResponse::Ok();
+    if let Some(content_type) = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+    {
+        answer.insert_header(("content-type", content_type.to_owned()));
+    }
+    let length = response.content_length();
+    let bytes = response.bytes_stream().map_err(std::io::Error::other);
+    Ok(match length {
+        Some(length) => answer.no_chunking(length).streaming(bytes),
+        None => answer.streaming(bytes),
+    })
+}
