@@ -7,6 +7,7 @@
 mod auth;
 mod conversations;
 mod emulator;
+mod files;
 mod health;
 mod matrix;
 mod sdk;

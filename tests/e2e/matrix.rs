@@ -19,12 +19,7 @@ struct Ids {
 }
 
 /// Uploads a file as `token`, through Threadgate.
-pub(crate) async fn upload(
-    app: &TestApp,
-    token: &str,
-    name: &str,
-    content: &'static [u8],
-) -> String {
+async fn upload(app: &TestApp, token: &str, name: &str, content: &'static [u8]) -> String {
     let form = reqwest::multipart::Form::new()
         .text("purpose", "assistants")
         .part(

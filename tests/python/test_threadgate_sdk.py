@@ -74,3 +74,53 @@ def test_a_conversation_through_threadgate(alice, bob):
     assert deleted.deleted
     with pytest.raises(openai.NotFoundError):
         alice.beta.threads.retrieve(thread.id)
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_files_vector_stores_and_outputs_through_threadgate(alice, bob):
+    uploaded = alice.files.create(file=("faq.md", b"Refunds take five days."), purpose="assistants")
+    assert uploaded.purpose == "assistants"
+    assert [f.id for f in alice.files.list()] == [uploaded.id]
+
+    store = alice.vector_stores.create(name="faq", file_ids=[uploaded.id])
+    assert store.file_counts.completed == 1
+    assert [f.id for f in alice.vector_stores.files.list(vector_store_id=store.id)] == [uploaded.id]
+
+    assistant_id = os.environ["ASSISTANT_ID"]
+    thread = alice.beta.threads.create(
+        messages=[{
+            "role": "user",
+            "content": "How long do refunds take? Chart it too #output-file",
+            "attachments": [{"file_id": uploaded.id, "tools": [{"type": "file_search"}]}],
+        }],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    run = alice.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant_id, poll_interval_ms=20)
+    assert run.status == "completed"
+    reply = alice.beta.threads.messages.list(thread.id).data[0]
+    image = next(part for part in reply.content if part.type == "image_file")
+    output = alice.files.content(image.image_file.file_id).read()
+    assert output.startswith(PNG_MAGIC)
+    ids = {f.id for f in alice.files.list()}
+    assert {uploaded.id, image.image_file.file_id} <= ids
+
+    # Bob, of the same tenant, sees none of it.
+    assert bob.files.list().data == []
+    assert bob.vector_stores.list().data == []
+    for attempt in (
+        lambda: bob.files.retrieve(uploaded.id),
+        lambda: bob.files.content(image.image_file.file_id).read(),
+        lambda: bob.vector_stores.retrieve(store.id),
+        lambda: bob.vector_stores.files.list(vector_store_id=store.id),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            attempt()
+    with pytest.raises(openai.NotFoundError):
+        bob.beta.threads.create(messages=[{"role": "user", "content": "x", "attachments": [{"file_id": uploaded.id, "tools": [{"type": "code_interpreter"}]}]}])
+
+    assert alice.vector_stores.delete(store.id).deleted
+    assert alice.files.delete(uploaded.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        alice.files.retrieve(uploaded.id)

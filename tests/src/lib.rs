@@ -49,6 +49,12 @@ impl TestApp {
     /// As [`TestApp::spawn`], with settings of the upstream profile
     /// overridden (`{"timeouts": {"request": "200ms"}}`, …).
     pub async fn spawn_with_upstream(overrides: Value) -> Self {
+        Self::spawn_with(json!({"upstreams": {"default": overrides}})).await
+    }
+
+    /// As [`TestApp::spawn`], with any settings overridden
+    /// (`{"server": {"max_upload_bytes": 1024}}`, …).
+    pub async fn spawn_with(overrides: Value) -> Self {
         let database = TestDatabase::create();
         let url = database.url().to_owned();
         Self::start_with(&url, Some(database), overrides).await
@@ -97,7 +103,7 @@ impl TestApp {
                         "retry": {"max_attempts": 1},
                     }),
                 ))
-                .merge(Serialized::default("upstreams.default", overrides)),
+                .merge(Serialized::defaults(overrides)),
         )
         .expect("test settings are valid");
         let base = format!("http://{address}");
