@@ -389,3 +389,62 @@ async fn a_user_with_nothing_lists_nothing_while_others_have_hundreds() {
     assert_eq!(alices.body["has_more"], true);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_vector_store_the_upstream_makes_for_a_thread_is_the_threads_owners() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let bob = app.token("acme", "bob");
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "assistants")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(&b"notes"[..]).file_name("notes.txt"),
+        );
+    let file: Value = app
+        .client
+        .post(app.url("/v1/files"))
+        .bearer_auth(&alice)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = app
+        .call(&alice, "POST", &format!("/v1/threads/{thread}/messages"),
+              Some(json!({"role": "user", "content": "search this", "attachments": [{"file_id": file["id"], "tools": [{"type": "file_search"}]}]})))
+        .await;
+    assert_eq!(message.status, 200, "{:?}", message.body);
+    let seen = app
+        .call(&alice, "GET", &format!("/v1/threads/{thread}"), None)
+        .await;
+    let store = seen.body["tool_resources"]["file_search"]["vector_store_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.call(&alice, "GET", &format!("/v1/vector_stores/{store}"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.call(&bob, "GET", &format!("/v1/vector_stores/{store}"), None)
+            .await
+            .status,
+        404
+    );
+    let listed = app.call(&alice, "GET", "/v1/vector_stores", None).await;
+    assert_eq!(listed.body["data"][0]["id"], store.as_str());
+    app.stop().await;
+}
