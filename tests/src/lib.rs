@@ -26,6 +26,8 @@ pub struct TestApp {
     pub emulator: RunningEmulator,
     pub issuer: Arc<DevIssuer>,
     pub admin: Admin,
+    /// `http://127.0.0.1:PORT` of `/metrics`.
+    pub metrics_address: Option<String>,
     handle: ServerHandle,
     server: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
     // Declared last so it is dropped after the server stops.
@@ -87,13 +89,13 @@ impl TestApp {
         .expect("the emulator starts");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         let address = listener.local_addr().expect("an address");
-        drop(listener);
         let settings = Settings::from_figment(
             Settings::figment(None)
                 .merge(Serialized::default("server.listen", address))
                 .merge(Serialized::default("server.workers", 2))
                 .merge(Serialized::default("database.url", database_url))
                 .merge(Serialized::default("database.acquire_timeout", "500ms"))
+                .merge(Serialized::default("metrics.listen", "127.0.0.1:0"))
                 .merge(Serialized::default(
                     "upstreams.default",
                     json!({
@@ -108,14 +110,16 @@ impl TestApp {
         .expect("test settings are valid");
         let base = format!("http://{address}");
         let issuer = Arc::new(DevIssuer::generate(&format!("{base}/dev/oidc")).expect("a key"));
-        let application =
-            Application::build_with(&settings, Some(issuer.clone())).expect("the server starts");
+        let application = Application::build_on(&settings, listener, Some(issuer.clone()))
+            .expect("the server starts");
+        let metrics_port = application.metrics_port();
         let handle = application.handle();
         let server = actix_web::rt::spawn(application.run_until_stopped());
         Self {
             address: base,
             client: reqwest::Client::new(),
             admin: admin_for(&settings).expect("an admin handle"),
+            metrics_address: metrics_port.map(|port| format!("http://127.0.0.1:{port}")),
             emulator,
             issuer,
             handle,

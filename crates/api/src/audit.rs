@@ -32,7 +32,9 @@ impl AuditSink {
     }
 
     pub fn record(&self, event: AuditEvent) {
+        metrics::counter!("threadgate_audit_events_queued_total").increment(1);
         if self.sender.try_send(event).is_err() {
+            metrics::counter!("threadgate_audit_events_dropped_total").increment(1);
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(dropped, "audit queue full: event dropped");
         }
@@ -69,6 +71,7 @@ async fn write_batches(
             })
             .await;
         if let Err(error) = written {
+            metrics::counter!("threadgate_audit_events_dropped_total").increment(count as u64);
             let total = dropped.fetch_add(count as u64, Ordering::Relaxed) + count as u64;
             tracing::error!(%error, count, dropped = total, "audit events could not be written");
         }

@@ -29,7 +29,6 @@ pub async fn assign(
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     request.extensions_mut().insert(RequestId(id.clone()));
-    tracing::Span::current().record("request_id", id.as_str());
     let mut response = next.call(request).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);

@@ -16,6 +16,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::dev_issuer::DevIssuer;
+use crate::metrics;
 
 pub struct Application {
     port: u16,
@@ -23,6 +24,7 @@ pub struct Application {
     /// Writes queued audit events; finishes once the server (and with it
     /// every sender) is gone.
     audit_writer: JoinHandle<()>,
+    metrics: Option<metrics::MetricsServer>,
 }
 
 impl std::fmt::Debug for Application {
@@ -44,6 +46,22 @@ impl Application {
     /// `/dev/oidc` (only `threadgate dev` and tests do this).
     pub fn build_with(
         settings: &Settings,
+        dev_issuer: Option<Arc<DevIssuer>>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.server.listen).map_err(|error| {
+            anyhow::anyhow!(
+                "setting `server.listen`: cannot listen on {}: {error}",
+                settings.server.listen
+            )
+        })?;
+        Self::build_on(settings, listener, dev_issuer)
+    }
+
+    /// As [`Application::build_with`], on a listener the caller bound (tests
+    /// bind port 0 and keep it, so nothing else can take the port meanwhile).
+    pub fn build_on(
+        settings: &Settings,
+        listener: TcpListener,
         dev_issuer: Option<Arc<DevIssuer>>,
     ) -> anyhow::Result<Self> {
         let database = Database::new(
@@ -71,19 +89,15 @@ impl Application {
             max_upload_bytes: settings.server.max_upload_bytes,
         };
 
-        let listener = TcpListener::bind(settings.server.listen).map_err(|error| {
-            anyhow::anyhow!(
-                "setting `server.listen`: cannot listen on {}: {error}",
-                settings.server.listen
-            )
-        })?;
         let port = listener.local_addr()?.port();
 
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(api::no_store())
+                .wrap(middleware::from_fn(api::observe::record_http))
+                .wrap(TracingLogger::<api::observe::RequestSpan>::new())
+                // Outermost: the request id exists before the request span.
                 .wrap(middleware::from_fn(api::request_id::assign))
-                .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .configure(|config| {
                     if let Some(issuer) = &dev_issuer {
@@ -98,15 +112,25 @@ impl Application {
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
         }
+        let metrics = match settings.server_metrics_listen() {
+            Some(address) => Some(metrics::serve(address)?),
+            None => None,
+        };
         Ok(Self {
             port,
             server: server.run(),
             audit_writer,
+            metrics,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics`, when served.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|metrics| metrics.port)
     }
 
     /// Stops the server from elsewhere (tests; signals are handled already).
@@ -117,6 +141,9 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then drains open requests gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
+        if let Some(metrics) = self.metrics {
+            metrics.handle.stop(true).await;
+        }
         // Give queued audit events a moment to reach the database.
         if tokio::time::timeout(Duration::from_secs(5), self.audit_writer)
             .await

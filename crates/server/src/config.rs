@@ -23,6 +23,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
+    pub metrics: MetricsSettings,
     /// Upstream profiles by name; tenants are routed to one by name
     /// (`default` unless the tenant says otherwise).
     #[serde(default)]
@@ -43,6 +44,14 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Largest file upload; larger ones answer 413.
     pub max_upload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Where `GET /metrics` (Prometheus text) is served: an address of its
+    /// own, off the public port. Absent: no metrics endpoint.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +106,9 @@ fn defaults() -> serde_json::Value {
             "max_body_bytes": 4 * 1024 * 1024,
             "max_upload_bytes": 512 * 1024 * 1024,
         },
+        "metrics": {
+            "listen": "127.0.0.1:9464",
+        },
         "auth": {
             "jwks_refetch_cooldown": "30s",
             "jwks_fetch_timeout": "5s",
@@ -121,6 +133,11 @@ pub struct ConfigError {
 }
 
 impl Settings {
+    /// Where `/metrics` is served, if anywhere.
+    pub fn server_metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics.listen
+    }
+
     /// Loads defaults, then `file` (when given), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::from_figment(Self::figment(file))

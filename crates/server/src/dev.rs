@@ -101,12 +101,15 @@ fn serve(config: Option<&Path>, listen: &SocketAddr, state_dir: &Path) -> anyhow
             emulator = Some(running);
         }
         // Learn the port first: the issuer's URL contains it.
-        let address = TcpListener::bind(listen)
-            .and_then(|listener| listener.local_addr())
-            .with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+        let address = listener.local_addr()?;
         figment = figment.merge(Serialized::default("server.listen", address));
+        if !figment.contains("metrics.listen") {
+            // A free port: two dev servers (or something else on 9464) coexist.
+            figment = figment.merge(Serialized::default("metrics.listen", "127.0.0.1:0"));
+        }
         let settings = Settings::from_figment(figment)?;
-        telemetry::init(&settings.log)?;
+        let _telemetry = telemetry::init(&settings.log)?;
         migrate(&settings)?;
 
         let issuer_base = format!("http://{address}/dev/oidc");
@@ -139,7 +142,7 @@ fn serve(config: Option<&Path>, listen: &SocketAddr, state_dir: &Path) -> anyhow
         };
         write_session(state_dir, &session, emulator.as_ref())?;
 
-        let application = Application::build_with(&settings, Some(issuer.clone()))?;
+        let application = Application::build_on(&settings, listener, Some(issuer.clone()))?;
         let url = format!("http://{}:{}", address.ip(), application.port());
         let token = issuer.mint(DEMO_TENANT, DEMO_USER, false, TOKEN_LIFETIME_SECONDS)?;
         // On stdout: the first line is what scripts (and tests) wait for.
@@ -157,6 +160,9 @@ fn serve(config: Option<&Path>, listen: &SocketAddr, state_dir: &Path) -> anyhow
         println!();
         println!("More users and tenants: threadgate dev token --tenant T --user U [--admin]");
         println!("API documentation: {url}/docs");
+        if let Some(port) = application.metrics_port() {
+            println!("Metrics: http://127.0.0.1:{port}/metrics");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
 

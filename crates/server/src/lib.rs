@@ -7,6 +7,7 @@ pub mod admin;
 mod application;
 pub mod config;
 pub mod dev_issuer;
+mod metrics;
 pub mod telemetry;
 
 pub use application::Application;

@@ -190,13 +190,13 @@ fn print_openapi() -> anyhow::Result<()> {
 
 fn run_migrate(config: Option<&Path>) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
-    telemetry::init(&settings.log)?;
+    let _telemetry = telemetry::init(&settings.log)?;
     migrate(&settings)
 }
 
 fn run_serve(config: Option<&Path>) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
-    telemetry::init(&settings.log)?;
+    let _telemetry = telemetry::init(&settings.log)?;
     actix_web::rt::System::new().block_on(async {
         let application = Application::build(&settings)?;
         tracing::info!(port = application.port(), "serving");

@@ -104,8 +104,20 @@ impl Database {
         let blocking_span = span.clone();
         tokio::task::spawn_blocking(move || {
             let _entered = blocking_span.enter();
-            let mut conn = pool.get()?;
-            work(&mut conn)
+            let waiting = std::time::Instant::now();
+            let connection = pool.get();
+            metrics::histogram!("threadgate_db_acquire_seconds").record(waiting.elapsed().as_secs_f64());
+            let state = pool.state();
+            metrics::gauge!("threadgate_db_pool_connections", "state" => "idle")
+                .set(f64::from(state.idle_connections));
+            metrics::gauge!("threadgate_db_pool_connections", "state" => "in_use")
+                .set(f64::from(state.connections - state.idle_connections));
+            let mut conn = connection?;
+            let started = std::time::Instant::now();
+            let result = work(&mut conn);
+            metrics::histogram!("threadgate_db_operation_duration_seconds", "operation" => operation)
+                .record(started.elapsed().as_secs_f64());
+            result
         })
         .instrument(span)
         .await

@@ -17,6 +17,8 @@ pub enum BreakerState {
 
 #[derive(Debug)]
 pub(crate) struct CircuitBreaker {
+    /// The profile it guards, for the state gauge.
+    profile: String,
     config: BreakerConfig,
     inner: Mutex<Inner>,
 }
@@ -40,6 +42,7 @@ pub(crate) enum Admission {
 impl CircuitBreaker {
     pub fn new(config: BreakerConfig) -> Self {
         Self {
+            profile: String::new(),
             config,
             inner: Mutex::new(Inner {
                 state: BreakerState::Closed,
@@ -59,6 +62,24 @@ impl CircuitBreaker {
         self.lock().state
     }
 
+    /// Names the profile in the `threadgate_upstream_circuit_state` gauge
+    /// (0 closed, 1 open, 2 half-open).
+    pub fn for_profile(mut self, profile: &str) -> Self {
+        self.profile = profile.to_owned();
+        self.publish(BreakerState::Closed);
+        self
+    }
+
+    fn publish(&self, state: BreakerState) {
+        let value = match state {
+            BreakerState::Closed => 0.0,
+            BreakerState::Open => 1.0,
+            BreakerState::HalfOpen => 2.0,
+        };
+        metrics::gauge!("threadgate_upstream_circuit_state", "profile" => self.profile.clone())
+            .set(value);
+    }
+
     pub fn admit(&self) -> Admission {
         let mut inner = self.lock();
         match inner.state {
@@ -68,6 +89,7 @@ impl CircuitBreaker {
                 let waited = inner.opened_at.map_or(Duration::MAX, |at| at.elapsed());
                 if waited >= self.config.open_for {
                     inner.state = BreakerState::HalfOpen;
+                    self.publish(BreakerState::HalfOpen);
                     tracing::info!("circuit half-open: probing the upstream");
                     Admission::Probe
                 } else {
@@ -85,6 +107,7 @@ impl CircuitBreaker {
         inner.state = BreakerState::Closed;
         inner.consecutive_failures = 0;
         inner.opened_at = None;
+        self.publish(BreakerState::Closed);
     }
 
     pub fn record_failure(&self) {
@@ -99,6 +122,7 @@ impl CircuitBreaker {
             );
             inner.state = BreakerState::Open;
             inner.opened_at = Some(Instant::now());
+            self.publish(BreakerState::Open);
         }
     }
 

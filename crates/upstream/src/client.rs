@@ -157,7 +157,7 @@ impl UpstreamClient {
         }
         Ok(Self {
             profile: profile.to_owned(),
-            breaker: CircuitBreaker::new(config.circuit_breaker),
+            breaker: CircuitBreaker::new(config.circuit_breaker).for_profile(profile),
             config,
             http,
             credential,
@@ -256,7 +256,23 @@ impl UpstreamClient {
                     profile: self.profile.clone(),
                 });
             }
+            let started = std::time::Instant::now();
             let outcome = self.attempt(&request, &path, reading).await;
+            let status = match &outcome {
+                Ok(response) => response.status().as_u16().to_string(),
+                Err(Attempt::Status { status, .. }) => status.to_string(),
+                Err(Attempt::NotSent(_) | Attempt::Broken(_)) => "transport".to_owned(),
+                Err(Attempt::TimedOut) => "timeout".to_owned(),
+                Err(Attempt::Credential(_) | Attempt::Invalid(_)) => "not_sent".to_owned(),
+            };
+            let labels = [
+                ("operation", operation.template().to_owned()),
+                ("status", status),
+                ("attempt", attempt.to_string()),
+            ];
+            metrics::counter!("threadgate_upstream_requests_total", &labels).increment(1);
+            metrics::histogram!("threadgate_upstream_request_duration_seconds", "operation" => operation.template())
+                .record(started.elapsed().as_secs_f64());
             // A streamed body is gone once sent: there is nothing to repeat.
             let replayable = !matches!(request.body, RequestBody::FileStream(_));
             let last_attempt = attempt >= retry.max_attempts || !replayable;
@@ -293,6 +309,8 @@ impl UpstreamClient {
             }
             match delay {
                 Some(delay) if !last_attempt && self.breaker.state() == BreakerState::Closed => {
+                    metrics::counter!("threadgate_upstream_retries_total", "operation" => operation.template())
+                        .increment(1);
                     tracing::info!(attempt, ?delay, error = %error, "retrying upstream call");
                     tokio::time::sleep(delay).await;
                 }

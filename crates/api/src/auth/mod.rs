@@ -96,6 +96,9 @@ impl FromRequest for Caller {
                 .cloned()
                 .ok_or_else(|| ApiError::internal(std::io::Error::other("no application state")))?;
             let caller = authenticate(&state, &request).await?;
+            if let Some(root) = request.extensions().get::<tracing_actix_web::RootSpan>() {
+                root.record("tenant.id", tracing::field::display(caller.tenant.id));
+            }
             request.extensions_mut().insert(caller.clone());
             Ok(caller)
         })

@@ -138,6 +138,11 @@ impl<'a> Exchange<'a> {
                     domain::Decision::Deny(reason) => Err(reason.as_str()),
                 },
             };
+            metrics::counter!(
+                "threadgate_authorization_decisions_total",
+                "outcome" => if decision.is_ok() { "allow" } else { "deny" },
+            )
+            .increment(1);
             match decision {
                 Ok(()) => {
                     let resource = found.ok_or_else(|| {

@@ -169,7 +169,10 @@ pub fn recording(recorder: Recorder) -> EventHook {
 /// If the client goes away, the response stream is dropped, and with it the
 /// upstream connection.
 pub fn pass_through(events: EventStream, mut hook: Option<EventHook>) -> HttpResponse {
+    let open = crate::observe::OpenStream::new();
     let frames = events.then(move |item| {
+        // Lives as long as the stream: counted open until dropped.
+        let _open = &open;
         let work = match (&item, hook.as_mut()) {
             (Ok(event), Some(hook)) => hook(event),
             _ => None,

@@ -1,0 +1,66 @@
+//! `GET /metrics` in Prometheus text format, on an address of its own so it
+//! is never exposed with the public API. Every crate records through the
+//! `metrics` facade; this module installs the one recorder and serves it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Mutex, OnceLock};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Seconds: from a fast authorization lookup to a long upstream call.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The process-wide recorder, installed on first use.
+fn handle() -> anyhow::Result<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle);
+    }
+    // One installation at a time; the losers of a race find it done.
+    let _installing = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle);
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets(BUCKETS)?
+        .install_recorder()?;
+    Ok(HANDLE.get_or_init(|| handle))
+}
+
+pub(crate) struct MetricsServer {
+    pub port: u16,
+    pub handle: ServerHandle,
+}
+
+/// Serves `/metrics` on `address` (port 0 picks one).
+pub(crate) fn serve(address: SocketAddr) -> anyhow::Result<MetricsServer> {
+    let recorder = handle()?;
+    let listener = TcpListener::bind(address).map_err(|error| {
+        anyhow::anyhow!("setting `metrics.listen`: cannot listen on {address}: {error}")
+    })?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new().route(
+            "/metrics",
+            web::get().to(move || async move {
+                HttpResponse::Ok()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(recorder.render())
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(MetricsServer { port, handle })
+}
