@@ -72,3 +72,52 @@ async fn readyz_is_not_ready_while_the_database_is_unreachable() {
     assert_eq!(app.get("/healthz").await.status(), 200);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn metrics_are_served_apart_with_route_templates_and_no_tenant_ids() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let bob = app.token("acme", "bob");
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(serde_json::json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(&bob, "GET", &format!("/v1/threads/{thread}"), None)
+        .await;
+    // Not on the public port.
+    assert_eq!(app.get("/metrics").await.status(), 404);
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.metrics_address.as_ref().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"threadgate_http_requests_total{route="/v1/threads/{thread_id}",method="GET",status="404"}"#,
+        "threadgate_http_request_duration_seconds_bucket{",
+        r#"threadgate_authorization_decisions_total{outcome="deny"}"#,
+        r#"threadgate_upstream_requests_total{operation="/threads",status="200",attempt="1"}"#,
+        "threadgate_upstream_request_duration_seconds_bucket{",
+        r#"threadgate_db_pool_connections{state="in_use"}"#,
+        "threadgate_db_acquire_seconds_bucket",
+        "threadgate_audit_events_queued_total",
+        "threadgate_open_streams",
+        "threadgate_upstream_circuit_state",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    assert!(
+        !text.contains(&tenant.id.to_string()),
+        "no tenant id in metrics"
+    );
+    assert!(!text.contains(&thread), "no object id in metrics");
+    app.stop().await;
+}

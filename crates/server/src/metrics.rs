@@ -31,7 +31,67 @@ fn handle() -> anyhow::Result<&'static PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets(BUCKETS)?
         .install_recorder()?;
+    describe();
     Ok(HANDLE.get_or_init(|| handle))
+}
+
+/// Help texts, and series that exist from the start (a gauge at zero).
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "threadgate_http_requests_total",
+        "Requests by route template, method and status."
+    );
+    describe_histogram!(
+        "threadgate_http_request_duration_seconds",
+        "Request latency by route template, method and status."
+    );
+    describe_counter!(
+        "threadgate_authorization_decisions_total",
+        "Authorization decisions by outcome."
+    );
+    describe_counter!(
+        "threadgate_upstream_requests_total",
+        "Upstream attempts by operation, status and attempt number."
+    );
+    describe_histogram!(
+        "threadgate_upstream_request_duration_seconds",
+        "Upstream attempt latency by operation."
+    );
+    describe_counter!(
+        "threadgate_upstream_retries_total",
+        "Upstream retries by operation."
+    );
+    describe_gauge!(
+        "threadgate_upstream_circuit_state",
+        "Circuit breaker per profile: 0 closed, 1 open, 2 half-open."
+    );
+    describe_gauge!(
+        "threadgate_db_pool_connections",
+        "Database pool connections by state (idle, in_use)."
+    );
+    describe_histogram!(
+        "threadgate_db_acquire_seconds",
+        "Time spent waiting for a pooled connection."
+    );
+    describe_histogram!(
+        "threadgate_db_operation_duration_seconds",
+        "Database work by operation."
+    );
+    describe_gauge!(
+        "threadgate_open_streams",
+        "Server-sent event streams being passed through."
+    );
+    describe_counter!(
+        "threadgate_audit_events_queued_total",
+        "Audit events handed to the writer."
+    );
+    describe_counter!(
+        "threadgate_audit_events_dropped_total",
+        "Audit events lost (queue full or database unavailable)."
+    );
+    metrics::gauge!("threadgate_open_streams").increment(0.0);
+    metrics::counter!("threadgate_audit_events_dropped_total").increment(0);
 }
 
 pub(crate) struct MetricsServer {

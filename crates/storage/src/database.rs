@@ -100,7 +100,7 @@ impl Database {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        let span = tracing::debug_span!("db", db.operation = operation);
+        let span = tracing::info_span!("db", db.operation = operation);
         let blocking_span = span.clone();
         tokio::task::spawn_blocking(move || {
             let _entered = blocking_span.enter();

@@ -93,6 +93,7 @@ impl<'a> Exchange<'a> {
 
     /// Authorizes every reference; the first denial ends the request as a 404.
     /// Returns the resources, in the order they were named.
+    #[tracing::instrument(name = "authorize", skip_all, fields(references = self.references.len()))]
     pub async fn authorize(&self) -> Result<Vec<Resource>, ApiError> {
         let principal = self.caller.principal.clone();
         let references = self.references.clone();
