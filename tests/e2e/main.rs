@@ -6,6 +6,7 @@
 
 mod auth;
 mod conversations;
+mod deploy;
 mod emulator;
 mod files;
 mod health;

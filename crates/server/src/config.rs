@@ -318,6 +318,45 @@ mod tests {
         });
     }
 
+    /// The `threadgate.toml` block of a ConfigMap manifest, unindented.
+    fn config_map_toml(manifest: &str) -> String {
+        let mut lines = manifest
+            .lines()
+            .skip_while(|line| !line.trim_start().starts_with("threadgate.toml: |"));
+        let header = lines.next().expect("a threadgate.toml entry");
+        let indent = header.len() - header.trim_start().len() + 2;
+        lines
+            .take_while(|line| {
+                line.trim().is_empty() || line.len() - line.trim_start().len() >= indent
+            })
+            .map(|line| line.get(indent..).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_kubernetes_configuration_is_a_valid_configuration() {
+        let manifest = include_str!("../../../deploy/kubernetes/base/configmap.yaml");
+        let toml = config_map_toml(manifest);
+        assert!(toml.contains("[upstreams.default]"), "{toml}");
+        Jail::expect_with(|jail| {
+            jail.create_file("threadgate.toml", &toml)?;
+            jail.set_env("THREADGATE_DATABASE__URL", "postgres://db/threadgate");
+            let settings = Settings::load(Some(Path::new("threadgate.toml"))).unwrap();
+            assert_eq!(settings.log.format, LogFormat::Json);
+            assert_eq!(
+                settings.metrics.listen,
+                Some("0.0.0.0:9464".parse().unwrap())
+            );
+            assert_eq!(settings.server.listen, "0.0.0.0:8080".parse().unwrap());
+            assert!(matches!(
+                settings.upstreams["default"].credential,
+                upstream::CredentialConfig::EntraWorkloadIdentity { .. }
+            ));
+            Ok(())
+        });
+    }
+
     #[test]
     fn secrets_never_print() {
         Jail::expect_with(|jail| {
