@@ -46,6 +46,15 @@ pub async fn record_http(
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().to_string();
     let response = next.call(request).await?;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_millis();
+    // One line per request, inside the request span (request id, trace id,
+    // tenant); probes only at debug level.
+    if route == "/healthz" || route == "/readyz" {
+        tracing::debug!(status, elapsed_ms, "request");
+    } else {
+        tracing::info!(status, elapsed_ms, "request");
+    }
     let labels = [
         ("route", route),
         ("method", method),

@@ -73,7 +73,9 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Telemetry> {
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false)
+                    // The request span's fields (request id, trace id,
+                    // tenant) on every line, however deep the event.
+                    .with_span_list(true)
                     .with_writer(std::io::stderr),
             )
             .try_init(),

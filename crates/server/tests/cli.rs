@@ -170,3 +170,68 @@ fn openapi_prints_the_document_of_the_router() {
     assert_eq!(printed, expected);
     assert!(printed["paths"]["/readyz"]["get"].is_object());
 }
+
+#[test]
+fn json_logs_carry_the_request_id_and_trace_id_and_never_the_token() {
+    let database = devdb::TestDatabase::create();
+    let mut child = Command::new(BINARY)
+        .arg("serve")
+        .env("THREADGATE_DATABASE__URL", database.url())
+        .env("THREADGATE_SERVER__LISTEN", "127.0.0.1:0")
+        .env("THREADGATE_METRICS__LISTEN", "127.0.0.1:0")
+        .env("THREADGATE_LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .env_remove("THREADGATE_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let port = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve stopped early"
+        );
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("every line is JSON");
+        if entry["message"] == "serving" {
+            break entry["port"].as_u64().unwrap();
+        }
+    };
+    let address = format!("127.0.0.1:{port}");
+    let secret_token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL25vd2hlcmUifQ.c2lnbmF0dXJl";
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /v1/threads HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {secret_token}\r\nx-request-id: req-logs-1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+
+    let line = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no request log line"
+        );
+        if line.contains("req-logs-1") {
+            break line;
+        }
+    };
+    assert!(
+        line.contains("4bf92f3577b34da6a3ce929d0e0e4736"),
+        "the trace id is on the line: {line}"
+    );
+    assert!(line.contains("/v1/threads"), "{line}");
+    assert!(!line.contains(secret_token), "a token was logged: {line}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(!rest.contains(secret_token), "a token was logged");
+}
