@@ -195,6 +195,55 @@ impl<'a> Exchange<'a> {
         Ok(allowed)
     }
 
+    /// Creates an object upstream for `owner`, the lifecycle's way: a
+    /// `pending` row first, then the upstream create, then `active` with
+    /// what the upstream answered. With `stamp`, the row's id goes into the
+    /// object's metadata so a reconciler can match the two after a crash.
+    pub async fn create(
+        &self,
+        kind: ResourceKind,
+        owner: Owner,
+        operation: Operation,
+        mut body: Value,
+        stamp: bool,
+    ) -> Result<(domain::ResourceId, Value), ApiError> {
+        let reserved = self.reserve(kind, owner).await?;
+        if stamp {
+            metadata::stamp(&mut body, &reserved.to_string());
+        }
+        match self
+            .forward(UpstreamRequest::new(operation, &[]).json(body))
+            .await
+        {
+            Ok(object) => {
+                self.activate_with(reserved, kind, &object).await?;
+                Ok((reserved, object))
+            }
+            Err(error) => {
+                self.settle_failed_create(reserved, &error).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Authorizes every reference and answers the first (the path's object)
+    /// with its upstream id.
+    pub async fn authorize_one(&self) -> Result<(Resource, UpstreamId), ApiError> {
+        let resource = self
+            .authorize()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::internal(std::io::Error::other("nothing to authorize")))?;
+        // Only active rows authorize anything, and they always have one.
+        let id = resource.upstream_id.clone().ok_or_else(|| {
+            ApiError::internal(std::io::Error::other(
+                "an active row without an upstream id",
+            ))
+        })?;
+        Ok((resource, id))
+    }
+
     /// May the caller create a resource of `kind`? Denied creations are 403:
     /// no id is involved, so there is nothing to hide.
     pub fn authorize_create(&self, kind: ResourceKind) -> Result<(), ApiError> {

@@ -71,11 +71,7 @@ pub async fn retrieve(
         &path,
         Action::Read,
     );
-    let assistant = exchange.authorize().await?.remove(0);
-    let id = assistant
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::GetAssistant, &[&id]))
         .await?))
@@ -105,24 +101,16 @@ pub async fn create(
         Exchange::new(&state, &caller, &request_id).body(Operation::CreateAssistant, &body)?;
     exchange.authorize().await?;
     exchange.authorize_create(ResourceKind::Assistant)?;
-    let reserved = exchange
-        .reserve(ResourceKind::Assistant, Owner::Tenant)
+    let (_, assistant) = exchange
+        .create(
+            ResourceKind::Assistant,
+            Owner::Tenant,
+            Operation::CreateAssistant,
+            body,
+            false,
+        )
         .await?;
-    match exchange
-        .forward(UpstreamRequest::new(Operation::CreateAssistant, &[]).json(body))
-        .await
-    {
-        Ok(assistant) => {
-            exchange
-                .activate_with(reserved, ResourceKind::Assistant, &assistant)
-                .await?;
-            Ok(ok(assistant))
-        }
-        Err(error) => {
-            exchange.settle_failed_create(reserved, &error).await;
-            Err(error)
-        }
-    }
+    Ok(ok(assistant))
 }
 
 /// Changes an assistant of the tenant (tenant admins only).
@@ -145,11 +133,7 @@ pub async fn modify(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Assistant, &path, Action::Update)
         .body(Operation::ModifyAssistant, &body)?;
-    let assistant = exchange.authorize().await?.remove(0);
-    let id = assistant
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::ModifyAssistant, &[&id]).json(body))
         .await?))
@@ -174,11 +158,7 @@ pub async fn delete(
         &path,
         Action::Delete,
     );
-    let assistant = exchange.authorize().await?.remove(0);
-    let id = assistant
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
+    let (assistant, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .delete(&assistant, Operation::DeleteAssistant, &[&id])
         .await?))

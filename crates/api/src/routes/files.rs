@@ -354,11 +354,7 @@ pub async fn retrieve(
 ) -> Result<HttpResponse, ApiError> {
     let exchange =
         Exchange::new(&state, &caller, &request_id).path(ResourceKind::File, &path, Action::Read);
-    let file = exchange.authorize().await?.remove(0);
-    let id = file
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::GetFile, &[&id]))
         .await?))
@@ -380,11 +376,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let exchange =
         Exchange::new(&state, &caller, &request_id).path(ResourceKind::File, &path, Action::Delete);
-    let file = exchange.authorize().await?.remove(0);
-    let id = file
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
+    let (file, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .delete(&file, Operation::DeleteFile, &[&id])
         .await?))
@@ -409,11 +401,7 @@ pub async fn content(
         &path,
         Action::ReadContent,
     );
-    let file = exchange.authorize().await?.remove(0);
-    let id = file
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
+    let (_, id) = exchange.authorize_one().await?;
     let response = exchange
         .upstream()?
         .raw(UpstreamRequest::new(Operation::GetFileContent, &[&id]))

@@ -2,7 +2,7 @@
 //! authorized through it.
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use domain::{Action, ResourceKind, UpstreamId};
+use domain::{Action, ResourceKind};
 use serde::Deserialize;
 use serde_json::Value;
 use storage::repo::resources::Resource;
@@ -18,16 +18,6 @@ use crate::auth::Caller;
 use crate::gateway::{Exchange, child_id};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
-
-/// Authorizes the thread of the path; answers its row and upstream id.
-pub(crate) async fn thread_of(exchange: &Exchange<'_>) -> Result<(Resource, UpstreamId), ApiError> {
-    let thread: Resource = exchange.authorize().await?.remove(0);
-    let id = thread
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
-    Ok((thread, id))
-}
 
 /// Forwards a request about a thread and records what its answer reveals.
 pub(crate) async fn forward_recorded(
@@ -70,7 +60,7 @@ pub async fn list(
         child_id(run_id, "run")?;
         query.push(("run_id".to_owned(), run_id.clone()));
     }
-    let (resource, thread) = thread_of(&exchange).await?;
+    let (resource, thread) = exchange.authorize_one().await?;
     let ids = [&thread];
     let mut request = UpstreamRequest::new(Operation::ListMessages, &ids);
     request.query = query;
@@ -97,7 +87,7 @@ pub async fn create(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::CreateMessage, &body)?;
-    let (resource, thread) = thread_of(&exchange).await?;
+    let (resource, thread) = exchange.authorize_one().await?;
     forward_recorded(
         &exchange,
         &resource,
@@ -127,7 +117,7 @@ pub async fn retrieve(
         Action::Read,
     );
     let message = child_id(&message, "message")?;
-    let (resource, thread) = thread_of(&exchange).await?;
+    let (resource, thread) = exchange.authorize_one().await?;
     forward_recorded(
         &exchange,
         &resource,
@@ -158,7 +148,7 @@ pub async fn modify(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::ModifyMessage, &body)?;
     let message = child_id(&message, "message")?;
-    let (_, thread) = thread_of(&exchange).await?;
+    let (_, thread) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::ModifyMessage, &[&thread, &message]).json(body))
         .await?))
@@ -185,7 +175,7 @@ pub async fn delete(
         Action::Update,
     );
     let message = child_id(&message, "message")?;
-    let (_, thread) = thread_of(&exchange).await?;
+    let (_, thread) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(
             Operation::DeleteMessage,

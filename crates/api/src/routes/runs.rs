@@ -9,7 +9,7 @@ use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{EventHook, ListParams, ok, pass_through, recording};
-use super::messages::{forward_recorded, thread_of};
+use super::messages::forward_recorded;
 use super::schemas::{
     CreateRunRequest, CreateThreadAndRunRequest, ListObject, ModifyRequest, RunObject,
     RunStepObject, SubmitToolOutputsRequest,
@@ -65,7 +65,7 @@ pub async fn list(
     let exchange =
         Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
     let query = params.upstream_query()?;
-    let (_, thread) = thread_of(&exchange).await?;
+    let (_, thread) = exchange.authorize_one().await?;
     let ids = [&thread];
     let mut request = UpstreamRequest::new(Operation::ListRuns, &ids);
     request.query = query;
@@ -96,7 +96,7 @@ pub async fn create(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::CreateRun, &body)?;
-    let (resource, thread) = thread_of(&exchange).await?;
+    let (resource, thread) = exchange.authorize_one().await?;
     let stream = wants_stream(&body);
     run_or_stream(
         &exchange,
@@ -225,7 +225,7 @@ pub async fn retrieve(
         Action::Read,
     );
     let run = child_id(&run, "run")?;
-    let (_, thread) = thread_of(&exchange).await?;
+    let (_, thread) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::GetRun, &[&thread, &run]))
         .await?))
@@ -253,7 +253,7 @@ pub async fn modify(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::ModifyRun, &body)?;
     let run = child_id(&run, "run")?;
-    let (_, thread) = thread_of(&exchange).await?;
+    let (_, thread) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::ModifyRun, &[&thread, &run]).json(body))
         .await?))
@@ -280,7 +280,7 @@ pub async fn cancel(
         Action::Update,
     );
     let run = child_id(&run, "run")?;
-    let (_, thread) = thread_of(&exchange).await?;
+    let (_, thread) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::CancelRun, &[&thread, &run]))
         .await?))
@@ -312,7 +312,7 @@ pub async fn submit_tool_outputs(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::SubmitToolOutputs, &body)?;
     let run = child_id(&run, "run")?;
-    let (resource, thread) = thread_of(&exchange).await?;
+    let (resource, thread) = exchange.authorize_one().await?;
     let stream = wants_stream(&body);
     run_or_stream(
         &exchange,
@@ -346,7 +346,7 @@ pub async fn list_steps(
     );
     let run = child_id(&run, "run")?;
     let query = params.upstream_query()?;
-    let (resource, thread) = thread_of(&exchange).await?;
+    let (resource, thread) = exchange.authorize_one().await?;
     let ids = [&thread, &run];
     let mut request = UpstreamRequest::new(Operation::ListRunSteps, &ids);
     request.query = query;
@@ -375,7 +375,7 @@ pub async fn retrieve_step(
     );
     let run = child_id(&run, "run")?;
     let step = child_id(&step, "run step")?;
-    let (resource, thread) = thread_of(&exchange).await?;
+    let (resource, thread) = exchange.authorize_one().await?;
     forward_recorded(
         &exchange,
         &resource,

@@ -7,13 +7,13 @@ use storage::repo::resources::{self, Scope};
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{ListParams, envelope, fetch_each, ok};
-use super::messages::{forward_recorded, thread_of};
+use super::messages::forward_recorded;
 use super::schemas::{
     CreateThreadRequest, DeletionStatus, ListObject, ModifyRequest, ThreadObject,
 };
 use crate::auth::Caller;
+use crate::gateway::Exchange;
 use crate::gateway::outputs::Recorder;
-use crate::gateway::{Exchange, metadata};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -41,30 +41,18 @@ pub async fn create(
     request_id: RequestId,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body = object_body(body.into_inner())?;
+    let body = object_body(body.into_inner())?;
     let exchange =
         Exchange::new(&state, &caller, &request_id).body(Operation::CreateThread, &body)?;
     exchange.authorize().await?;
     exchange.authorize_create(ResourceKind::Thread)?;
-    let reserved = exchange
-        .reserve(ResourceKind::Thread, owner_of_new(&caller))
-        .await?;
-    metadata::stamp(&mut body, &reserved.to_string());
-    let thread = match exchange
-        .forward(UpstreamRequest::new(Operation::CreateThread, &[]).json(body))
-        .await
-    {
-        Ok(thread) => thread,
-        Err(error) => {
-            exchange.settle_failed_create(reserved, &error).await;
-            return Err(error);
-        }
-    };
-    exchange
-        .activate(
-            reserved,
+    let (reserved, thread) = exchange
+        .create(
             ResourceKind::Thread,
-            thread["id"].as_str().unwrap_or_default(),
+            owner_of_new(&caller),
+            Operation::CreateThread,
+            body,
+            true,
         )
         .await?;
     // Vector stores made from `vector_stores` helpers are the caller's.
@@ -137,7 +125,7 @@ pub async fn retrieve(
 ) -> Result<HttpResponse, ApiError> {
     let exchange =
         Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
-    let (thread, id) = thread_of(&exchange).await?;
+    let (thread, id) = exchange.authorize_one().await?;
     forward_recorded(
         &exchange,
         &thread,
@@ -166,7 +154,7 @@ pub async fn modify(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::ModifyThread, &body)?;
-    let (thread, id) = thread_of(&exchange).await?;
+    let (thread, id) = exchange.authorize_one().await?;
     forward_recorded(
         &exchange,
         &thread,
@@ -194,11 +182,7 @@ pub async fn delete(
         &path,
         Action::Delete,
     );
-    let thread = exchange.authorize().await?.remove(0);
-    let id = thread
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
+    let (thread, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .delete(&thread, Operation::DeleteThread, &[&id])
         .await?))

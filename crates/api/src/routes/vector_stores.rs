@@ -2,10 +2,10 @@
 //! A user puts only files they may read into stores they own.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use domain::{Action, ResourceKind, UpstreamId};
+use domain::{Action, ResourceKind};
 use serde::Deserialize;
 use serde_json::Value;
-use storage::repo::resources::{self, Resource};
+use storage::repo::resources;
 use upstream::{Operation, UpstreamRequest};
 use utoipa::IntoParams;
 
@@ -20,16 +20,6 @@ use crate::auth::Caller;
 use crate::gateway::{Exchange, child_id};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
-
-/// Authorizes the vector store of the path; answers its row and upstream id.
-async fn store_of(exchange: &Exchange<'_>) -> Result<(Resource, UpstreamId), ApiError> {
-    let store = exchange.authorize().await?.remove(0);
-    let id = store
-        .upstream_id
-        .clone()
-        .ok_or_else(|| ApiError::not_found(""))?;
-    Ok((store, id))
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -76,22 +66,16 @@ pub async fn create(
     exchange.authorize().await?;
     exchange.authorize_create(ResourceKind::VectorStore)?;
     let owner = requested_owner(&request, &caller)?;
-    let reserved = exchange.reserve(ResourceKind::VectorStore, owner).await?;
-    match exchange
-        .forward(UpstreamRequest::new(Operation::CreateVectorStore, &[]).json(body))
-        .await
-    {
-        Ok(store) => {
-            exchange
-                .activate_with(reserved, ResourceKind::VectorStore, &store)
-                .await?;
-            Ok(ok(store))
-        }
-        Err(error) => {
-            exchange.settle_failed_create(reserved, &error).await;
-            Err(error)
-        }
-    }
+    let (_, store) = exchange
+        .create(
+            ResourceKind::VectorStore,
+            owner,
+            Operation::CreateVectorStore,
+            body,
+            false,
+        )
+        .await?;
+    Ok(ok(store))
 }
 
 /// Lists the caller's vector stores (or, with `Threadgate-Owner: tenant`, the tenant's).
@@ -153,7 +137,7 @@ pub async fn retrieve(
         &path,
         Action::Read,
     );
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::GetVectorStore, &[&id]))
         .await?))
@@ -179,7 +163,7 @@ pub async fn modify(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::VectorStore, &path, Action::Update)
         .body(Operation::ModifyVectorStore, &body)?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::ModifyVectorStore, &[&id]).json(body))
         .await?))
@@ -204,7 +188,7 @@ pub async fn delete(
         &path,
         Action::Delete,
     );
-    let (store, id) = store_of(&exchange).await?;
+    let (store, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .delete(&store, Operation::DeleteVectorStore, &[&id])
         .await?))
@@ -230,7 +214,7 @@ pub async fn search(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::VectorStore, &path, Action::Read)
         .body(Operation::SearchVectorStore, &body)?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::SearchVectorStore, &[&id]).json(body))
         .await?))
@@ -258,7 +242,7 @@ pub async fn list_files(
         Action::Read,
     );
     let query = with_filter(params.upstream_query()?, &filter)?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     let ids = [&id];
     let mut request = UpstreamRequest::new(Operation::ListVectorStoreFiles, &ids);
     request.query = query;
@@ -285,7 +269,7 @@ pub async fn add_file(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::VectorStore, &path, Action::Update)
         .body(Operation::CreateVectorStoreFile, &body)?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::CreateVectorStoreFile, &[&id]).json(body))
         .await?))
@@ -312,7 +296,7 @@ pub async fn retrieve_file(
         Action::Read,
     );
     let file = child_id(&file, "file")?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(
             Operation::GetVectorStoreFile,
@@ -343,7 +327,7 @@ pub async fn update_file(
         .path(ResourceKind::VectorStore, &store, Action::Update)
         .body(Operation::UpdateVectorStoreFileAttributes, &body)?;
     let file = child_id(&file, "file")?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(
             UpstreamRequest::new(Operation::UpdateVectorStoreFileAttributes, &[&id, &file])
@@ -373,7 +357,7 @@ pub async fn remove_file(
         Action::Update,
     );
     let file = child_id(&file, "file")?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(
             Operation::DeleteVectorStoreFile,
@@ -403,7 +387,7 @@ pub async fn file_content(
         Action::ReadContent,
     );
     let file = child_id(&file, "file")?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(
             Operation::GetVectorStoreFileContent,
@@ -432,7 +416,7 @@ pub async fn create_batch(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::VectorStore, &path, Action::Update)
         .body(Operation::CreateFileBatch, &body)?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(Operation::CreateFileBatch, &[&id]).json(body))
         .await?))
@@ -459,7 +443,7 @@ pub async fn retrieve_batch(
         Action::Read,
     );
     let batch = child_id(&batch, "file batch")?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(
             Operation::GetFileBatch,
@@ -489,7 +473,7 @@ pub async fn cancel_batch(
         Action::Update,
     );
     let batch = child_id(&batch, "file batch")?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     Ok(ok(exchange
         .forward(UpstreamRequest::new(
             Operation::CancelFileBatch,
@@ -522,7 +506,7 @@ pub async fn list_batch_files(
     );
     let batch = child_id(&batch, "file batch")?;
     let query = with_filter(params.upstream_query()?, &filter)?;
-    let (_, id) = store_of(&exchange).await?;
+    let (_, id) = exchange.authorize_one().await?;
     let ids = [&id, &batch];
     let mut request = UpstreamRequest::new(Operation::ListFileBatchFiles, &ids);
     request.query = query;
