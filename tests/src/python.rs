@@ -3,7 +3,7 @@
 //! emulator with the official `openai` SDK.
 //!
 //! The environment is cached outside the clone (`~/.cache/threadgate/`, or
-//! `THREADGATE_PYTHON_VENV`), keyed by the requirements' content, so it is
+//! `PYTHON_TEST_VENV`), keyed by the requirements' content, so it is
 //! built once per machine and rebuilt when the requirements change.
 
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ fn prepare() -> Result<PathBuf, String> {
     let requirements = tests_dir().join("requirements.txt");
     let content =
         std::fs::read(&requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;
-    let venv = match std::env::var_os("THREADGATE_PYTHON_VENV") {
+    let venv = match std::env::var_os("PYTHON_TEST_VENV") {
         Some(path) => PathBuf::from(path),
         None => {
             let home = std::env::var_os("HOME").ok_or("HOME is not set")?;

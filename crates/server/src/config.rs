@@ -150,7 +150,8 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment.merge(Env::prefixed("THREADGATE_").split("__"))
+        // THREADGATE_CONFIG names the file; it is not a setting itself.
+        figment.merge(Env::prefixed("THREADGATE_").ignore(&["CONFIG"]).split("__"))
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
@@ -219,6 +220,7 @@ mod tests {
             )?;
             jail.set_env("THREADGATE_DATABASE__URL", "postgres://env@db/threadgate");
             jail.set_env("THREADGATE_LOG__FORMAT", "json");
+            jail.set_env("THREADGATE_CONFIG", "threadgate.toml");
             let settings = Settings::load(Some(Path::new("threadgate.toml"))).unwrap();
             assert_eq!(settings.server.listen, "0.0.0.0:9000".parse().unwrap());
             assert_eq!(
