@@ -11,5 +11,6 @@ mod emulator;
 mod files;
 mod health;
 mod matrix;
+mod reconcile;
 mod sdk;
 mod upstream_failures;

@@ -37,7 +37,7 @@ def test_overlays_render_and_validate(overlay):
     docs = render(overlay)
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted([
-        "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Job", "NetworkPolicy",
+        "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Job", "NetworkPolicy",
         "PodDisruptionBudget", "Service", "ServiceAccount",
     ])
     for doc in docs:
@@ -79,6 +79,9 @@ def test_production_is_hardened_and_scaled():
     job = one(docs, "Job", "threadgate-migrate")
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][0] == "migrate"
     assert one(docs, "ServiceAccount")["metadata"]["annotations"]["azure.workload.identity/client-id"]
+    reconcile = one(docs, "CronJob", "threadgate-reconcile")["spec"]
+    assert reconcile["concurrencyPolicy"] == "Forbid"
+    assert reconcile["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "reconcile"
 
     # No secret in the manifests: credentials come from Secrets and workload identity.
     config = one(docs, "ConfigMap")["data"]["threadgate.toml"]

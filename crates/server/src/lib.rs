@@ -8,6 +8,7 @@ mod application;
 pub mod config;
 pub mod dev_issuer;
 mod metrics;
+pub mod reconcile;
 pub mod telemetry;
 
 pub use application::Application;

@@ -59,6 +59,20 @@ enum Command {
     /// Manage a tenant's assistants.
     #[command(subcommand)]
     Assistant(AssistantCommand),
+    /// Settle rows a crash left between two steps (run it from a CronJob).
+    Reconcile {
+        /// Only rows unsettled for longer than this.
+        #[arg(long, default_value = "15m", value_parser = parse_duration)]
+        older_than: std::time::Duration,
+    },
+}
+
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    #[derive(serde::Deserialize)]
+    struct Wrapper(#[serde(with = "humantime_serde")] std::time::Duration);
+    serde_json::from_value::<Wrapper>(serde_json::Value::String(raw.to_owned()))
+        .map(|Wrapper(duration)| duration)
+        .map_err(|error| error.to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +184,16 @@ fn main() -> ExitCode {
         Command::Assistant(command) => {
             administer(config, |admin| Box::pin(assistant(admin, command)))
         }
+        Command::Reconcile { older_than } => administer(config, move |admin| {
+            Box::pin(async move {
+                let report = threadgate_server::reconcile::run(&admin, older_than).await?;
+                println!(
+                    "deleted {}, discarded {}, failed {}",
+                    report.deleted, report.discarded, report.failed
+                );
+                Ok(())
+            })
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -423,3 +423,26 @@ pub fn list(
         .collect::<Result<_, _>>()?;
     Ok((resources, has_more))
 }
+
+/// Rows left between two steps for longer than `older_than` (a crash, or an
+/// upstream that never answered), across tenants, oldest first: the
+/// reconciler's work list. Uses the partial index on unsettled rows.
+pub fn unsettled(
+    conn: &mut PgConnection,
+    older_than: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Resource>, StorageError> {
+    resources::table
+        .filter(resources::state.eq_any([
+            LifecycleState::Pending.as_str(),
+            LifecycleState::Deleting.as_str(),
+        ]))
+        .filter(resources::updated_at.lt(older_than))
+        .order(resources::updated_at.asc())
+        .limit(limit)
+        .select(ResourceRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| row.into_resource(Vec::new()))
+        .collect()
+}
