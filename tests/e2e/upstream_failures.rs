@@ -156,3 +156,43 @@ async fn an_open_circuit_answers_503() {
     assert_eq!(open.status, 503);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn each_finished_runs_usage_is_recorded_once() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let assistant = app.assistant("acme").await;
+    let alice = app.token("acme", "alice");
+    let run = app
+        .call(&alice, "POST", "/v1/threads/runs",
+              Some(json!({"assistant_id": assistant, "thread": {"messages": [{"role": "user", "content": "count my tokens"}]}})))
+        .await;
+    let (thread, run_id) = (
+        run.body["thread_id"].as_str().unwrap().to_owned(),
+        run.body["id"].as_str().unwrap().to_owned(),
+    );
+    let total = loop {
+        let current = app
+            .call(
+                &alice,
+                "GET",
+                &format!("/v1/threads/{thread}/runs/{run_id}"),
+                None,
+            )
+            .await;
+        if current.body["status"] == "completed" {
+            break current.body["usage"]["total_tokens"].as_i64().unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    // Seen again in the run list: still one record.
+    app.call(&alice, "GET", &format!("/v1/threads/{thread}/runs"), None)
+        .await;
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    let database = app.stop().await.unwrap();
+    let mut conn = storage::connect(database.url()).unwrap();
+    assert_eq!(
+        storage::repo::usage::total_for_tenant(&mut conn, tenant.id).unwrap(),
+        total
+    );
+}

@@ -6,4 +6,5 @@ pub mod audit;
 pub mod identity_providers;
 pub mod resources;
 pub mod tenants;
+pub mod usage;
 pub mod users;

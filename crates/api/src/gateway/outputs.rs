@@ -68,6 +68,39 @@ fn collect_stores(value: &Value, found: &mut Vec<String>) {
     }
 }
 
+/// Runs that finished with their token usage, anywhere in an answer.
+pub fn finished_runs(value: &Value) -> Vec<&Value> {
+    let mut found = Vec::new();
+    collect_runs(value, &mut found);
+    found
+}
+
+fn collect_runs<'a>(value: &'a Value, found: &mut Vec<&'a Value>) {
+    match value {
+        Value::Object(map) => {
+            let finished = map.get("object").and_then(Value::as_str) == Some("thread.run")
+                && map.get("usage").is_some_and(Value::is_object)
+                && matches!(
+                    map.get("status").and_then(Value::as_str),
+                    Some("completed" | "incomplete" | "failed" | "cancelled" | "expired")
+                );
+            if finished {
+                found.push(value);
+            }
+            map.values().for_each(|inner| collect_runs(inner, found));
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_runs(item, found)),
+        _ => {}
+    }
+}
+
+/// Whether an answer names anything [`Recorder::record`] keeps.
+pub fn worth_recording(value: &Value) -> bool {
+    !output_file_ids(value).is_empty()
+        || !thread_vector_store_ids(value).is_empty()
+        || !finished_runs(value).is_empty()
+}
+
 /// Records what a thread's answers reveal, for the thread's owner.
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -85,12 +118,55 @@ impl Recorder {
     pub async fn record(&self, value: &Value) {
         let files = output_file_ids(value);
         let stores = thread_vector_store_ids(value);
-        if files.is_empty() && stores.is_empty() {
-            return;
+        if !(files.is_empty() && stores.is_empty()) {
+            if let Err(error) = self.record_ids(files, stores).await {
+                tracing::error!(%error, "could not record objects the upstream made");
+            }
         }
-        if let Err(error) = self.record_ids(files, stores).await {
-            tracing::error!(%error, "could not record objects the upstream made");
+        for run in finished_runs(value) {
+            if let Err(error) = self.record_usage(run).await {
+                tracing::error!(%error, "could not record a run's usage");
+            }
         }
+    }
+
+    /// The run's token usage, once per run, for the thread's owner.
+    async fn record_usage(&self, run: &Value) -> Result<(), crate::ApiError> {
+        let tokens = |key: &str| run["usage"][key].as_i64().unwrap_or(0);
+        let (prompt, completion, total) = (
+            tokens("prompt_tokens"),
+            tokens("completion_tokens"),
+            tokens("total_tokens"),
+        );
+        let run_id = run["id"].as_str().unwrap_or_default().to_owned();
+        let model = run["model"].as_str().map(str::to_owned);
+        let tenant_id = self.caller.tenant.id;
+        let profile = self.caller.tenant.upstream_profile.clone();
+        let user_id = match self.owner {
+            Owner::User(user) => Some(user),
+            Owner::Tenant => None,
+        };
+        let resource_id = self.parent;
+        self.state
+            .database
+            .run("usage.record", move |conn| {
+                storage::repo::usage::record(
+                    conn,
+                    &storage::repo::usage::NewUsage {
+                        tenant_id,
+                        user_id,
+                        resource_id,
+                        upstream_ref: &run_id,
+                        upstream_profile: &profile,
+                        model: model.as_deref(),
+                        prompt_tokens: prompt,
+                        completion_tokens: completion,
+                        total_tokens: total,
+                    },
+                )
+            })
+            .await?;
+        Ok(())
     }
 
     async fn record_ids(

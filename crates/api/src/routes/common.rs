@@ -154,9 +154,7 @@ pub fn recording(recorder: Recorder) -> EventHook {
             return None;
         }
         let data: Value = serde_json::from_str(&event.data).ok()?;
-        if outputs::output_file_ids(&data).is_empty()
-            && outputs::thread_vector_store_ids(&data).is_empty()
-        {
+        if !outputs::worth_recording(&data) {
             return None;
         }
         let recorder = recorder.clone();

@@ -65,11 +65,12 @@ pub async fn list(
     let exchange =
         Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
     let query = params.upstream_query()?;
-    let (_, thread) = exchange.authorize_one().await?;
+    let (resource, thread) = exchange.authorize_one().await?;
     let ids = [&thread];
     let mut request = UpstreamRequest::new(Operation::ListRuns, &ids);
     request.query = query;
-    Ok(ok(exchange.forward(request).await?))
+    // Finished runs in the answer leave their usage on record.
+    forward_recorded(&exchange, &resource, request).await
 }
 
 /// Runs one of the tenant's assistants on a thread of the caller.
@@ -225,10 +226,13 @@ pub async fn retrieve(
         Action::Read,
     );
     let run = child_id(&run, "run")?;
-    let (_, thread) = exchange.authorize_one().await?;
-    Ok(ok(exchange
-        .forward(UpstreamRequest::new(Operation::GetRun, &[&thread, &run]))
-        .await?))
+    let (resource, thread) = exchange.authorize_one().await?;
+    forward_recorded(
+        &exchange,
+        &resource,
+        UpstreamRequest::new(Operation::GetRun, &[&thread, &run]),
+    )
+    .await
 }
 
 /// Changes a run's metadata.
