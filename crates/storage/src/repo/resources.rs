@@ -203,6 +203,20 @@ pub fn record_existing(
     find_by_upstream_id(conn, new.tenant_id, new.kind, upstream_id, None)
 }
 
+/// The authorization lookup's query: one row by `(tenant, kind, upstream id)`,
+/// the leading columns of the unique index `resources_upstream_key`.
+fn lookup(
+    tenant_id: TenantId,
+    kind: ResourceKind,
+    upstream_id: &UpstreamId,
+) -> resources::BoxedQuery<'static, diesel::pg::Pg> {
+    resources::table
+        .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(resources::kind.eq(kind.as_str()))
+        .filter(resources::upstream_id.eq(upstream_id.as_str().to_owned()))
+        .into_boxed()
+}
+
 /// The tenant's resource of `kind` with this upstream id, in any state, with
 /// the grants `grants_for` holds on it (none when `None`).
 ///
@@ -215,10 +229,7 @@ pub fn find_by_upstream_id(
     upstream_id: &UpstreamId,
     grants_for: Option<UserId>,
 ) -> Result<Resource, StorageError> {
-    let row = resources::table
-        .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
-        .filter(resources::kind.eq(kind.as_str()))
-        .filter(resources::upstream_id.eq(upstream_id.as_str()))
+    let row = lookup(tenant_id, kind, upstream_id)
         .select(ResourceRow::as_select())
         .first(conn)?;
     let grants = match grants_for {
@@ -445,4 +456,89 @@ pub fn unsettled(
         .into_iter()
         .map(|row| row.into_resource(Vec::new()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::Text;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct PlanLine {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+
+    /// The plan PostgreSQL picks for `query` with `arguments`, sequential
+    /// scans priced out of reach: a plan that still scans the table has no
+    /// index to use.
+    fn plan<Q>(conn: &mut PgConnection, query: &Q, types: &str, arguments: &str) -> String
+    where
+        Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>,
+    {
+        let text = diesel::debug_query::<diesel::pg::Pg, _>(query).to_string();
+        let sql = text.split(" -- binds").next().expect("SQL text");
+        diesel::sql_query("SET enable_seqscan = off")
+            .execute(conn)
+            .expect("set");
+        diesel::sql_query(format!("PREPARE planned ({types}) AS {sql}"))
+            .execute(conn)
+            .expect("prepare");
+        let lines: Vec<PlanLine> =
+            diesel::sql_query(format!("EXPLAIN EXECUTE planned ({arguments})"))
+                .load(conn)
+                .expect("explain");
+        diesel::sql_query("DEALLOCATE planned")
+            .execute(conn)
+            .expect("deallocate");
+        lines
+            .into_iter()
+            .map(|l| l.line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_authorization_lookup_and_the_owner_list_use_their_indexes() {
+        let database = devdb::TestDatabase::create();
+        let mut conn = crate::connect(database.url()).expect("a connection");
+        let tenant = TenantId::new();
+        let id = UpstreamId::parse("thread_x").expect("an id");
+
+        let query = lookup(tenant, ResourceKind::Thread, &id)
+            .select(ResourceRow::as_select())
+            .limit(1);
+        let lookup_plan = plan(
+            &mut conn,
+            &query,
+            "uuid, text, text, int8",
+            &format!("'{tenant}', 'thread', 'thread_x', 1"),
+        );
+        assert!(
+            lookup_plan.contains("Index Scan using resources_upstream_key"),
+            "{lookup_plan}"
+        );
+
+        let owner = UserId::new();
+        let listing = resources::table
+            .filter(resources::tenant_id.eq(tenant.as_uuid()))
+            .filter(resources::kind.eq("thread"))
+            .filter(resources::state.eq("active"))
+            .filter(resources::owner_user_id.eq(owner.as_uuid()))
+            .order((resources::created_at.desc(), resources::id.desc()))
+            .select(ResourceRow::as_select())
+            .limit(21);
+        let list_plan = plan(
+            &mut conn,
+            &listing,
+            "uuid, text, text, uuid, int8",
+            &format!("'{tenant}', 'thread', 'active', '{owner}', 21"),
+        );
+        assert!(list_plan.contains("resources_owner_listing"), "{list_plan}");
+        assert!(
+            !list_plan.contains("Sort"),
+            "the index gives the order: {list_plan}"
+        );
+    }
 }
