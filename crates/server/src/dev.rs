@@ -104,8 +104,12 @@ fn serve(config: Option<&Path>, listen: &SocketAddr, state_dir: &Path) -> anyhow
         let listener = TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
         figment = figment.merge(Serialized::default("server.listen", address));
-        if !figment.contains("metrics.listen") {
-            // A free port: two dev servers (or something else on 9464) coexist.
+        // Unless the developer chose a metrics address, a free port: two dev
+        // servers (or anything else on 9464) can coexist.
+        let chosen = figment.find_metadata("metrics.listen").is_some_and(|metadata| {
+            matches!(metadata.source, Some(figment::Source::File(_))) || metadata.name.contains("environment")
+        });
+        if !chosen {
             figment = figment.merge(Serialized::default("metrics.listen", "127.0.0.1:0"));
         }
         let settings = Settings::from_figment(figment)?;

@@ -116,6 +116,10 @@ fn dev_runs_everything_a_newcomer_needs_and_stops_gracefully_on_sigterm() {
         "the issuer's key is kept"
     );
     assert!(
+        !banner.contains("127.0.0.1:9464"),
+        "dev picks a free metrics port: {banner}"
+    );
+    assert!(
         state.path().join("postgres/data/PG_VERSION").is_file(),
         "the database is kept"
     );
