@@ -134,6 +134,16 @@ fn a_request_leaves_its_span_tree_with_the_collector() {
         server.await.unwrap().unwrap();
         let journal = emulator.requests();
         emulator.stop().await;
+        // The server has stopped, so its audit events are written: the
+        // read of the thread names the caller's trace.
+        let mut conn = storage::connect(database.url()).unwrap();
+        let tenant = admin.tenant("acme").await.unwrap();
+        let events = storage::repo::audit::list_for_tenant(&mut conn, tenant.id).unwrap();
+        let read = events
+            .iter()
+            .find(|event| event.action == "read" && event.upstream_id.as_deref() == Some(thread.as_str()))
+            .expect("the read is audited");
+        assert_eq!(read.trace_id.as_deref(), Some(CLIENT_TRACE));
         drop(database);
         journal
     });

@@ -486,7 +486,7 @@ impl<'a> Exchange<'a> {
             occurred_at: Utc::now(),
             tenant_id: Some(principal.tenant_id),
             request_id: Some(self.request_id.0.clone()),
-            trace_id: None,
+            trace_id: current_trace_id(),
             actor_user_id: principal.user_id(),
             actor_api_key_id: api_key_id,
             auth_method: Some(principal.authentication.method()),
@@ -503,6 +503,19 @@ impl<'a> Exchange<'a> {
             details,
         });
     }
+}
+
+/// The W3C trace id of the current span, so an audit event leads to its trace.
+fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
 }
 
 fn deleted_object(kind: ResourceKind) -> &'static str {

@@ -107,6 +107,7 @@ pub struct RecordedEvent {
     pub outcome: String,
     pub upstream_id: Option<String>,
     pub reason: Option<String>,
+    pub trace_id: Option<String>,
 }
 
 /// Events of a tenant, oldest first.
@@ -122,6 +123,7 @@ pub fn list_for_tenant(
             audit_events::outcome,
             audit_events::upstream_id,
             audit_events::reason,
+            audit_events::trace_id,
         ))
         .load(conn)?)
 }
