@@ -239,3 +239,161 @@ fn json_logs_carry_the_request_id_and_trace_id_and_never_the_token() {
     assert!(child.wait().unwrap().success());
     assert!(!rest.contains(secret_token), "a token was logged");
 }
+
+/// Runs `threadgate` with `args` against `database`; answers (success, stdout, stderr).
+fn admin(database: &devdb::TestDatabase, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BINARY)
+        .args(args)
+        .env("THREADGATE_DATABASE__URL", database.url())
+        .env("THREADGATE_UPSTREAMS__DEFAULT__FLAVOUR", "openai")
+        .env(
+            "THREADGATE_UPSTREAMS__DEFAULT__ENDPOINT",
+            "http://127.0.0.1:1",
+        )
+        .env(
+            "THREADGATE_UPSTREAMS__DEFAULT__CREDENTIAL__KIND",
+            "openai_key",
+        )
+        .env("THREADGATE_UPSTREAMS__DEFAULT__CREDENTIAL__KEY", "unused")
+        .env_remove("THREADGATE_CONFIG")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn administration_commands_work_and_say_what_is_wrong() {
+    let database = devdb::TestDatabase::create();
+
+    let (ok, out, _) = admin(
+        &database,
+        &["tenant", "create", "acme", "--name", "Acme Inc."],
+    );
+    assert!(ok && out.contains("tenant `acme` created"), "{out}");
+    let (ok, _, err) = admin(&database, &["tenant", "create", "acme"]);
+    assert!(!ok && err.contains("exists already"), "{err}");
+    let (ok, _, err) = admin(&database, &["tenant", "create", "Not A Slug"]);
+    assert!(!ok && err.contains("lowercase letters"), "{err}");
+
+    let issuer = [
+        "issuer",
+        "add",
+        "--tenant",
+        "acme",
+        "--audience",
+        "api://threadgate",
+        "--issuer",
+    ];
+    let (ok, out, err) = admin(
+        &database,
+        &[&issuer[..], &["https://login.example.com/acme/v2.0"]].concat(),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("now authenticates users of `acme`"), "{out}");
+    let (ok, _, err) = admin(
+        &database,
+        &[&issuer[..], &["http://idp.example.com"]].concat(),
+    );
+    assert!(!ok && err.contains("https"), "{err}");
+    let (ok, _, err) = admin(
+        &database,
+        &[&issuer[..], &["https://login.example.com/acme/v2.0"]].concat(),
+    );
+    assert!(!ok && err.contains("registered already"), "{err}");
+    let (ok, _, err) = admin(
+        &database,
+        &[
+            &issuer[..],
+            &["https://other.example.com", "--algorithm", "HS256"],
+        ]
+        .concat(),
+    );
+    assert!(!ok && err.contains("HS256"), "{err}");
+    let (ok, _, err) = admin(
+        &database,
+        &[
+            "issuer",
+            "add",
+            "--tenant",
+            "nobody",
+            "--audience",
+            "a",
+            "--issuer",
+            "https://x.example.com",
+        ],
+    );
+    assert!(!ok && err.contains("no tenant `nobody`"), "{err}");
+
+    let (ok, key, err) = admin(
+        &database,
+        &[
+            "apikey",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "backend",
+            "--on-behalf-of",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        key.trim().starts_with("tg_") && err.contains("shown once"),
+        "{key} {err}"
+    );
+    let prefix = key
+        .trim()
+        .trim_start_matches("tg_")
+        .split('_')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (ok, out, err) = admin(
+        &database,
+        &["apikey", "revoke", "--tenant", "acme", "--prefix", &prefix],
+    );
+    assert!(ok && out.contains("revoked"), "{err}");
+    let (ok, _, err) = admin(
+        &database,
+        &[
+            "apikey",
+            "revoke",
+            "--tenant",
+            "acme",
+            "--prefix",
+            "000000000000",
+        ],
+    );
+    assert!(!ok && err.contains("no API key"), "{err}");
+
+    let (ok, _, err) = admin(
+        &database,
+        &[
+            "assistant",
+            "register",
+            "--tenant",
+            "acme",
+            "--id",
+            "asst_../x",
+        ],
+    );
+    assert!(!ok && err.contains("asst_../x"), "{err}");
+    let (ok, _, err) = admin(
+        &database,
+        &[
+            "assistant",
+            "create",
+            "--tenant",
+            "acme",
+            "--model",
+            "m",
+            "--tool",
+            "web_browser",
+        ],
+    );
+    assert!(!ok && err.contains("--tool `web_browser`"), "{err}");
+}

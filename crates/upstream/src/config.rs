@@ -55,6 +55,7 @@ pub enum CredentialConfig {
     /// Azure resource key, sent as `api-key`.
     AzureApiKey { key: SecretString },
     /// OpenAI key, sent as `Authorization: Bearer`.
+    #[serde(rename = "openai_key")]
     OpenAiKey { key: SecretString },
     /// Microsoft Entra ID client credentials with a client secret.
     EntraClientSecret {
