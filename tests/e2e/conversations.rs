@@ -547,3 +547,47 @@ async fn listing_threads_pages_like_the_api() {
     assert_eq!(foreign.status, 404);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_client_that_goes_away_stops_the_upstream_stream() {
+    let World {
+        app,
+        alice,
+        assistant,
+        ..
+    } = world().await;
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A run that never ends: only the client's leaving can end its stream.
+    app.upstream_fault(json!({"fault": "never-finish", "times": 1, "path": "/runs"}))
+        .await;
+    let mut response = app
+        .client
+        .post(app.url(&format!("/v1/threads/{thread}/runs")))
+        .bearer_auth(&alice)
+        .json(&json!({"assistant_id": assistant, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("thread.run.created"));
+    assert_eq!(
+        app.emulator.open_streams(),
+        1,
+        "the upstream stream is open while the client reads"
+    );
+
+    drop(response);
+    let mut waited = 0;
+    while app.emulator.open_streams() > 0 {
+        assert!(waited < 1000, "the upstream stream outlived its client");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    app.stop().await;
+}

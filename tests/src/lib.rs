@@ -82,11 +82,12 @@ impl TestApp {
         database: Option<TestDatabase>,
         overrides: Value,
     ) -> Self {
-        let emulator = RunningEmulator::start(
-            EmulatorConfig::default(),
-            "127.0.0.1:0".parse().expect("an address"),
-        )
-        .expect("the emulator starts");
+        let mut emulator_config = EmulatorConfig::default();
+        // Short keep-alives: streams notice a vanished reader quickly.
+        emulator_config.timing.heartbeat = std::time::Duration::from_millis(50);
+        let emulator =
+            RunningEmulator::start(emulator_config, "127.0.0.1:0".parse().expect("an address"))
+                .expect("the emulator starts");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         let address = listener.local_addr().expect("an address");
         let settings = Settings::from_figment(
@@ -96,6 +97,7 @@ impl TestApp {
                 .merge(Serialized::default("database.url", database_url))
                 .merge(Serialized::default("database.acquire_timeout", "500ms"))
                 .merge(Serialized::default("metrics.listen", "127.0.0.1:0"))
+                .merge(Serialized::default("server.stream_heartbeat", "50ms"))
                 .merge(Serialized::default(
                     "upstreams.default",
                     json!({

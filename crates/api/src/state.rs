@@ -15,4 +15,6 @@ pub struct AppState {
     pub upstreams: Upstreams,
     pub jwks: Arc<JwksCache>,
     pub audit: AuditSink,
+    /// How often a quiet stream gets a keep-alive comment.
+    pub stream_heartbeat: std::time::Duration,
 }

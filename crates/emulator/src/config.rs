@@ -29,6 +29,8 @@ pub struct Timing {
     pub step: Duration,
     /// How long a `#slow` run stays in progress.
     pub slow: Duration,
+    /// A quiet stream gets a keep-alive comment this often.
+    pub heartbeat: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -47,6 +49,7 @@ impl Default for EmulatorConfig {
             timing: Timing {
                 step: Duration::from_millis(20),
                 slow: Duration::from_secs(5),
+                heartbeat: Duration::from_secs(15),
             },
         }
     }

@@ -100,6 +100,13 @@ impl RunningEmulator {
         self.address
     }
 
+    /// Streamed answers still open: a client that stops reading closes its own.
+    pub fn open_streams(&self) -> usize {
+        self.state
+            .open_streams
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Every API request received so far (not admin or token requests).
     pub fn requests(&self) -> Vec<JournalEntry> {
         self.state.journal()

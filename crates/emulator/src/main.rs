@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         timing: Timing {
             step: cli.run_step,
             slow: cli.slow,
+            heartbeat: Duration::from_secs(15),
         },
         ..EmulatorConfig::default()
     };

@@ -142,6 +142,8 @@ pub(crate) struct State {
     journal: Mutex<VecDeque<JournalEntry>>,
     tokens: Mutex<HashMap<String, Instant>>,
     pub token_requests: Mutex<Vec<TokenRequest>>,
+    /// Streamed answers whose body is still being read.
+    pub open_streams: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 const JOURNAL_CAPACITY: usize = 10_000;
@@ -155,6 +157,7 @@ impl State {
             journal: Mutex::default(),
             tokens: Mutex::default(),
             token_requests: Mutex::default(),
+            open_streams: std::sync::Arc::default(),
         }
     }
 

@@ -3,7 +3,11 @@
 
 use actix_web::HttpResponse;
 use bytes::Bytes;
-use futures_util::stream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -34,10 +38,31 @@ impl Emitter {
     }
 }
 
+/// Counts a streamed answer as open until its body is dropped.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn new(open: Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::SeqCst);
+        OpenStream(open)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A streaming response and the emitter that feeds it. With `drop_after`,
 /// the connection is cut after that many events, without `[DONE]`.
-pub(crate) fn channel(drop_after: Option<usize>) -> (Emitter, HttpResponse) {
+pub(crate) fn channel(
+    drop_after: Option<usize>,
+    open: Arc<AtomicUsize>,
+    heartbeat: Duration,
+) -> (Emitter, HttpResponse) {
     let (sender, receiver) = mpsc::unbounded_channel::<Event>();
+    let guard = OpenStream::new(open);
     let frames = stream::unfold(
         (receiver, 0_usize, false),
         move |(mut receiver, sent, finished)| async move {
@@ -60,6 +85,23 @@ pub(crate) fn channel(drop_after: Option<usize>) -> (Emitter, HttpResponse) {
                     Ok(Bytes::from_static(b"event: done\ndata: [DONE]\n\n")),
                     (receiver, sent, true),
                 )),
+            }
+        },
+    );
+    // The guard lives as long as the body: a client that goes away drops it.
+    let frames = frames.map(move |frame| {
+        let _open = &guard;
+        frame
+    });
+    // Quiet streams get keep-alive comments: writing is how a server notices
+    // that its client went away.
+    let ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let frames = stream::unfold(
+        (Box::pin(frames), ticker),
+        |(mut frames, mut ticker)| async move {
+            tokio::select! {
+                frame = frames.next() => frame.map(|frame| (frame, (frames, ticker))),
+                _ = ticker.tick() => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (frames, ticker))),
             }
         },
     );

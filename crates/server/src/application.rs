@@ -83,6 +83,7 @@ impl Application {
                 settings.auth.jwks_fetch_timeout,
             )),
             audit,
+            stream_heartbeat: settings.server.stream_heartbeat,
         });
         let limits = api::RequestLimits {
             max_json_body_bytes: settings.server.max_body_bytes,

@@ -44,6 +44,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Largest file upload; larger ones answer 413.
     pub max_upload_bytes: usize,
+    /// A quiet stream gets a keep-alive comment this often, so clients that
+    /// left are noticed and proxies do not time it out.
+    #[serde(with = "humantime_serde")]
+    pub stream_heartbeat: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +109,7 @@ fn defaults() -> serde_json::Value {
             "shutdown_timeout": "30s",
             "max_body_bytes": 4 * 1024 * 1024,
             "max_upload_bytes": 512 * 1024 * 1024,
+            "stream_heartbeat": "15s",
         },
         "metrics": {
             "listen": "127.0.0.1:9464",

@@ -294,6 +294,7 @@ async fn stream_events_arrive_while_the_run_is_still_in_progress() {
         timing: emulator::Timing {
             step: Duration::from_millis(20),
             slow: Duration::from_secs(2),
+            heartbeat: Duration::from_secs(15),
         },
         ..EmulatorConfig::default()
     });

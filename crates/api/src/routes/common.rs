@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use futures_util::{StreamExt, stream};
+use futures_util::{Stream, StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use storage::repo::resources::{PageQuery, Resource};
@@ -166,7 +166,11 @@ pub fn recording(recorder: Recorder) -> EventHook {
 /// is sent at once, reserved metadata hidden, after `hook`'s work for it.
 /// If the client goes away, the response stream is dropped, and with it the
 /// upstream connection.
-pub fn pass_through(events: EventStream, mut hook: Option<EventHook>) -> HttpResponse {
+pub fn pass_through(
+    events: EventStream,
+    mut hook: Option<EventHook>,
+    heartbeat: std::time::Duration,
+) -> HttpResponse {
     let open = crate::observe::OpenStream::new();
     let frames = events.then(move |item| {
         // Lives as long as the stream: counted open until dropped.
@@ -195,7 +199,27 @@ pub fn pass_through(events: EventStream, mut hook: Option<EventHook>) -> HttpRes
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-store"))
-        .streaming(frames)
+        .streaming(with_heartbeats(frames, heartbeat))
+}
+
+/// Adds an SSE comment (`: keep-alive`, which clients ignore) whenever the
+/// stream has been quiet for `period`, ending when the stream ends. Writing
+/// is how a server notices that a client has gone: without it, a run that
+/// stays quiet would hold its upstream stream open for nobody.
+fn with_heartbeats(
+    frames: impl Stream<Item = Result<Bytes, std::io::Error>> + 'static,
+    period: std::time::Duration,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    let ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    stream::unfold(
+        (Box::pin(frames), ticker),
+        |(mut frames, mut ticker)| async move {
+            tokio::select! {
+                item = frames.next() => item.map(|item| (item, (frames, ticker))),
+                _ = ticker.tick() => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (frames, ticker))),
+            }
+        },
+    )
 }
 
 fn frame(mut event: Event) -> Bytes {

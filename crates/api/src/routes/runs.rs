@@ -41,6 +41,7 @@ async fn run_or_stream(
         Ok(pass_through(
             events,
             Some(recording(exchange.recorder(thread))),
+            exchange.state.stream_heartbeat,
         ))
     } else {
         Ok(ok(exchange.forward(request).await?))
@@ -185,7 +186,7 @@ pub async fn create_thread_and_run(
                 .boxed(),
             )
         });
-        return Ok(pass_through(events, Some(hook)));
+        return Ok(pass_through(events, Some(hook), state.stream_heartbeat));
     }
 
     let run = match exchange.forward(request).await {

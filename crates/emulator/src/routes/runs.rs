@@ -203,7 +203,11 @@ fn start(
         .cloned()
         .unwrap_or_default();
     let (emitter, response) = if stream {
-        let (emitter, response) = stream::channel(faults.drop_stream_after);
+        let (emitter, response) = stream::channel(
+            faults.drop_stream_after,
+            state.open_streams.clone(),
+            state.config.timing.heartbeat,
+        );
         (emitter, Some(response))
     } else {
         (Emitter::none(), None)
