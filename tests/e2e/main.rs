@@ -10,6 +10,7 @@ mod deploy;
 mod emulator;
 mod files;
 mod health;
+mod idempotency;
 mod matrix;
 mod reconcile;
 mod sdk;

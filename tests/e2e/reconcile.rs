@@ -59,7 +59,8 @@ async fn unsettled_deletes_are_finished_and_unknown_creates_are_discarded() {
         reconcile::Report {
             deleted: 1,
             discarded: 1,
-            failed: 0
+            failed: 0,
+            expired_idempotency_keys: 0,
         }
     );
 

@@ -196,11 +196,26 @@ impl TestApp {
 
     /// Sends `method path` with `token` and an optional JSON body.
     pub async fn call(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+        self.call_with_headers(token, method, path, body, &[]).await
+    }
+
+    /// [`Self::call`] with extra request headers.
+    pub async fn call_with_headers(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
         let mut request = self
             .client
             .request(method, self.url(path))
             .bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }

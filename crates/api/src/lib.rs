@@ -15,6 +15,7 @@ mod docs;
 mod error;
 pub mod gateway;
 mod health;
+pub mod idempotency;
 pub mod observe;
 pub mod request_id;
 pub mod routes;

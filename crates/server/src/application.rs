@@ -94,6 +94,8 @@ impl Application {
 
         let mut server = HttpServer::new(move || {
             App::new()
+                // Innermost: sees the caller's answer before anything else adds to it.
+                .wrap(middleware::from_fn(api::idempotency::replay_or_record))
                 .wrap(api::no_store())
                 .wrap(middleware::from_fn(api::observe::record_http))
                 .wrap(TracingLogger::<api::observe::RequestSpan>::new())

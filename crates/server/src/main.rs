@@ -188,8 +188,11 @@ fn main() -> ExitCode {
             Box::pin(async move {
                 let report = threadgate_server::reconcile::run(&admin, older_than).await?;
                 println!(
-                    "deleted {}, discarded {}, failed {}",
-                    report.deleted, report.discarded, report.failed
+                    "deleted {}, discarded {}, failed {}, expired idempotency keys {}",
+                    report.deleted,
+                    report.discarded,
+                    report.failed,
+                    report.expired_idempotency_keys
                 );
                 Ok(())
             })

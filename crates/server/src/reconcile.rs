@@ -7,6 +7,8 @@
 //!   row is removed; its request id is logged so an operator can find an
 //!   orphan upstream (threads carry `threadgate_resource_id` in metadata).
 //!
+//! It also deletes expired `Idempotency-Key` records.
+//!
 //! Safe to run from several places at once: each step is conditional on the
 //! row's state.
 
@@ -25,6 +27,8 @@ pub struct Report {
     pub discarded: usize,
     /// Rows whose upstream delete failed again; tried on the next pass.
     pub failed: usize,
+    /// Expired `Idempotency-Key` records removed.
+    pub expired_idempotency_keys: usize,
 }
 
 fn delete_operation(kind: ResourceKind) -> Option<Operation> {
@@ -75,6 +79,13 @@ pub async fn run(admin: &Admin, older_than: Duration) -> anyhow::Result<Report> 
             LifecycleState::Active | LifecycleState::Deleted => {}
         }
     }
+    report.expired_idempotency_keys = admin
+        .database
+        .run(
+            "reconcile.idempotency",
+            storage::repo::idempotency::purge_expired,
+        )
+        .await?;
     Ok(report)
 }
 

@@ -279,3 +279,98 @@ async fn an_unreachable_database_is_reported_as_unavailable() {
         .unwrap_err();
     assert!(error.is_unavailable(), "{error:?}");
 }
+
+#[test]
+fn an_idempotency_key_runs_once_lapses_when_abandoned_and_expires() {
+    use chrono::Duration;
+    use storage::repo::idempotency::{self, Claim, KeyedRequest, Lifetimes, StoredResponse};
+
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let acme = tenant(&mut conn, "acme");
+    let request = KeyedRequest {
+        tenant_id: acme.id,
+        principal_id: uuid::Uuid::now_v7(),
+        key: "retry-1".to_owned(),
+        request_sha256: [1; 32],
+    };
+    let held = Lifetimes {
+        lock_for: Duration::minutes(1),
+        keep_for: Duration::hours(1),
+    };
+    let claim = |conn: &mut PgConnection, request: &KeyedRequest, lifetimes| {
+        idempotency::claim(conn, request, lifetimes).unwrap()
+    };
+
+    assert_eq!(claim(&mut conn, &request, held), Claim::Acquired);
+    assert_eq!(claim(&mut conn, &request, held), Claim::InProgress);
+    let other_body = KeyedRequest {
+        request_sha256: [2; 32],
+        ..request.clone()
+    };
+    assert_eq!(claim(&mut conn, &other_body, held), Claim::Mismatch);
+    let answer = StoredResponse {
+        status: 200,
+        body: br#"{"id":"thread_1"}"#.to_vec(),
+    };
+    idempotency::complete(&mut conn, &request, &answer).unwrap();
+    assert_eq!(claim(&mut conn, &request, held), Claim::Completed(answer));
+    // Releasing a completed key changes nothing.
+    idempotency::release(&mut conn, &request).unwrap();
+    assert!(matches!(
+        claim(&mut conn, &request, held),
+        Claim::Completed(_)
+    ));
+
+    // A holder that never finishes: its claim lapses and a retry takes over.
+    let abandoned = KeyedRequest {
+        key: "abandoned".to_owned(),
+        ..request.clone()
+    };
+    let lapsing = Lifetimes {
+        lock_for: Duration::zero(),
+        keep_for: Duration::hours(1),
+    };
+    assert_eq!(claim(&mut conn, &abandoned, lapsing), Claim::Acquired);
+    assert_eq!(claim(&mut conn, &abandoned, held), Claim::Acquired);
+    assert_eq!(claim(&mut conn, &abandoned, held), Claim::InProgress);
+
+    // An expired key is purged, and until then starts over for any request.
+    let expiring = KeyedRequest {
+        key: "expiring".to_owned(),
+        ..request.clone()
+    };
+    let expired = Lifetimes {
+        lock_for: Duration::zero(),
+        keep_for: Duration::zero(),
+    };
+    assert_eq!(claim(&mut conn, &expiring, expired), Claim::Acquired);
+    assert_eq!(
+        claim(&mut conn, &other_body_of(&expiring), held),
+        Claim::Acquired
+    );
+    assert_eq!(idempotency::purge_expired(&mut conn).unwrap(), 0);
+    assert_eq!(claim(&mut conn, &expiring, expired), Claim::Mismatch);
+    let expired_again = KeyedRequest {
+        key: "expired-again".to_owned(),
+        ..request.clone()
+    };
+    assert_eq!(claim(&mut conn, &expired_again, expired), Claim::Acquired);
+    assert_eq!(idempotency::purge_expired(&mut conn).unwrap(), 1);
+    assert_eq!(
+        claim(&mut conn, &request, held),
+        Claim::Completed(StoredResponse {
+            status: 200,
+            body: br#"{"id":"thread_1"}"#.to_vec(),
+        })
+    );
+}
+
+fn other_body_of(
+    request: &storage::repo::idempotency::KeyedRequest,
+) -> storage::repo::idempotency::KeyedRequest {
+    storage::repo::idempotency::KeyedRequest {
+        request_sha256: [9; 32],
+        ..request.clone()
+    }
+}

@@ -1,0 +1,226 @@
+//! `Idempotency-Key` on JSON `POST`s under `/v1`: a client that retries a
+//! create after a timeout gets the first attempt's answer instead of a second
+//! thread, message or run.
+//!
+//! The key belongs to the caller (tenant and user, or API key), so one caller
+//! cannot replay another's answer. A key used again with another method, path
+//! or body is refused; while the first request runs, a retry gets 409. Only
+//! successful JSON answers are kept (for a day); failures and streams release
+//! the key so that a retry runs again. Multipart uploads are not buffered to
+//! be hashed and pass through without idempotency.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpResponse, web};
+use bytes::{Bytes, BytesMut};
+use domain::{Actor, Authentication};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use storage::repo::idempotency::{self, Claim, KeyedRequest, Lifetimes, StoredResponse};
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState, RequestLimits};
+
+const KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on an answer replayed from an earlier request with the same key.
+const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+const LIFETIMES: Lifetimes = Lifetimes {
+    // Long enough for any non-streaming create; a crashed holder's claim
+    // lapses after it.
+    lock_for: chrono::Duration::seconds(60),
+    keep_for: chrono::Duration::hours(24),
+};
+
+pub async fn replay_or_record(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let applies = request.method() == Method::POST
+        && request.path().starts_with("/v1/")
+        && request.headers().contains_key(KEY_HEADER)
+        && !is_multipart(&request);
+    if !applies {
+        return Ok(next.call(request).await?.map_into_boxed_body());
+    }
+    let keyed = match keyed_request(&mut request).await {
+        Ok(keyed) => keyed,
+        Err(error) => return Ok(request.error_response(error)),
+    };
+    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(
+            request.error_response(ApiError::internal(std::io::Error::other(
+                "no application state",
+            ))),
+        );
+    };
+
+    let claiming = keyed.clone();
+    let claim = state
+        .database
+        .run("idempotency.claim", move |conn| {
+            idempotency::claim(conn, &claiming, LIFETIMES)
+        })
+        .await;
+    match claim {
+        Err(error) => Ok(request.error_response(ApiError::from(error))),
+        Ok(Claim::InProgress) => Ok(request.error_response(ApiError::Conflict {
+            message: "A request with this Idempotency-Key is still in progress; retry later."
+                .to_owned(),
+        })),
+        Ok(Claim::Mismatch) => Ok(request.error_response(ApiError::bad_request(
+            "This Idempotency-Key was used with another request; keys can only be reused with \
+             the same method, path and body.",
+            None,
+        ))),
+        Ok(Claim::Completed(stored)) => {
+            let response =
+                HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+                    .content_type(mime_json())
+                    .insert_header((REPLAYED_HEADER, HeaderValue::from_static("true")))
+                    .body(stored.body);
+            Ok(request.into_response(response))
+        }
+        Ok(Claim::Acquired) => {
+            let response = next.call(request).await?;
+            settle(&state, keyed, response).await
+        }
+    }
+}
+
+/// Keeps a successful JSON answer for replay, or releases the key.
+async fn settle(
+    state: &AppState,
+    keyed: KeyedRequest,
+    response: ServiceResponse<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let keep = response.status().is_success() && is_json(response.headers());
+    if !keep {
+        // Streams are never buffered: they pass through, and the key is let go.
+        let release = state
+            .database
+            .run("idempotency.release", move |conn| {
+                idempotency::release(conn, &keyed)
+            })
+            .await;
+        if let Err(error) = release {
+            tracing::warn!(%error, "could not release an idempotency key; it lapses on its own");
+        }
+        return Ok(response.map_into_boxed_body());
+    }
+    let (request, response) = response.into_parts();
+    let (head, body) = response.into_parts();
+    let body = actix_web::body::to_bytes(body)
+        .await
+        .map_err(|error| ApiError::internal(std::io::Error::other(error.into().to_string())))?;
+    let stored = StoredResponse {
+        status: head.status().as_u16(),
+        body: body.to_vec(),
+    };
+    let completed = state
+        .database
+        .run("idempotency.complete", move |conn| {
+            idempotency::complete(conn, &keyed, &stored)
+        })
+        .await;
+    if let Err(error) = completed {
+        // The work is done and its answer is good; a retry will find the
+        // claim lapsed and run again, as it would have without a key.
+        tracing::warn!(%error, "could not store an idempotent answer");
+    }
+    Ok(ServiceResponse::new(
+        request,
+        head.set_body(body).map_into_boxed_body(),
+    ))
+}
+
+/// Who holds the key and what they asked: authenticates the caller (the
+/// handler reuses it) and reads the body to hash it, putting it back after.
+async fn keyed_request(request: &mut ServiceRequest) -> Result<KeyedRequest, ApiError> {
+    let key = request
+        .headers()
+        .get(KEY_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|key| !key.is_empty() && key.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+                None,
+            )
+        })?
+        .to_owned();
+    let caller = {
+        let (http_request, payload) = request.parts_mut();
+        Caller::from_request(http_request, payload).await?
+    };
+    let principal_id = match (&caller.principal.actor, &caller.principal.authentication) {
+        (Actor::User(user), _) => user.as_uuid(),
+        (Actor::Service, Authentication::ApiKey { api_key_id })
+        | (Actor::Service, Authentication::ApiKeyOnBehalfOf { api_key_id }) => api_key_id.as_uuid(),
+        (Actor::Service, Authentication::Token { .. }) => {
+            return Err(ApiError::Forbidden {
+                message: "This credential cannot use idempotency keys.".to_owned(),
+            });
+        }
+    };
+    let limit = request
+        .app_data::<web::Data<RequestLimits>>()
+        .map_or(1024 * 1024, |limits| limits.max_json_body_bytes);
+    let body = read_body(request, limit).await?;
+
+    let mut hasher = Sha256::new();
+    hasher.update(request.method().as_str());
+    hasher.update([0]);
+    hasher.update(
+        request
+            .uri()
+            .path_and_query()
+            .map_or(request.path(), |path| path.as_str()),
+    );
+    hasher.update([0]);
+    hasher.update(&body);
+    request.set_payload(actix_web::dev::Payload::from(body));
+    Ok(KeyedRequest {
+        tenant_id: caller.tenant.id,
+        principal_id,
+        key,
+        request_sha256: hasher.finalize().into(),
+    })
+}
+
+async fn read_body(request: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
+    let mut payload = request.take_payload();
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| ApiError::bad_request(error.to_string(), None))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge {
+                message: format!("The request body is larger than {limit} bytes."),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn is_multipart(request: &ServiceRequest) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("multipart/"))
+}
+
+fn is_json(headers: &header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+}
+
+fn mime_json() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}

@@ -1,0 +1,179 @@
+//! `Idempotency-Key` claims: the first request with a key runs, a retry of
+//! the same request gets the stored answer, and a claim whose holder crashed
+//! lapses so that a later retry can run instead of waiting forever.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use domain::TenantId;
+
+use crate::StorageError;
+use crate::schema::idempotency_keys;
+
+/// Which request holds a key: the caller, the key, and what was asked.
+#[derive(Debug, Clone)]
+pub struct KeyedRequest {
+    pub tenant_id: TenantId,
+    /// The user, or the API key when a backend acts as itself.
+    pub principal_id: uuid::Uuid,
+    pub key: String,
+    /// SHA-256 of the method, path and body.
+    pub request_sha256: [u8; 32],
+}
+
+/// A completed request's answer, kept to be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This request holds the key and runs.
+    Acquired,
+    /// Another request with the key is still running.
+    InProgress,
+    /// The key was used with another request.
+    Mismatch,
+    /// The request already ran; here is its answer.
+    Completed(StoredResponse),
+}
+
+/// How long a claim lasts: `lock_for` while its request runs, `keep_for`
+/// before the key may be used for something else.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub lock_for: Duration,
+    pub keep_for: Duration,
+}
+
+#[derive(Queryable)]
+struct Existing {
+    request_sha256: Vec<u8>,
+    state: String,
+    response_status: Option<i16>,
+    response_body: Option<Vec<u8>>,
+    locked_until: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// Claims `request`'s key, in one transaction so two replicas racing for the
+/// same key see each other.
+pub fn claim(
+    conn: &mut PgConnection,
+    request: &KeyedRequest,
+    lifetimes: Lifetimes,
+) -> Result<Claim, StorageError> {
+    conn.transaction(|conn| {
+        let now = Utc::now();
+        let this_key = idempotency_keys::table.find((
+            request.tenant_id.as_uuid(),
+            request.principal_id,
+            &request.key,
+        ));
+        let inserted = diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::tenant_id.eq(request.tenant_id.as_uuid()),
+                idempotency_keys::principal_id.eq(request.principal_id),
+                idempotency_keys::key.eq(&request.key),
+                idempotency_keys::request_sha256.eq(&request.request_sha256[..]),
+                idempotency_keys::locked_until.eq(now + lifetimes.lock_for),
+                idempotency_keys::expires_at.eq(now + lifetimes.keep_for),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        if inserted == 1 {
+            return Ok(Claim::Acquired);
+        }
+        let existing: Existing = this_key
+            .select((
+                idempotency_keys::request_sha256,
+                idempotency_keys::state,
+                idempotency_keys::response_status,
+                idempotency_keys::response_body,
+                idempotency_keys::locked_until,
+                idempotency_keys::expires_at,
+            ))
+            .for_update()
+            .first(conn)?;
+        if existing.expires_at <= now {
+            // An expired key starts over, for whatever request now uses it.
+            diesel::update(this_key)
+                .set((
+                    idempotency_keys::request_sha256.eq(&request.request_sha256[..]),
+                    idempotency_keys::state.eq("in_progress"),
+                    idempotency_keys::response_status.eq(None::<i16>),
+                    idempotency_keys::response_body.eq(None::<Vec<u8>>),
+                    idempotency_keys::created_at.eq(now),
+                    idempotency_keys::locked_until.eq(now + lifetimes.lock_for),
+                    idempotency_keys::expires_at.eq(now + lifetimes.keep_for),
+                ))
+                .execute(conn)?;
+            return Ok(Claim::Acquired);
+        }
+        if existing.request_sha256 != request.request_sha256 {
+            return Ok(Claim::Mismatch);
+        }
+        if existing.state == "completed" {
+            return Ok(Claim::Completed(StoredResponse {
+                status: existing
+                    .response_status
+                    .and_then(|status| u16::try_from(status).ok())
+                    .unwrap_or(200),
+                body: existing.response_body.unwrap_or_default(),
+            }));
+        }
+        if existing.locked_until > now {
+            return Ok(Claim::InProgress);
+        }
+        // The holder crashed or gave up without releasing: this retry takes over.
+        diesel::update(this_key)
+            .set(idempotency_keys::locked_until.eq(now + lifetimes.lock_for))
+            .execute(conn)?;
+        Ok(Claim::Acquired)
+    })
+}
+
+/// Stores the answer of the request holding the key.
+pub fn complete(
+    conn: &mut PgConnection,
+    request: &KeyedRequest,
+    response: &StoredResponse,
+) -> Result<(), StorageError> {
+    diesel::update(idempotency_keys::table.find((
+        request.tenant_id.as_uuid(),
+        request.principal_id,
+        &request.key,
+    )))
+    .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
+    .set((
+        idempotency_keys::state.eq("completed"),
+        idempotency_keys::response_status.eq(i16::try_from(response.status).unwrap_or(500)),
+        idempotency_keys::response_body.eq(&response.body),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Gives the key up, so a retry runs the request again: for answers not
+/// worth keeping (failures, streams).
+pub fn release(conn: &mut PgConnection, request: &KeyedRequest) -> Result<(), StorageError> {
+    diesel::delete(idempotency_keys::table.find((
+        request.tenant_id.as_uuid(),
+        request.principal_id,
+        &request.key,
+    )))
+    .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
+    .filter(idempotency_keys::state.eq("in_progress"))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes expired keys of every tenant; returns how many.
+pub fn purge_expired(conn: &mut PgConnection) -> Result<usize, StorageError> {
+    Ok(
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(Utc::now())))
+            .execute(conn)?,
+    )
+}

@@ -1,0 +1,159 @@
+//! `Idempotency-Key`: a retried create runs once, and a key never leaks one
+//! caller's answer to another.
+
+use serde_json::json;
+use threadgate_tests::{Answer, TestApp};
+
+async fn create_thread(app: &TestApp, token: &str, key: &str, title: &str) -> Answer {
+    app.call_with_headers(
+        token,
+        "POST",
+        "/v1/threads",
+        Some(json!({"metadata": {"title": title}})),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}
+
+fn thread_creations(app: &TestApp) -> usize {
+    app.upstream_requests()
+        .iter()
+        .filter(|entry| entry.method == "POST" && entry.path.ends_with("/threads"))
+        .count()
+}
+
+#[actix_web::test]
+async fn a_retried_create_runs_once_and_replays_the_first_answer() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+
+    let first = create_thread(&app, &alice, "retry-1", "plans").await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let retried = create_thread(&app, &alice, "retry-1", "plans").await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert_eq!(retried.body, first.body);
+    assert_eq!(retried.headers["idempotent-replayed"], "true");
+    assert_eq!(retried.headers["cache-control"], "no-store");
+    assert_eq!(thread_creations(&app), 1);
+
+    let other_key = create_thread(&app, &alice, "retry-2", "plans").await;
+    assert_eq!(other_key.status, 200);
+    assert_ne!(other_key.body["id"], first.body["id"]);
+    assert_eq!(thread_creations(&app), 2);
+}
+
+#[actix_web::test]
+async fn a_key_reused_for_another_request_is_refused() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+
+    assert_eq!(
+        create_thread(&app, &alice, "reused", "plans").await.status,
+        200
+    );
+    let other_body = create_thread(&app, &alice, "reused", "other plans").await;
+    assert_eq!(other_body.status, 400, "{:?}", other_body.body);
+    assert_eq!(other_body.body["error"]["type"], "invalid_request_error");
+    assert_eq!(thread_creations(&app), 1);
+
+    let too_long = "k".repeat(256);
+    let refused = create_thread(&app, &alice, &too_long, "plans").await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key")
+    );
+}
+
+#[actix_web::test]
+async fn another_caller_with_the_same_key_never_gets_the_first_callers_answer() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    let alice = app.token("acme", "alice");
+    let bob = app.token("acme", "bob");
+    let carol = app.token("globex", "carol");
+
+    let alices = create_thread(&app, &alice, "shared-key", "plans").await;
+    assert_eq!(alices.status, 200);
+    for token in [&bob, &carol] {
+        let theirs = create_thread(&app, token, "shared-key", "plans").await;
+        assert_eq!(theirs.status, 200, "{:?}", theirs.body);
+        assert_ne!(theirs.body["id"], alices.body["id"]);
+        assert!(theirs.headers.get("idempotent-replayed").is_none());
+    }
+    assert_eq!(thread_creations(&app), 3);
+
+    let unauthenticated = create_thread(&app, "not-a-token", "shared-key", "plans").await;
+    assert_eq!(unauthenticated.status, 401);
+    assert_eq!(thread_creations(&app), 3);
+}
+
+#[actix_web::test]
+async fn a_failed_attempt_lets_the_retry_run() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+
+    app.upstream_fault(json!({"fault": "500", "times": 1}))
+        .await;
+    let failed = create_thread(&app, &alice, "after-failure", "plans").await;
+    assert_eq!(failed.status, 502, "{:?}", failed.body);
+    let retried = create_thread(&app, &alice, "after-failure", "plans").await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert!(retried.headers.get("idempotent-replayed").is_none());
+    let fetched = app
+        .call(
+            &alice,
+            "GET",
+            &format!("/v1/threads/{}", retried.body["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(fetched.status, 200);
+}
+
+#[actix_web::test]
+async fn a_streamed_run_passes_through_and_releases_its_key() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let assistant = app.assistant("acme").await;
+    let thread = create_thread(&app, &alice, "thread-for-stream", "plans").await;
+    let path = format!("/v1/threads/{}/runs", thread.body["id"].as_str().unwrap());
+
+    let mut run_ids = Vec::new();
+    for _ in 0..2 {
+        let response = reqwest::Client::new()
+            .post(app.url(&path))
+            .bearer_auth(&alice)
+            .header("Idempotency-Key", "stream-key")
+            .json(&json!({"assistant_id": assistant, "stream": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let events = response.text().await.unwrap();
+        assert!(events.contains("thread.run.completed"), "{events}");
+        let created = events
+            .lines()
+            .skip_while(|line| *line != "event: thread.run.created")
+            .nth(1)
+            .and_then(|line| line.strip_prefix("data: "))
+            .map(|data| serde_json::from_str::<serde_json::Value>(data).unwrap())
+            .unwrap();
+        run_ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(run_ids[0], run_ids[1]);
+}
