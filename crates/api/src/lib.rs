@@ -122,7 +122,45 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(routes)
         .split_for_parts();
     document_unauthorized(&mut document);
+    document_idempotency_key(&mut document);
     document
+}
+
+/// Every JSON `POST` under `/v1` takes `Idempotency-Key` ([`idempotency`]);
+/// said once here rather than on every route.
+fn document_idempotency_key(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
+
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Retrying with the same key and body returns the first successful answer \
+             (with `Idempotent-Replayed: true`) instead of repeating the request.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build();
+    for (path, item) in document.paths.paths.iter_mut() {
+        let Some(operation) = item.post.as_mut() else {
+            continue;
+        };
+        let takes_json = operation.request_body.as_ref().is_none_or(
+            |body| matches!(body, RefOr::T(body) if body.content.contains_key("application/json")),
+        );
+        if path.starts_with("/v1/") && takes_json {
+            operation
+                .parameters
+                .get_or_insert_with(Vec::new)
+                .push(RefOr::T(parameter.clone()));
+        }
+    }
 }
 
 /// Every operation that needs a credential can answer 401; said once here
