@@ -124,3 +124,18 @@ def test_files_vector_stores_and_outputs_through_threadgate(alice, bob):
     assert alice.files.delete(uploaded.id).deleted
     with pytest.raises(openai.NotFoundError):
         alice.files.retrieve(uploaded.id)
+
+
+def test_an_idempotent_retry_through_the_sdk(alice, bob):
+    key = {"Idempotency-Key": "sdk-retry-1"}
+    thread = alice.beta.threads.create(metadata={"topic": "retry"}, extra_headers=key)
+    retried = alice.beta.threads.with_raw_response.create(metadata={"topic": "retry"}, extra_headers=key)
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.parse().id == thread.id
+
+    with pytest.raises(openai.BadRequestError):
+        alice.beta.threads.create(metadata={"topic": "another"}, extra_headers=key)
+
+    # Bob's request with the same key is his own, never a replay of Alice's.
+    bobs = bob.beta.threads.create(metadata={"topic": "retry"}, extra_headers=key)
+    assert bobs.id != thread.id
