@@ -42,6 +42,25 @@ async fn a_retried_create_runs_once_and_replays_the_first_answer() {
     assert_eq!(other_key.status, 200);
     assert_ne!(other_key.body["id"], first.body["id"]);
     assert_eq!(thread_creations(&app), 2);
+
+    assert_eq!(
+        replay_audit(app).await,
+        vec![("allow".to_owned(), None)],
+        "the replay is audited"
+    );
+}
+
+/// Outcome and reason of each audited replay or refusal, oldest first.
+async fn replay_audit(app: TestApp) -> Vec<(String, Option<String>)> {
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    let database = app.stop().await.unwrap();
+    let mut conn = storage::connect(database.url()).unwrap();
+    storage::repo::audit::list_for_tenant(&mut conn, tenant.id)
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action == "replay")
+        .map(|event| (event.outcome, event.reason))
+        .collect()
 }
 
 #[actix_web::test]
@@ -67,6 +86,11 @@ async fn a_key_reused_for_another_request_is_refused() {
             .as_str()
             .unwrap()
             .contains("Idempotency-Key")
+    );
+
+    assert_eq!(
+        replay_audit(app).await,
+        vec![("deny".to_owned(), Some("idempotency_key_reused".to_owned()))]
     );
 }
 

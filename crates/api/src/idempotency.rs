@@ -19,9 +19,12 @@ use bytes::{Bytes, BytesMut};
 use domain::{Actor, Authentication};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+use storage::repo::audit::Outcome;
 use storage::repo::idempotency::{self, Claim, KeyedRequest, Lifetimes, StoredResponse};
 
 use crate::auth::Caller;
+use crate::gateway::Exchange;
+use crate::request_id::RequestId;
 use crate::{ApiError, AppState, RequestLimits};
 
 const KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
@@ -46,7 +49,7 @@ pub async fn replay_or_record(
     if !applies {
         return Ok(next.call(request).await?.map_into_boxed_body());
     }
-    let keyed = match keyed_request(&mut request).await {
+    let (keyed, caller) = match keyed_request(&mut request).await {
         Ok(keyed) => keyed,
         Err(error) => return Ok(request.error_response(error)),
     };
@@ -65,6 +68,7 @@ pub async fn replay_or_record(
             idempotency::claim(conn, &claiming, LIFETIMES)
         })
         .await;
+    audit_unless_run(&state, &caller, &request, &keyed, &claim);
     match claim {
         Err(error) => Ok(request.error_response(ApiError::from(error))),
         Ok(Claim::InProgress) => Ok(request.error_response(ApiError::Conflict {
@@ -89,6 +93,36 @@ pub async fn replay_or_record(
             settle(&state, keyed, response).await
         }
     }
+}
+
+/// Replays and refusals are decisions of their own; a request that runs is
+/// audited by its handler.
+fn audit_unless_run(
+    state: &AppState,
+    caller: &Caller,
+    request: &ServiceRequest,
+    keyed: &KeyedRequest,
+    claim: &Result<Claim, storage::StorageError>,
+) {
+    let (outcome, reason) = match claim {
+        Ok(Claim::Completed(_)) => (Outcome::Allow, None),
+        Ok(Claim::Mismatch) => (Outcome::Deny, Some("idempotency_key_reused")),
+        Ok(Claim::InProgress) => (Outcome::Deny, Some("idempotency_key_in_progress")),
+        Ok(Claim::Acquired) | Err(_) => return,
+    };
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId(String::new()));
+    Exchange::new(state, caller, &request_id).audit(
+        "replay",
+        None,
+        None,
+        outcome,
+        reason,
+        serde_json::json!({"path": request.path(), "idempotency_key": keyed.key}),
+    );
 }
 
 /// Keeps a successful JSON answer for replay, or releases the key.
@@ -139,7 +173,7 @@ async fn settle(
 
 /// Who holds the key and what they asked: authenticates the caller (the
 /// handler reuses it) and reads the body to hash it, putting it back after.
-async fn keyed_request(request: &mut ServiceRequest) -> Result<KeyedRequest, ApiError> {
+async fn keyed_request(request: &mut ServiceRequest) -> Result<(KeyedRequest, Caller), ApiError> {
     let key = request
         .headers()
         .get(KEY_HEADER)
@@ -183,12 +217,13 @@ async fn keyed_request(request: &mut ServiceRequest) -> Result<KeyedRequest, Api
     hasher.update([0]);
     hasher.update(&body);
     request.set_payload(actix_web::dev::Payload::from(body));
-    Ok(KeyedRequest {
+    let keyed = KeyedRequest {
         tenant_id: caller.tenant.id,
         principal_id,
         key,
         request_sha256: hasher.finalize().into(),
-    })
+    };
+    Ok((keyed, caller))
 }
 
 async fn read_body(request: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
