@@ -181,3 +181,59 @@ async fn a_streamed_run_passes_through_and_releases_its_key() {
     }
     assert_ne!(run_ids[0], run_ids[1]);
 }
+
+/// Another replica took the key and crashed mid-request: retries are refused
+/// while its claim holds, and run once it lapses.
+#[actix_web::test]
+async fn a_crashed_holders_claim_refuses_retries_until_it_lapses() {
+    use sha2::{Digest, Sha256};
+    use storage::repo::idempotency::{self, KeyedRequest, Lifetimes};
+
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    let body = serde_json::to_vec(&json!({"metadata": {"title": "plans"}})).unwrap();
+    let mut hasher = Sha256::new();
+    hasher.update(b"POST\0/v1/threads\0");
+    hasher.update(&body);
+    let request_sha256 = hasher.finalize().into();
+    app.admin
+        .database
+        .run("test.claim", move |conn| {
+            let alice = storage::repo::users::find_or_create(conn, tenant.id, "alice")?;
+            let keyed = KeyedRequest {
+                tenant_id: tenant.id,
+                principal_id: alice.id.as_uuid(),
+                key: "crashed".to_owned(),
+                request_sha256,
+            };
+            let held = Lifetimes {
+                lock_for: chrono::Duration::minutes(1),
+                keep_for: chrono::Duration::hours(1),
+            };
+            idempotency::claim(conn, &keyed, held)
+        })
+        .await
+        .unwrap();
+
+    let refused = create_thread(&app, &alice, "crashed", "plans").await;
+    assert_eq!(refused.status, 409, "{:?}", refused.body);
+    assert_eq!(thread_creations(&app), 0);
+
+    app.admin
+        .database
+        .run("test.lapse", |conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("UPDATE idempotency_keys SET locked_until = now()").execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let retried = create_thread(&app, &alice, "crashed", "plans").await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert_eq!(thread_creations(&app), 1);
+    let replayed = create_thread(&app, &alice, "crashed", "plans").await;
+    assert_eq!(replayed.body["id"], retried.body["id"]);
+    assert_eq!(replayed.headers["idempotent-replayed"], "true");
+}

@@ -88,10 +88,13 @@ pub async fn replay_or_record(
                     .body(stored.body);
             Ok(request.into_response(response))
         }
-        Ok(Claim::Acquired) => {
-            let response = next.call(request).await?;
-            settle(&state, keyed, response).await
-        }
+        Ok(Claim::Acquired) => match next.call(request).await {
+            Ok(response) => settle(&state, keyed, response).await,
+            Err(error) => {
+                release(&state, keyed).await;
+                Err(error)
+            }
+        },
     }
 }
 
@@ -134,15 +137,7 @@ async fn settle(
     let keep = response.status().is_success() && is_json(response.headers());
     if !keep {
         // Streams are never buffered: they pass through, and the key is let go.
-        let release = state
-            .database
-            .run("idempotency.release", move |conn| {
-                idempotency::release(conn, &keyed)
-            })
-            .await;
-        if let Err(error) = release {
-            tracing::warn!(%error, "could not release an idempotency key; it lapses on its own");
-        }
+        release(state, keyed).await;
         return Ok(response.map_into_boxed_body());
     }
     let (request, response) = response.into_parts();
@@ -169,6 +164,19 @@ async fn settle(
         request,
         head.set_body(body).map_into_boxed_body(),
     ))
+}
+
+/// Lets the key go so that a retry runs again.
+async fn release(state: &AppState, keyed: KeyedRequest) {
+    let released = state
+        .database
+        .run("idempotency.release", move |conn| {
+            idempotency::release(conn, &keyed)
+        })
+        .await;
+    if let Err(error) = released {
+        tracing::warn!(%error, "could not release an idempotency key; it lapses on its own");
+    }
 }
 
 /// Who holds the key and what they asked: authenticates the caller (the
