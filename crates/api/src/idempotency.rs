@@ -16,7 +16,6 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
-use domain::{Actor, Authentication};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use storage::repo::audit::Outcome;
@@ -45,7 +44,7 @@ pub async fn replay_or_record(
     let applies = request.method() == Method::POST
         && request.path().starts_with("/v1/")
         && request.headers().contains_key(KEY_HEADER)
-        && !is_multipart(&request);
+        && !request.content_type().starts_with("multipart/");
     if !applies {
         return Ok(next.call(request).await?.map_into_boxed_body());
     }
@@ -83,7 +82,7 @@ pub async fn replay_or_record(
         Ok(Claim::Completed(stored)) => {
             let response =
                 HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
-                    .content_type(mime_json())
+                    .content_type(header::ContentType::json())
                     .insert_header((REPLAYED_HEADER, HeaderValue::from_static("true")))
                     .body(stored.body);
             Ok(request.into_response(response))
@@ -113,12 +112,7 @@ fn audit_unless_run(
         Ok(Claim::InProgress) => (Outcome::Deny, Some("idempotency_key_in_progress")),
         Ok(Claim::Acquired) | Err(_) => return,
     };
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .cloned()
-        .unwrap_or_else(|| RequestId(String::new()));
-    Exchange::new(state, caller, &request_id).audit(
+    Exchange::new(state, caller, &RequestId::of(request.request())).audit(
         "replay",
         None,
         None,
@@ -198,11 +192,10 @@ async fn keyed_request(request: &mut ServiceRequest) -> Result<(KeyedRequest, Ca
         let (http_request, payload) = request.parts_mut();
         Caller::from_request(http_request, payload).await?
     };
-    let principal_id = match (&caller.principal.actor, &caller.principal.authentication) {
-        (Actor::User(user), _) => user.as_uuid(),
-        (Actor::Service, Authentication::ApiKey { api_key_id })
-        | (Actor::Service, Authentication::ApiKeyOnBehalfOf { api_key_id }) => api_key_id.as_uuid(),
-        (Actor::Service, Authentication::Token { .. }) => {
+    let principal_id = match (caller.user(), caller.principal.authentication.api_key_id()) {
+        (Some(user), _) => user.as_uuid(),
+        (None, Some(api_key)) => api_key.as_uuid(),
+        (None, None) => {
             return Err(ApiError::Forbidden {
                 message: "This credential cannot use idempotency keys.".to_owned(),
             });
@@ -249,21 +242,9 @@ async fn read_body(request: &mut ServiceRequest, limit: usize) -> Result<Bytes, 
     Ok(body.freeze())
 }
 
-fn is_multipart(request: &ServiceRequest) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("multipart/"))
-}
-
 fn is_json(headers: &header::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"))
-}
-
-fn mime_json() -> HeaderValue {
-    HeaderValue::from_static("application/json")
 }

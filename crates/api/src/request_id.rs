@@ -36,15 +36,22 @@ pub async fn assign(
     Ok(response)
 }
 
+impl RequestId {
+    /// The id [`assign`] gave the request; a fresh one outside that middleware.
+    pub fn of(request: &HttpRequest) -> Self {
+        request
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()))
+    }
+}
+
 impl FromRequest for RequestId {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, actix_web::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(Ok(request
-            .extensions()
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()))))
+        std::future::ready(Ok(RequestId::of(request)))
     }
 }

@@ -92,4 +92,13 @@ impl Authentication {
             Authentication::ApiKeyOnBehalfOf { .. } => "api_key_on_behalf_of",
         }
     }
+
+    /// The tenant API key the request came with, if any.
+    pub const fn api_key_id(&self) -> Option<ApiKeyId> {
+        match self {
+            Authentication::Token { .. } => None,
+            Authentication::ApiKey { api_key_id }
+            | Authentication::ApiKeyOnBehalfOf { api_key_id } => Some(*api_key_id),
+        }
+    }
 }

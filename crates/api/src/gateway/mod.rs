@@ -477,18 +477,13 @@ impl<'a> Exchange<'a> {
         details: Value,
     ) {
         let principal = &self.caller.principal;
-        let api_key_id = match principal.authentication {
-            domain::Authentication::ApiKey { api_key_id }
-            | domain::Authentication::ApiKeyOnBehalfOf { api_key_id } => Some(api_key_id),
-            domain::Authentication::Token { .. } => None,
-        };
         self.state.audit.record(AuditEvent {
             occurred_at: Utc::now(),
             tenant_id: Some(principal.tenant_id),
             request_id: Some(self.request_id.0.clone()),
             trace_id: current_trace_id(),
             actor_user_id: principal.user_id(),
-            actor_api_key_id: api_key_id,
+            actor_api_key_id: principal.authentication.api_key_id(),
             auth_method: Some(principal.authentication.method()),
             action: action.to_owned(),
             resource_kind: reference

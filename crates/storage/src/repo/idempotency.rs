@@ -58,6 +58,17 @@ struct Existing {
     expires_at: DateTime<Utc>,
 }
 
+type RowOf<'a> = diesel::dsl::Find<idempotency_keys::table, (uuid::Uuid, uuid::Uuid, &'a str)>;
+
+/// The row of `request`'s key.
+fn row_of(request: &KeyedRequest) -> RowOf<'_> {
+    idempotency_keys::table.find((
+        request.tenant_id.as_uuid(),
+        request.principal_id,
+        request.key.as_str(),
+    ))
+}
+
 /// Claims `request`'s key, in one transaction so two replicas racing for the
 /// same key see each other.
 pub fn claim(
@@ -67,11 +78,7 @@ pub fn claim(
 ) -> Result<Claim, StorageError> {
     conn.transaction(|conn| {
         let now = Utc::now();
-        let this_key = idempotency_keys::table.find((
-            request.tenant_id.as_uuid(),
-            request.principal_id,
-            &request.key,
-        ));
+        let this_key = row_of(request);
         let inserted = diesel::insert_into(idempotency_keys::table)
             .values((
                 idempotency_keys::tenant_id.eq(request.tenant_id.as_uuid()),
@@ -141,32 +148,24 @@ pub fn complete(
     request: &KeyedRequest,
     response: &StoredResponse,
 ) -> Result<(), StorageError> {
-    diesel::update(idempotency_keys::table.find((
-        request.tenant_id.as_uuid(),
-        request.principal_id,
-        &request.key,
-    )))
-    .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
-    .set((
-        idempotency_keys::state.eq("completed"),
-        idempotency_keys::response_status.eq(i16::try_from(response.status).unwrap_or(500)),
-        idempotency_keys::response_body.eq(&response.body),
-    ))
-    .execute(conn)?;
+    diesel::update(row_of(request))
+        .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
+        .set((
+            idempotency_keys::state.eq("completed"),
+            idempotency_keys::response_status.eq(i16::try_from(response.status).unwrap_or(500)),
+            idempotency_keys::response_body.eq(&response.body),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
 /// Gives the key up, so a retry runs the request again: for answers not
 /// worth keeping (failures, streams).
 pub fn release(conn: &mut PgConnection, request: &KeyedRequest) -> Result<(), StorageError> {
-    diesel::delete(idempotency_keys::table.find((
-        request.tenant_id.as_uuid(),
-        request.principal_id,
-        &request.key,
-    )))
-    .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
-    .filter(idempotency_keys::state.eq("in_progress"))
-    .execute(conn)?;
+    diesel::delete(row_of(request))
+        .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
+        .filter(idempotency_keys::state.eq("in_progress"))
+        .execute(conn)?;
     Ok(())
 }
 
