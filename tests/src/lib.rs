@@ -18,6 +18,11 @@ use threadgate_server::config::Settings;
 use threadgate_server::dev_issuer::{self, DevIssuer};
 use threadgate_server::{Application, admin_for};
 
+/// How often [`TestApp::poll`] asks before it gives up (10 s in all).
+pub const POLL_ATTEMPTS: u32 = 1000;
+/// The wait between two of [`TestApp::poll`]'s attempts.
+pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// A running Threadgate with its own database and upstream. Stopped with [`TestApp::stop`].
 #[derive(Debug)]
 pub struct TestApp {
@@ -218,6 +223,77 @@ impl TestApp {
         }
         if let Some(body) = body {
             request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("the request reaches the server");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Calls `probe` until it answers `Some`, at most [`POLL_ATTEMPTS`]
+    /// times [`POLL_INTERVAL`] apart; waiting longer fails the test, naming
+    /// `what` was awaited, instead of hanging it.
+    pub async fn poll<T, F, Fut>(&self, what: &str, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        for _ in 0..POLL_ATTEMPTS {
+            if let Some(found) = probe().await {
+                return found;
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        panic!("gave up waiting for {what} after {POLL_ATTEMPTS} attempts");
+    }
+
+    /// Polls a run until it reaches a final status; answers the run.
+    pub async fn finished_run(&self, token: &str, thread: &str, run: &str) -> Value {
+        let path = format!("/v1/threads/{thread}/runs/{run}");
+        self.poll(&format!("run {run} to finish"), || async {
+            let current = self.call(token, "GET", &path, None).await;
+            assert_eq!(current.status, 200, "{:?}", current.body);
+            let status = current.body["status"].as_str().unwrap_or_default();
+            matches!(
+                status,
+                "completed" | "failed" | "cancelled" | "expired" | "incomplete" | "requires_action"
+            )
+            .then_some(current.body)
+        })
+        .await
+    }
+
+    /// Uploads `bytes` as `name` with `purpose`; `headers` e.g.
+    /// `[("Threadgate-Owner", "tenant")]`. Answers the upload's answer.
+    pub async fn upload(
+        &self,
+        token: &str,
+        purpose: &str,
+        name: &str,
+        bytes: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let form = reqwest::multipart::Form::new()
+            .text("purpose", purpose.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+            );
+        let mut request = self
+            .client
+            .post(self.url("/v1/files"))
+            .bearer_auth(token)
+            .multipart(form);
+        for (header, value) in headers {
+            request = request.header(*header, *value);
         }
         let response = request
             .send()

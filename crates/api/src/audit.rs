@@ -77,3 +77,43 @@ async fn write_batches(
         }
     }
 }
+
+/// An audit event of `caller`'s request `request_id`, about nothing yet:
+/// the caller fills in the resource, reason and details it knows.
+pub fn event(
+    caller: &crate::auth::Caller,
+    request_id: &str,
+    action: &str,
+    outcome: storage::repo::audit::Outcome,
+) -> AuditEvent {
+    let principal = &caller.principal;
+    AuditEvent {
+        occurred_at: chrono::Utc::now(),
+        tenant_id: Some(principal.tenant_id),
+        request_id: Some(request_id.to_owned()),
+        trace_id: current_trace_id(),
+        actor_user_id: principal.user_id(),
+        actor_api_key_id: principal.authentication.api_key_id(),
+        auth_method: Some(principal.authentication.method()),
+        action: action.to_owned(),
+        resource_kind: None,
+        resource_id: None,
+        upstream_id: None,
+        outcome,
+        reason: None,
+        details: serde_json::Value::Null,
+    }
+}
+
+/// The W3C trace id of the current span, so an audit event leads to its trace.
+fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}

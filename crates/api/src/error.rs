@@ -268,3 +268,32 @@ pub(crate) fn path_config() -> web::PathConfig {
         ApiError::bad_request(format!("Invalid path: {error}"), None).into()
     })
 }
+
+/// What an upstream failure becomes for the caller. Nothing of the
+/// upstream's address, key or internals is passed on.
+impl From<upstream::UpstreamError> for ApiError {
+    fn from(error: upstream::UpstreamError) -> Self {
+        use upstream::UpstreamError;
+        match error {
+            UpstreamError::NotFound(body) => ApiError::not_found(body.message),
+            UpstreamError::BadRequest(body) => ApiError::BadRequest {
+                message: body.message,
+                param: body.param,
+            },
+            UpstreamError::ContentFiltered(body) => ApiError::ContentFiltered { message: body.message },
+            UpstreamError::RateLimited { retry_after, .. } => ApiError::RateLimited { retry_after },
+            UpstreamError::Rejected { status: 409, body } => ApiError::Conflict { message: body.message },
+            UpstreamError::Ambiguous { .. } => ApiError::UpstreamUnknownOutcome {
+                message: "The upstream did not answer in time; the operation may or may not have taken effect.".to_owned(),
+            },
+            UpstreamError::Timeout => ApiError::UpstreamTimeout,
+            UpstreamError::CircuitOpen { .. } => {
+                ApiError::unavailable("The upstream is unavailable. Please retry later.")
+            }
+            other => {
+                tracing::error!(error = %other, "upstream failure");
+                ApiError::BadGateway
+            }
+        }
+    }
+}

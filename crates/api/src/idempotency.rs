@@ -22,7 +22,6 @@ use storage::repo::audit::Outcome;
 use storage::repo::idempotency::{self, Claim, KeyedRequest, Lifetimes, StoredResponse};
 
 use crate::auth::Caller;
-use crate::gateway::Exchange;
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, RequestLimits};
 
@@ -112,14 +111,11 @@ fn audit_unless_run(
         Ok(Claim::InProgress) => (Outcome::Deny, Some("idempotency_key_in_progress")),
         Ok(Claim::Acquired) | Err(_) => return,
     };
-    Exchange::new(state, caller, &RequestId::of(request.request())).audit(
-        "replay",
-        None,
-        None,
-        outcome,
-        reason,
-        serde_json::json!({"path": request.path(), "idempotency_key": keyed.key}),
-    );
+    let request_id = RequestId::of(request.request());
+    let mut event = crate::audit::event(caller, &request_id.0, "replay", outcome);
+    event.reason = reason.map(str::to_owned);
+    event.details = serde_json::json!({"path": request.path(), "idempotency_key": keyed.key});
+    state.audit.record(event);
 }
 
 /// Keeps a successful JSON answer for replay, or releases the key.

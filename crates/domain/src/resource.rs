@@ -44,6 +44,42 @@ impl ResourceKind {
         }
     }
 
+    /// The noun the upstream's messages use, e.g. `vector store`.
+    pub const fn noun(self) -> &'static str {
+        match self {
+            ResourceKind::Assistant => "assistant",
+            ResourceKind::Thread => "thread",
+            ResourceKind::File => "file",
+            ResourceKind::VectorStore => "vector store",
+            ResourceKind::Conversation => "conversation",
+            ResourceKind::Response => "response",
+        }
+    }
+
+    /// The noun with its indefinite article, e.g. `an assistant`.
+    pub const fn with_article(self) -> &'static str {
+        match self {
+            ResourceKind::Assistant => "an assistant",
+            ResourceKind::Thread => "a thread",
+            ResourceKind::File => "a file",
+            ResourceKind::VectorStore => "a vector store",
+            ResourceKind::Conversation => "a conversation",
+            ResourceKind::Response => "a response",
+        }
+    }
+
+    /// The `object` of the upstream's answer to a delete.
+    pub const fn deleted_object(self) -> &'static str {
+        match self {
+            ResourceKind::Assistant => "assistant.deleted",
+            ResourceKind::Thread => "thread.deleted",
+            ResourceKind::File => "file",
+            ResourceKind::VectorStore => "vector_store.deleted",
+            ResourceKind::Conversation => "conversation.deleted",
+            ResourceKind::Response => "response.deleted",
+        }
+    }
+
     /// Conversation state is private to the user who created it.
     pub const fn is_conversation_state(self) -> bool {
         matches!(

@@ -258,7 +258,9 @@ impl Admin {
 
     async fn record_assistant(&self, tenant: &Tenant, id: &UpstreamId) -> anyhow::Result<()> {
         let (tenant_id, profile, id) = (tenant.id, tenant.upstream_profile.clone(), id.clone());
-        self.database
+        let shown = id.to_string();
+        let recorded = self
+            .database
             .run("admin.assistant", move |conn| {
                 resources::record_existing(
                     conn,
@@ -275,6 +277,11 @@ impl Admin {
                 )
             })
             .await?;
-        Ok(())
+        match recorded {
+            Some(_) => Ok(()),
+            None => Err(anyhow!(
+                "`{shown}` is known to Threadgate already, in another tenant or as another kind; an upstream object belongs to one tenant"
+            )),
+        }
     }
 }

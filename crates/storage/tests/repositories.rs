@@ -172,11 +172,132 @@ fn recording_an_object_seen_again_keeps_its_first_owner() {
             &output,
         )
         .unwrap()
+        .expect("the tenant's row")
     };
     let first = record(&mut conn, Owner::User(alice.id));
     let second = record(&mut conn, Owner::User(bob.id));
     assert_eq!(first.facts.id, second.facts.id);
     assert_eq!(second.facts.owner, Owner::User(alice.id));
+}
+
+#[test]
+fn an_upstream_id_known_in_one_tenant_is_never_recorded_in_another() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let acme = tenant(&mut conn, "acme");
+    let globex = tenant(&mut conn, "globex");
+    let mallory = users::find_or_create(&mut conn, globex.id, "mallory").unwrap();
+    let store = upstream_id("vs_acme");
+    let new = |tenant_id, kind, owner| NewResource {
+        tenant_id,
+        kind,
+        upstream_profile: "default",
+        owner,
+        parent_id: None,
+        request_id: None,
+        attributes: serde_json::json!({}),
+    };
+    assert!(
+        resources::record_existing(
+            &mut conn,
+            &new(acme.id, ResourceKind::VectorStore, Owner::Tenant),
+            &store
+        )
+        .unwrap()
+        .is_some()
+    );
+    for kind in [ResourceKind::VectorStore, ResourceKind::File] {
+        let claimed = resources::record_existing(
+            &mut conn,
+            &new(globex.id, kind, Owner::User(mallory.id)),
+            &store,
+        )
+        .unwrap();
+        assert_eq!(claimed, None, "{kind:?}");
+    }
+    assert_eq!(
+        resources::known_anywhere(
+            &mut conn,
+            "default",
+            &[store.clone(), upstream_id("vs_new")]
+        )
+        .unwrap(),
+        vec![store.clone()]
+    );
+    let owner =
+        resources::find_by_upstream_id(&mut conn, acme.id, ResourceKind::VectorStore, &store, None)
+            .unwrap()
+            .facts
+            .owner;
+    assert_eq!(owner, Owner::Tenant);
+}
+
+#[test]
+fn the_lookup_answers_many_ids_in_the_order_asked_with_the_callers_grants() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let acme = tenant(&mut conn, "acme");
+    let alice = users::find_or_create(&mut conn, acme.id, "alice").unwrap();
+    let bob = users::find_or_create(&mut conn, acme.id, "bob").unwrap();
+    let mut wanted = Vec::new();
+    for n in 0..5 {
+        let id = upstream_id(&format!("file-{n}"));
+        resources::record_existing(
+            &mut conn,
+            &NewResource {
+                tenant_id: acme.id,
+                kind: ResourceKind::File,
+                upstream_profile: "default",
+                owner: Owner::User(alice.id),
+                parent_id: None,
+                request_id: None,
+                attributes: serde_json::json!({}),
+            },
+            &id,
+        )
+        .unwrap();
+        wanted.push((ResourceKind::File, id));
+    }
+    let shared =
+        resources::find_by_upstream_id(&mut conn, acme.id, ResourceKind::File, &wanted[3].1, None)
+            .unwrap();
+    diesel::sql_query(format!(
+        "INSERT INTO grants (tenant_id, id, resource_id, grantee_user_id, permission) \
+         VALUES ('{}', gen_random_uuid(), '{}', '{}', 'read')",
+        acme.id, shared.facts.id, bob.id
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    wanted.insert(2, (ResourceKind::File, upstream_id("file-unknown")));
+    wanted.push((ResourceKind::VectorStore, upstream_id("file-1")));
+
+    let found = resources::find_many(&mut conn, acme.id, &wanted, Some(bob.id)).unwrap();
+    let names: Vec<Option<&str>> = found
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .and_then(|r| r.upstream_id.as_ref())
+                .map(UpstreamId::as_str)
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            Some("file-0"),
+            Some("file-1"),
+            None,
+            Some("file-2"),
+            Some("file-3"),
+            Some("file-4"),
+            None
+        ]
+    );
+    let grants: Vec<usize> = found
+        .iter()
+        .flatten()
+        .map(|r| r.facts.grants.len())
+        .collect();
+    assert_eq!(grants, [0, 0, 0, 1, 0], "only bob's grant on file-3");
 }
 
 #[test]

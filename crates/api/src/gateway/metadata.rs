@@ -38,6 +38,40 @@ pub fn refuse_reserved(body: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses a `metadata` anywhere in a body that is neither an object nor
+/// null, as the upstream does, rather than letting it be replaced.
+pub fn require_object(body: &Value) -> Result<(), ApiError> {
+    fn walk(value: &Value, location: &str) -> Result<(), ApiError> {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    let here = if location.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{location}.{key}")
+                    };
+                    if key == "metadata" && !(inner.is_object() || inner.is_null()) {
+                        return Err(ApiError::bad_request(
+                            format!("Invalid type for '{here}': expected an object."),
+                            Some(&here),
+                        ));
+                    }
+                    if key != "metadata" {
+                        walk(inner, &here)?;
+                    }
+                }
+                Ok(())
+            }
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(index, item)| walk(item, &format!("{location}[{index}]"))),
+            _ => Ok(()),
+        }
+    }
+    walk(body, "")
+}
+
 /// Removes reserved keys from every `metadata` object in an answer.
 pub fn hide_reserved(value: &mut Value) {
     match value {
@@ -84,6 +118,20 @@ mod tests {
                 &json!({"thread": {"messages": [{"metadata": {"threadgate_resource_id": "1"}}]}})
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn metadata_that_is_not_an_object_is_refused_with_its_location() {
+        assert!(require_object(&json!({"metadata": {"a": "b"}})).is_ok());
+        assert!(require_object(&json!({"metadata": null})).is_ok());
+        let error = require_object(&json!({"metadata": 5})).unwrap_err();
+        assert!(error.to_string().contains("'metadata'"), "{error}");
+        let nested =
+            require_object(&json!({"thread": {"messages": [{"metadata": "x"}]}})).unwrap_err();
+        assert!(
+            nested.to_string().contains("thread.messages[0].metadata"),
+            "{nested}"
         );
     }
 

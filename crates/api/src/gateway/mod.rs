@@ -2,48 +2,62 @@
 //! it names, ask the decision function about each, and only then talk to the
 //! upstream; record what was created; audit every decision.
 //!
+//! Deny by default is a type here, not a habit: an [`Exchange`] collects the
+//! ids a request names and can do nothing else; only [`Exchange::authorize`]
+//! (and its create and one-object forms) turn it into an [`Authorized`],
+//! and only an [`Authorized`] reaches the upstream. Its fields are private
+//! to this module, so route code cannot make one, and `clippy.toml` forbids
+//! calling `UpstreamClient` directly anywhere else.
+//!
 //! A denied id answers exactly what an id that never existed answers: the
 //! upstream's own 404 body, with no upstream request made.
 
+pub mod lifecycle;
 pub mod metadata;
-pub mod outputs;
+pub mod positions;
+pub mod recording;
 pub mod references;
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use domain::{Action, LifecycleState, Owner, ResourceKind, Target, UpstreamId, authorize};
+use domain::{Action, Owner, ResourceKind, Target, UpstreamId, authorize};
+use futures_util::{StreamExt, stream};
 use serde_json::Value;
-use storage::repo::audit::{AuditEvent, Outcome};
-use storage::repo::resources::{self, NewResource, Resource};
-use upstream::{Operation, UpstreamClient, UpstreamError, UpstreamRequest};
+use storage::repo::audit::Outcome;
+use storage::repo::resources::{self, Resource};
+use upstream::{EventStream, Operation, UpstreamClient, UpstreamError, UpstreamRequest};
 
+pub use lifecycle::Pending;
 pub use references::Reference;
 
 use crate::auth::Caller;
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState};
 
-/// One request on its way through: who asks, what it names.
+/// One request on its way through: who asks, what it names. It cannot reach
+/// the upstream until it is authorized.
 #[derive(Debug)]
 pub struct Exchange<'a> {
-    pub state: &'a AppState,
-    pub caller: &'a Caller,
-    pub request_id: &'a RequestId,
+    state: &'a AppState,
+    caller: &'a Caller,
+    request_id: &'a RequestId,
     references: Vec<Reference>,
+}
+
+/// The gateway's grant: every id the request named was authorized for the
+/// caller. Only the gateway makes one, and every way to the upstream takes
+/// one.
+#[derive(Debug)]
+pub struct Authorized<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    request_id: &'a RequestId,
+    resources: Vec<Resource>,
 }
 
 /// The not-found answer for an id, worded as the upstream words its own.
 pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
-    let noun = match kind {
-        ResourceKind::Assistant => "assistant",
-        ResourceKind::Thread => "thread",
-        ResourceKind::File => "file",
-        ResourceKind::VectorStore => "vector store",
-        ResourceKind::Conversation => "conversation",
-        ResourceKind::Response => "response",
-    };
-    ApiError::not_found(format!("No {noun} found with id '{id}'."))
+    ApiError::not_found(format!("No {} found with id '{id}'.", kind.noun()))
 }
 
 /// A path id that is not a resource of its own (message, run, step): it
@@ -83,51 +97,45 @@ impl<'a> Exchange<'a> {
         self
     }
 
-    /// Every id the body names for `operation`; also refuses reserved metadata.
+    /// Every id the body names for `operation`; refuses reserved metadata,
+    /// malformed ids and more ids than the operation allows, before any
+    /// lookup.
     pub fn body(mut self, operation: Operation, body: &Value) -> Result<Self, ApiError> {
         metadata::refuse_reserved(body)?;
+        metadata::require_object(body)?;
         self.references
             .extend(references::in_body(operation, body)?);
         Ok(self)
     }
 
-    /// Authorizes every reference; the first denial ends the request as a 404.
-    /// Returns the resources, in the order they were named.
+    /// Authorizes every reference in one database round trip; the first
+    /// denial, in the order the ids were named, ends the request.
     #[tracing::instrument(name = "authorize", skip_all, fields(references = self.references.len()))]
-    pub async fn authorize(&self) -> Result<Vec<Resource>, ApiError> {
+    pub async fn authorize(self) -> Result<Authorized<'a>, ApiError> {
         let principal = self.caller.principal.clone();
-        let references = self.references.clone();
         let tenant_id = principal.tenant_id;
-        let lookups = self
+        let wanted: Vec<(ResourceKind, UpstreamId)> = self
+            .references
+            .iter()
+            .filter_map(|r| UpstreamId::parse(r.id.as_str()).ok().map(|id| (r.kind, id)))
+            .collect();
+        let found = self
             .state
             .database
             .run("authorize.lookup", move |conn| {
-                references
-                    .iter()
-                    .map(|reference| {
-                        let Ok(id) = UpstreamId::parse(&reference.id) else {
-                            return Ok(None);
-                        };
-                        match resources::find_by_upstream_id(
-                            conn,
-                            tenant_id,
-                            reference.kind,
-                            &id,
-                            principal.user_id(),
-                        ) {
-                            Ok(found) => Ok(Some(found)),
-                            Err(storage::StorageError::NotFound) => Ok(None),
-                            Err(other) => Err(other),
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
+                resources::find_many(conn, tenant_id, &wanted, principal.user_id())
             })
             .await?;
-
+        let mut found = found.into_iter();
         let policy = self.caller.tenant.policy;
-        let mut allowed = Vec::with_capacity(lookups.len());
-        for (reference, found) in self.references.iter().zip(lookups) {
-            let decision = match &found {
+        let mut allowed = Vec::with_capacity(self.references.len());
+        for reference in &self.references {
+            // Ids that do not parse were never looked up: they are unknown.
+            let resource = match UpstreamId::parse(reference.id.as_str()) {
+                Ok(_) => found.next().flatten(),
+                Err(_) => None,
+            };
+            let decision = match &resource {
                 None => Err("unknown"),
                 Some(resource) => match authorize(
                     &self.caller.principal,
@@ -144,14 +152,10 @@ impl<'a> Exchange<'a> {
                 "outcome" => if decision.is_ok() { "allow" } else { "deny" },
             )
             .increment(1);
-            match decision {
-                Ok(()) => {
-                    let resource = found.ok_or_else(|| {
-                        ApiError::internal(std::io::Error::other("allowed without a resource"))
-                    })?;
+            match (decision, resource) {
+                (Ok(()), Some(resource)) => {
                     self.audit(
-                        reference.action.as_str(),
-                        Some(reference),
+                        reference,
                         Some(&resource),
                         Outcome::Allow,
                         None,
@@ -159,40 +163,259 @@ impl<'a> Exchange<'a> {
                     );
                     allowed.push(resource);
                 }
-                Err(reason) => {
-                    self.audit(
-                        reference.action.as_str(),
-                        Some(reference),
-                        found.as_ref(),
-                        Outcome::Deny,
-                        Some(reason),
-                        serde_json::json!({"location": reference.location}),
-                    );
-                    // What the caller may see anyway gets an honest 403;
-                    // everything else looks like it does not exist.
-                    let visible = found.as_ref().is_some_and(|resource| {
-                        authorize(
-                            &self.caller.principal,
-                            Action::Read,
-                            Target::Existing(&resource.facts),
-                            &policy,
-                        )
-                        .is_allowed()
-                    });
-                    if visible {
-                        return Err(ApiError::Forbidden {
-                            message: format!(
-                                "You may not {} this {}.",
-                                reference.action.as_str().replace('_', " "),
-                                reference.kind.as_str().replace('_', " ")
-                            ),
-                        });
-                    }
-                    return Err(not_found(reference.kind, &reference.id));
+                (Ok(()), None) => {
+                    return Err(ApiError::internal(std::io::Error::other(
+                        "allowed without a resource",
+                    )));
+                }
+                (Err(reason), resource) => {
+                    return Err(self.deny(reference, resource.as_ref(), reason));
                 }
             }
         }
-        Ok(allowed)
+        Ok(Authorized {
+            state: self.state,
+            caller: self.caller,
+            request_id: self.request_id,
+            resources: allowed,
+        })
+    }
+
+    /// Authorizes every reference and answers the first (the path's object)
+    /// with its upstream id, beside the grant.
+    pub async fn authorize_one(self) -> Result<(Authorized<'a>, Resource, UpstreamId), ApiError> {
+        let authorized = self.authorize().await?;
+        let resource = authorized
+            .resources
+            .first()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(std::io::Error::other("nothing to authorize")))?;
+        // Only active rows authorize anything, and they always have one.
+        let id = resource.upstream_id.clone().ok_or_else(|| {
+            ApiError::internal(std::io::Error::other(
+                "an active row without an upstream id",
+            ))
+        })?;
+        Ok((authorized, resource, id))
+    }
+
+    /// Authorizes every reference, then whether the caller may create a
+    /// resource of `kind`. Denied creations are 403: no id is involved, so
+    /// there is nothing to hide.
+    pub async fn authorize_create(self, kind: ResourceKind) -> Result<Authorized<'a>, ApiError> {
+        let authorized = self.authorize().await?;
+        match authorize(
+            &authorized.caller.principal,
+            Action::Create,
+            Target::NewOf(kind),
+            &authorized.caller.tenant.policy,
+        ) {
+            domain::Decision::Allow => Ok(authorized),
+            domain::Decision::Deny(reason) => {
+                let mut event = authorized.event("create", Outcome::Deny);
+                event.reason = Some(reason.as_str().to_owned());
+                event.details = serde_json::json!({"kind": kind.as_str()});
+                authorized.state.audit.record(event);
+                Err(ApiError::Forbidden {
+                    message: format!("You may not create {}.", kind.with_article()),
+                })
+            }
+        }
+    }
+
+    /// The refusal for a denied reference, audited.
+    fn deny(&self, reference: &Reference, found: Option<&Resource>, reason: &str) -> ApiError {
+        self.audit(
+            reference,
+            found,
+            Outcome::Deny,
+            Some(reason),
+            serde_json::json!({"location": reference.location}),
+        );
+        // What the caller may see anyway gets an honest 403; everything
+        // else looks like it does not exist.
+        let visible = found.is_some_and(|resource| {
+            authorize(
+                &self.caller.principal,
+                Action::Read,
+                Target::Existing(&resource.facts),
+                &self.caller.tenant.policy,
+            )
+            .is_allowed()
+        });
+        if visible {
+            return ApiError::Forbidden {
+                message: format!(
+                    "You may not {} this {}.",
+                    reference.action.as_str().replace('_', " "),
+                    reference.kind.noun()
+                ),
+            };
+        }
+        not_found(reference.kind, &reference.id)
+    }
+
+    fn audit(
+        &self,
+        reference: &Reference,
+        resource: Option<&Resource>,
+        outcome: Outcome,
+        reason: Option<&str>,
+        details: Value,
+    ) {
+        let mut event = crate::audit::event(
+            self.caller,
+            &self.request_id.0,
+            reference.action.as_str(),
+            outcome,
+        );
+        event.resource_kind = Some(reference.kind.as_str());
+        event.resource_id = resource.map(|r| r.facts.id);
+        event.upstream_id = Some(reference.id.clone());
+        event.reason = reason.map(str::to_owned);
+        event.details = details;
+        self.state.audit.record(event);
+    }
+}
+
+impl<'a> Authorized<'a> {
+    pub fn state(&self) -> &'a AppState {
+        self.state
+    }
+
+    pub fn caller(&self) -> &'a Caller {
+        self.caller
+    }
+
+    pub fn request_id(&self) -> &'a str {
+        &self.request_id.0
+    }
+
+    /// The authorized resources, in the order they were named.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// The upstream client of the caller's tenant.
+    fn upstream(&self) -> Result<&Arc<UpstreamClient>, ApiError> {
+        self.state
+            .upstreams
+            .get(&self.caller.tenant.upstream_profile)
+            .map_err(ApiError::internal)
+    }
+
+    /// Sends a request upstream and answers its JSON, reserved metadata
+    /// removed. The mutation (or its failure) is audited.
+    pub async fn forward(&self, request: UpstreamRequest<'_>) -> Result<Value, ApiError> {
+        let operation = request.operation;
+        let result = self.upstream()?.call::<Value>(request).await;
+        if operation.changes_state() {
+            let mut event = self.event("mutate", Outcome::Allow);
+            event.details = match &result {
+                Ok(_) => {
+                    serde_json::json!({"operation": format!("{operation:?}"), "upstream": "ok"})
+                }
+                Err(error) => {
+                    event.outcome = Outcome::Error;
+                    serde_json::json!({"operation": format!("{operation:?}"), "upstream": error.to_string()})
+                }
+            };
+            self.state.audit.record(event);
+        }
+        let mut value = result?;
+        metadata::hide_reserved(&mut value);
+        Ok(value)
+    }
+
+    /// Opens an upstream event stream.
+    pub async fn stream(&self, request: UpstreamRequest<'_>) -> Result<EventStream, ApiError> {
+        Ok(self.upstream()?.stream(request).await?)
+    }
+
+    /// Sends a request whose answer is not JSON (file content).
+    pub async fn raw(&self, request: UpstreamRequest<'_>) -> Result<reqwest::Response, ApiError> {
+        Ok(self.upstream()?.raw(request).await?)
+    }
+
+    /// Starts an upload of a file streamed from the caller; its answer
+    /// arrives on the task while the caller's bytes are passed on.
+    pub fn upload(
+        &self,
+        streamed: upstream::StreamUpload,
+    ) -> Result<tokio::task::JoinHandle<Result<Value, UpstreamError>>, ApiError> {
+        let client = self.upstream()?.clone();
+        Ok(tokio::spawn(async move {
+            client
+                .call::<Value>(UpstreamRequest {
+                    operation: Operation::UploadFile,
+                    ids: &[],
+                    query: Vec::new(),
+                    body: upstream::RequestBody::FileStream(streamed),
+                })
+                .await
+        }))
+    }
+
+    /// Fetches each listed resource from the upstream, a few at a time,
+    /// keeping the order. Objects the upstream no longer has are left out.
+    pub async fn fetch_listed(
+        &self,
+        operation: Operation,
+        listed: Vec<Resource>,
+    ) -> Result<Vec<Value>, ApiError> {
+        let client = self.upstream()?.clone();
+        let fetched: Vec<Result<Option<Value>, UpstreamError>> = stream::iter(listed)
+            .map(|resource| {
+                let client = client.clone();
+                async move {
+                    let Some(id) = resource.upstream_id else {
+                        return Ok(None);
+                    };
+                    match client
+                        .call::<Value>(UpstreamRequest::new(operation, &[&id]))
+                        .await
+                    {
+                        Ok(value) => Ok(Some(value)),
+                        Err(UpstreamError::NotFound(_)) => {
+                            tracing::warn!(upstream_id = %id, "listed object missing upstream");
+                            Ok(None)
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
+            })
+            .buffered(8)
+            .collect()
+            .await;
+        let mut objects = Vec::new();
+        for item in fetched {
+            if let Some(mut value) = item? {
+                metadata::hide_reserved(&mut value);
+                objects.push(value);
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Reserves a `pending` row before the upstream is asked to create the object.
+    pub async fn reserve(&self, kind: ResourceKind, owner: Owner) -> Result<Pending, ApiError> {
+        lifecycle::reserve(self.state, self.caller, &self.request_id.0, kind, owner).await
+    }
+
+    /// The upstream created `object`: the reserved row becomes active.
+    pub async fn activate(
+        &self,
+        pending: Pending,
+        object: &Value,
+    ) -> Result<domain::ResourceId, ApiError> {
+        pending
+            .activate(self.state, self.caller, &self.request_id.0, object)
+            .await
+    }
+
+    /// The create failed: the reserved row is settled.
+    pub async fn settle(&self, pending: Pending, error: &ApiError) {
+        pending.settle(self.state, self.caller, error).await;
     }
 
     /// Creates an object upstream for `owner`, the lifecycle's way: a
@@ -207,206 +430,30 @@ impl<'a> Exchange<'a> {
         mut body: Value,
         stamp: bool,
     ) -> Result<(domain::ResourceId, Value), ApiError> {
-        let reserved = self.reserve(kind, owner).await?;
+        let pending = self.reserve(kind, owner).await?;
         if stamp {
-            metadata::stamp(&mut body, &reserved.to_string());
+            metadata::stamp(&mut body, &pending.id().to_string());
         }
         match self
             .forward(UpstreamRequest::new(operation, &[]).json(body))
             .await
         {
-            Ok(object) => {
-                self.activate_with(reserved, kind, &object).await?;
-                Ok((reserved, object))
-            }
+            Ok(object) => Ok((self.activate(pending, &object).await?, object)),
             Err(error) => {
-                self.settle_failed_create(reserved, &error).await;
+                self.settle(pending, &error).await;
                 Err(error)
             }
         }
     }
 
-    /// Authorizes every reference and answers the first (the path's object)
-    /// with its upstream id.
-    pub async fn authorize_one(&self) -> Result<(Resource, UpstreamId), ApiError> {
-        let resource = self
-            .authorize()
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::internal(std::io::Error::other("nothing to authorize")))?;
-        // Only active rows authorize anything, and they always have one.
-        let id = resource.upstream_id.clone().ok_or_else(|| {
-            ApiError::internal(std::io::Error::other(
-                "an active row without an upstream id",
-            ))
-        })?;
-        Ok((resource, id))
-    }
-
-    /// May the caller create a resource of `kind`? Denied creations are 403:
-    /// no id is involved, so there is nothing to hide.
-    pub fn authorize_create(&self, kind: ResourceKind) -> Result<(), ApiError> {
-        match authorize(
-            &self.caller.principal,
-            Action::Create,
-            Target::NewOf(kind),
-            &self.caller.tenant.policy,
-        ) {
-            domain::Decision::Allow => Ok(()),
-            domain::Decision::Deny(reason) => {
-                self.audit(
-                    "create",
-                    None,
-                    None,
-                    Outcome::Deny,
-                    Some(reason.as_str()),
-                    serde_json::json!({"kind": kind.as_str()}),
-                );
-                Err(ApiError::Forbidden {
-                    message: format!("You may not create a {}.", kind.as_str().replace('_', " ")),
-                })
-            }
-        }
-    }
-
-    /// The upstream client of the caller's tenant.
-    pub fn upstream(&self) -> Result<&Arc<UpstreamClient>, ApiError> {
-        self.state
-            .upstreams
-            .get(&self.caller.tenant.upstream_profile)
-            .map_err(ApiError::internal)
-    }
-
-    /// Sends a request upstream and answers its JSON, reserved metadata
-    /// removed. The mutation (or its failure) is audited.
-    pub async fn forward(&self, request: UpstreamRequest<'_>) -> Result<Value, ApiError> {
-        let operation = request.operation;
-        let result = self.upstream()?.call::<Value>(request).await;
-        if operation.changes_state() {
-            let (outcome, details) = match &result {
-                Ok(_) => (
-                    Outcome::Allow,
-                    serde_json::json!({"operation": format!("{operation:?}"), "upstream": "ok"}),
-                ),
-                Err(error) => (
-                    Outcome::Error,
-                    serde_json::json!({"operation": format!("{operation:?}"), "upstream": error.to_string()}),
-                ),
-            };
-            self.audit("mutate", None, None, outcome, None, details);
-        }
-        let mut value = result.map_err(upstream_error)?;
-        metadata::hide_reserved(&mut value);
-        Ok(value)
-    }
-
-    /// Reserves a `pending` row before the upstream is asked to create the object.
-    pub async fn reserve(
-        &self,
-        kind: ResourceKind,
-        owner: Owner,
-    ) -> Result<domain::ResourceId, ApiError> {
-        let new_tenant = self.caller.tenant.id;
-        let profile = self.caller.tenant.upstream_profile.clone();
-        let request_id = self.request_id.0.clone();
-        Ok(self
-            .state
-            .database
-            .run("resources.reserve", move |conn| {
-                resources::insert_pending(
-                    conn,
-                    &NewResource {
-                        tenant_id: new_tenant,
-                        kind,
-                        upstream_profile: &profile,
-                        owner,
-                        parent_id: None,
-                        request_id: Some(&request_id),
-                        attributes: serde_json::json!({}),
-                    },
-                )
-            })
-            .await?)
-    }
-
-    /// The upstream created it: the row becomes `active` with its upstream
-    /// id, and remembers what the upstream said of it.
-    pub async fn activate_with(
-        &self,
-        id: domain::ResourceId,
-        kind: ResourceKind,
-        object: &Value,
-    ) -> Result<(), ApiError> {
-        self.activate(id, kind, object["id"].as_str().unwrap_or_default())
-            .await?;
-        let tenant_id = self.caller.tenant.id;
-        let attributes = object.clone();
-        self.state
-            .database
-            .run("resources.attributes", move |conn| {
-                resources::set_attributes(conn, tenant_id, id, &attributes)
-            })
-            .await?;
-        Ok(())
-    }
-
     /// What records the objects the upstream makes in answers about `thread`.
-    pub fn recorder(&self, thread: &Resource) -> outputs::Recorder {
-        outputs::Recorder {
-            state: self.state.clone(),
-            caller: self.caller.clone(),
-            owner: thread.facts.owner,
-            parent: Some(thread.facts.id),
-        }
+    pub fn recorder(&self, thread: &Resource) -> recording::Recorder {
+        recording::Recorder::for_thread(self.state, self.caller, &self.request_id.0, thread)
     }
 
-    /// The upstream created it: the row becomes `active` with its upstream id.
-    pub async fn activate(
-        &self,
-        id: domain::ResourceId,
-        kind: ResourceKind,
-        upstream_id: &str,
-    ) -> Result<(), ApiError> {
-        let upstream_id = UpstreamId::parse(upstream_id)
-            .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))?;
-        let tenant_id = self.caller.tenant.id;
-        let audit_id = upstream_id.to_string();
-        self.state
-            .database
-            .run("resources.activate", move |conn| {
-                resources::activate(conn, tenant_id, id, &upstream_id)
-            })
-            .await?;
-        self.audit(
-            "create",
-            None,
-            None,
-            Outcome::Allow,
-            None,
-            serde_json::json!({"kind": kind.as_str(), "upstream_id": audit_id}),
-        );
-        Ok(())
-    }
-
-    /// Settles a reserved row after the create failed: removed when the
-    /// upstream refused outright, kept `pending` when the outcome is unknown.
-    pub async fn settle_failed_create(&self, id: domain::ResourceId, error: &ApiError) {
-        if matches!(error, ApiError::UpstreamUnknownOutcome { .. }) {
-            tracing::warn!(resource = %id, "create outcome unknown: row left pending for reconciliation");
-            return;
-        }
-        let tenant_id = self.caller.tenant.id;
-        let discarded = self
-            .state
-            .database
-            .run("resources.discard", move |conn| {
-                resources::discard_pending(conn, tenant_id, id)
-            })
-            .await;
-        if let Err(error) = discarded {
-            tracing::error!(%error, resource = %id, "could not discard a pending row");
-        }
+    /// An audit event of this request.
+    fn event(&self, action: &str, outcome: Outcome) -> storage::repo::audit::AuditEvent {
+        crate::audit::event(self.caller, &self.request_id.0, action, outcome)
     }
 
     /// Deletes upstream what the caller may delete: `deleting` first (gone for
@@ -426,6 +473,10 @@ impl<'a> Exchange<'a> {
                 resources::mark_deleting(conn, tenant_id, id)
             })
             .await?;
+        let mut event = self.event("delete", Outcome::Allow);
+        event.resource_kind = Some(resource.facts.kind.as_str());
+        event.resource_id = Some(id);
+        event.upstream_id = resource.upstream_id.as_ref().map(ToString::to_string);
         let answer = match self
             .upstream()?
             .call::<Value>(UpstreamRequest::new(operation, ids))
@@ -434,19 +485,14 @@ impl<'a> Exchange<'a> {
             Ok(answer) => answer,
             Err(UpstreamError::NotFound(_)) => serde_json::json!({
                 "id": resource.upstream_id.as_ref().map(UpstreamId::as_str),
-                "object": deleted_object(resource.facts.kind),
+                "object": resource.facts.kind.deleted_object(),
                 "deleted": true,
             }),
             Err(error) => {
-                self.audit(
-                    "delete",
-                    None,
-                    Some(resource),
-                    Outcome::Error,
-                    None,
-                    serde_json::json!({"upstream": error.to_string()}),
-                );
-                return Err(upstream_error(error));
+                event.outcome = Outcome::Error;
+                event.details = serde_json::json!({"upstream": error.to_string()});
+                self.state.audit.record(event);
+                return Err(error.into());
             }
         };
         self.state
@@ -455,100 +501,7 @@ impl<'a> Exchange<'a> {
                 resources::mark_deleted(conn, tenant_id, id)
             })
             .await?;
-        self.audit(
-            "delete",
-            None,
-            Some(resource),
-            Outcome::Allow,
-            None,
-            Value::Null,
-        );
+        self.state.audit.record(event);
         Ok(answer)
     }
-
-    /// Queues one audit event for this request.
-    pub fn audit(
-        &self,
-        action: &str,
-        reference: Option<&Reference>,
-        resource: Option<&Resource>,
-        outcome: Outcome,
-        reason: Option<&str>,
-        details: Value,
-    ) {
-        let principal = &self.caller.principal;
-        self.state.audit.record(AuditEvent {
-            occurred_at: Utc::now(),
-            tenant_id: Some(principal.tenant_id),
-            request_id: Some(self.request_id.0.clone()),
-            trace_id: current_trace_id(),
-            actor_user_id: principal.user_id(),
-            actor_api_key_id: principal.authentication.api_key_id(),
-            auth_method: Some(principal.authentication.method()),
-            action: action.to_owned(),
-            resource_kind: reference
-                .map(|r| r.kind.as_str())
-                .or_else(|| resource.map(|r| r.facts.kind.as_str())),
-            resource_id: resource.map(|r| r.facts.id),
-            upstream_id: reference
-                .map(|r| r.id.clone())
-                .or_else(|| resource.and_then(|r| r.upstream_id.as_ref().map(ToString::to_string))),
-            outcome,
-            reason: reason.map(str::to_owned),
-            details,
-        });
-    }
-}
-
-/// The W3C trace id of the current span, so an audit event leads to its trace.
-fn current_trace_id() -> Option<String> {
-    use opentelemetry::trace::TraceContextExt;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-    let context = tracing::Span::current().context();
-    let span = context.span();
-    let span_context = span.span_context();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
-}
-
-fn deleted_object(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::Assistant => "assistant.deleted",
-        ResourceKind::Thread => "thread.deleted",
-        ResourceKind::File => "file",
-        ResourceKind::VectorStore => "vector_store.deleted",
-        ResourceKind::Conversation => "conversation.deleted",
-        ResourceKind::Response => "response.deleted",
-    }
-}
-
-/// What an upstream failure becomes for the caller. Nothing of the
-/// upstream's address, key or internals is passed on.
-pub fn upstream_error(error: UpstreamError) -> ApiError {
-    match error {
-        UpstreamError::NotFound(body) => ApiError::not_found(body.message),
-        UpstreamError::BadRequest(body) => ApiError::BadRequest {
-            message: body.message,
-            param: body.param,
-        },
-        UpstreamError::ContentFiltered(body) => ApiError::ContentFiltered { message: body.message },
-        UpstreamError::RateLimited { retry_after, .. } => ApiError::RateLimited { retry_after },
-        UpstreamError::Rejected { status: 409, body } => ApiError::Conflict { message: body.message },
-        UpstreamError::Ambiguous { .. } => ApiError::UpstreamUnknownOutcome {
-            message: "The upstream did not answer in time; the operation may or may not have taken effect.".to_owned(),
-        },
-        UpstreamError::Timeout => ApiError::UpstreamTimeout,
-        UpstreamError::CircuitOpen { .. } => ApiError::unavailable("The upstream is unavailable. Please retry later."),
-        other => {
-            tracing::error!(error = %other, "upstream failure");
-            ApiError::BadGateway
-        }
-    }
-}
-
-/// Whether a resource row is usable.
-pub fn is_active(resource: &Resource) -> bool {
-    resource.facts.state == LifecycleState::Active
 }

@@ -34,8 +34,20 @@ impl Reference {
     }
 }
 
-/// `(pattern, kind)`: a dotted path into the body where `*` walks an array.
+/// `(pattern, kind)`: a dotted path into the body. `*N` walks an array of
+/// at most `N` items (the specification's `maxItems`); a bare `*` walks an
+/// array the specification leaves unbounded, capped at
+/// [`UNBOUNDED_ARRAY_CAP`].
 type Pattern = (&'static str, ResourceKind);
+
+/// The cap on an array of ids the specification sets no practical limit on
+/// (message attachments and parts, a `vector_stores` helper's files).
+pub const UNBOUNDED_ARRAY_CAP: usize = 500;
+/// The most ids one request body may name in all (a file batch's 2,000).
+pub const MAX_BODY_REFERENCES: usize = 2_000;
+
+/// No ids: an operation whose body names none, declared as such.
+const NONE: &[(&str, &[Pattern])] = &[];
 
 const MESSAGE: &[Pattern] = &[
     ("attachments.*.file_id", ResourceKind::File),
@@ -44,58 +56,94 @@ const MESSAGE: &[Pattern] = &[
 
 const TOOL_RESOURCES: &[Pattern] = &[
     (
-        "tool_resources.code_interpreter.file_ids.*",
+        "tool_resources.code_interpreter.file_ids.*20",
         ResourceKind::File,
     ),
     (
-        "tool_resources.file_search.vector_store_ids.*",
+        "tool_resources.file_search.vector_store_ids.*1",
         ResourceKind::VectorStore,
     ),
     (
-        "tool_resources.file_search.vector_stores.*.file_ids.*",
+        "tool_resources.file_search.vector_stores.*1.file_ids.*",
         ResourceKind::File,
     ),
 ];
 
 /// The patterns of an operation's body, with the prefix they live under.
-fn patterns(operation: Operation) -> Vec<(&'static str, &'static [Pattern])> {
+/// Every operation is listed: a new one does not compile until its body's
+/// ids are declared, even as [`NONE`].
+fn patterns(operation: Operation) -> &'static [(&'static str, &'static [Pattern])] {
+    use Operation as O;
     match operation {
-        Operation::CreateMessage => vec![("", MESSAGE)],
-        Operation::CreateThread => vec![("messages.*.", MESSAGE), ("", TOOL_RESOURCES)],
-        Operation::ModifyThread | Operation::CreateAssistant | Operation::ModifyAssistant => {
-            vec![("", TOOL_RESOURCES)]
-        }
-        Operation::CreateRun => vec![
+        O::CreateMessage => &[("", MESSAGE)],
+        O::CreateThread => &[("messages.*.", MESSAGE), ("", TOOL_RESOURCES)],
+        O::ModifyThread | O::CreateAssistant | O::ModifyAssistant => &[("", TOOL_RESOURCES)],
+        O::CreateRun => &[
             ("", &[("assistant_id", ResourceKind::Assistant)]),
             ("additional_messages.*.", MESSAGE),
         ],
-        Operation::CreateThreadAndRun => vec![
+        O::CreateThreadAndRun => &[
             ("", &[("assistant_id", ResourceKind::Assistant)]),
             ("thread.messages.*.", MESSAGE),
             ("thread.", TOOL_RESOURCES),
             ("", TOOL_RESOURCES),
         ],
-        Operation::CreateVectorStore => vec![("", &[("file_ids.*", ResourceKind::File)])],
-        Operation::CreateVectorStoreFile => vec![("", &[("file_id", ResourceKind::File)])],
-        Operation::CreateFileBatch => vec![(
+        O::CreateVectorStore => &[("", &[("file_ids.*500", ResourceKind::File)])],
+        O::CreateVectorStoreFile => &[("", &[("file_id", ResourceKind::File)])],
+        O::CreateFileBatch => &[(
             "",
             &[
-                ("file_ids.*", ResourceKind::File),
-                ("files.*.file_id", ResourceKind::File),
+                ("file_ids.*2000", ResourceKind::File),
+                ("files.*2000.file_id", ResourceKind::File),
             ],
         )],
-        _ => Vec::new(),
+        // Bodies without ids (or without a body at all).
+        O::ListAssistants
+        | O::GetAssistant
+        | O::DeleteAssistant
+        | O::GetThread
+        | O::DeleteThread
+        | O::ListMessages
+        | O::GetMessage
+        | O::ModifyMessage
+        | O::DeleteMessage
+        | O::ListRuns
+        | O::GetRun
+        | O::ModifyRun
+        | O::SubmitToolOutputs
+        | O::CancelRun
+        | O::ListRunSteps
+        | O::GetRunStep
+        | O::ListFiles
+        | O::UploadFile
+        | O::GetFile
+        | O::DeleteFile
+        | O::GetFileContent
+        | O::ListVectorStores
+        | O::GetVectorStore
+        | O::ModifyVectorStore
+        | O::DeleteVectorStore
+        | O::SearchVectorStore
+        | O::ListVectorStoreFiles
+        | O::GetVectorStoreFile
+        | O::UpdateVectorStoreFileAttributes
+        | O::DeleteVectorStoreFile
+        | O::GetVectorStoreFileContent
+        | O::GetFileBatch
+        | O::CancelFileBatch
+        | O::ListFileBatchFiles => NONE,
     }
 }
 
 /// Every id in `body` that `operation` would act on. The assistant of a run
 /// is used (run); files and vector stores are used (read into the run or
-/// the object). A value that is not a string where an id belongs is refused
-/// here rather than guessed at.
+/// the object). A value that is not a string where an id belongs, an array
+/// longer than its field allows, or more ids than [`MAX_BODY_REFERENCES`]
+/// in all is refused here, before anything is looked up.
 pub fn in_body(operation: Operation, body: &Value) -> Result<Vec<Reference>, ApiError> {
     let mut found = Vec::new();
     for (prefix, patterns) in patterns(operation) {
-        for (pattern, kind) in patterns {
+        for (pattern, kind) in *patterns {
             let full = format!("{prefix}{pattern}");
             let segments: Vec<&str> = full.split('.').collect();
             walk(body, &segments, String::new(), *kind, &mut found)?;
@@ -114,6 +162,14 @@ fn walk(
     let Some((segment, rest)) = segments.split_first() else {
         return match value {
             Value::String(id) => {
+                if found.len() >= MAX_BODY_REFERENCES {
+                    return Err(ApiError::bad_request(
+                        format!(
+                            "The request names more than {MAX_BODY_REFERENCES} ids; '{location}' is one too many."
+                        ),
+                        Some(&location),
+                    ));
+                }
                 found.push(Reference::new(kind, id.clone(), Action::Use, location));
                 Ok(())
             }
@@ -124,8 +180,18 @@ fn walk(
             )),
         };
     };
-    if *segment == "*" {
+    if let Some(cap) = segment.strip_prefix('*') {
+        let cap = cap.parse().unwrap_or(UNBOUNDED_ARRAY_CAP);
         if let Value::Array(items) = value {
+            if items.len() > cap {
+                return Err(ApiError::bad_request(
+                    format!(
+                        "Invalid '{location}': array too long. Expected an array with maximum length {cap}, but got an array with length {} instead.",
+                        items.len()
+                    ),
+                    Some(&location),
+                ));
+            }
             for (index, item) in items.iter().enumerate() {
                 walk(item, rest, format!("{location}[{index}]"), kind, found)?;
             }
@@ -214,6 +280,49 @@ mod tests {
     fn a_non_string_id_is_refused() {
         let error = in_body(Operation::CreateRun, &json!({"assistant_id": 7})).unwrap_err();
         assert!(error.to_string().contains("assistant_id"), "{error}");
+    }
+
+    #[test]
+    fn an_array_longer_than_its_field_allows_is_refused_naming_the_field() {
+        let ids: Vec<String> = (0..501).map(|n| format!("file-{n}")).collect();
+        let error = in_body(Operation::CreateVectorStore, &json!({"file_ids": ids})).unwrap_err();
+        assert!(error.to_string().contains("'file_ids'"), "{error}");
+        assert!(error.to_string().contains("maximum length 500"), "{error}");
+        let two = in_body(
+            Operation::CreateThread,
+            &json!({"tool_resources": {"file_search": {"vector_store_ids": ["vs_1", "vs_2"]}}}),
+        )
+        .unwrap_err();
+        assert!(
+            two.to_string()
+                .contains("tool_resources.file_search.vector_store_ids"),
+            "{two}"
+        );
+        let helper: Vec<String> = (0..501).map(|n| format!("file-{n}")).collect();
+        assert!(in_body(
+            Operation::CreateAssistant,
+            &json!({"tool_resources": {"file_search": {"vector_stores": [{"file_ids": helper}]}}}),
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn more_ids_in_all_than_the_cap_are_refused() {
+        let attachments: Vec<Value> = (0..400)
+            .map(|n| json!({"file_id": format!("file-{n}")}))
+            .collect();
+        let messages: Vec<Value> = (0..6)
+            .map(|_| json!({"role": "user", "content": "x", "attachments": attachments}))
+            .collect();
+        let error = in_body(Operation::CreateThread, &json!({"messages": messages})).unwrap_err();
+        assert!(error.to_string().contains("more than 2000 ids"), "{error}");
+        let batch: Vec<String> = (0..2000).map(|n| format!("file-{n}")).collect();
+        assert_eq!(
+            in_body(Operation::CreateFileBatch, &json!({"file_ids": batch}))
+                .unwrap()
+                .len(),
+            2000
+        );
     }
 
     #[test]

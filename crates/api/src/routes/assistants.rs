@@ -7,11 +7,12 @@ use serde_json::Value;
 use storage::repo::resources::{self, Scope};
 use upstream::{Operation, UpstreamRequest};
 
-use super::common::{ListParams, envelope, fetch_each, ok};
+use super::common::{ListParams, envelope, ok};
 use super::schemas::{AssistantObject, AssistantRequest, DeletionStatus, ListObject};
 use super::threads::object_body;
 use crate::auth::Caller;
 use crate::gateway::Exchange;
+use crate::gateway::recording::Recorder;
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -30,11 +31,12 @@ pub async fn list(
     request_id: RequestId,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange = Exchange::new(&state, &caller, &request_id)
-        .cursor(ResourceKind::Assistant, "after", params.after.as_deref())
-        .cursor(ResourceKind::Assistant, "before", params.before.as_deref());
-    exchange.authorize().await?;
     let page = params.page_query()?;
+    let authorized = Exchange::new(&state, &caller, &request_id)
+        .cursor(ResourceKind::Assistant, "after", params.after.as_deref())
+        .cursor(ResourceKind::Assistant, "before", params.before.as_deref())
+        .authorize()
+        .await?;
     let tenant_id = caller.tenant.id;
     let (listed, has_more) = state
         .database
@@ -48,7 +50,12 @@ pub async fn list(
             )
         })
         .await?;
-    let assistants = fetch_each(&exchange, Operation::GetAssistant, listed).await?;
+    let mut assistants = authorized
+        .fetch_listed(Operation::GetAssistant, listed)
+        .await?;
+    for assistant in &mut assistants {
+        hide_knowledge_from_members(&caller, assistant);
+    }
     Ok(ok(envelope(assistants, has_more)))
 }
 
@@ -66,15 +73,15 @@ pub async fn retrieve(
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange = Exchange::new(&state, &caller, &request_id).path(
-        ResourceKind::Assistant,
-        &path,
-        Action::Read,
-    );
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::Assistant, &path, Action::Read)
+        .authorize_one()
+        .await?;
+    let mut assistant = authorized
         .forward(UpstreamRequest::new(Operation::GetAssistant, &[&id]))
-        .await?))
+        .await?;
+    hide_knowledge_from_members(&caller, &mut assistant);
+    Ok(ok(assistant))
 }
 
 /// Creates an assistant of the tenant (tenant admins only).
@@ -97,11 +104,11 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
-    let exchange =
-        Exchange::new(&state, &caller, &request_id).body(Operation::CreateAssistant, &body)?;
-    exchange.authorize().await?;
-    exchange.authorize_create(ResourceKind::Assistant)?;
-    let (_, assistant) = exchange
+    let authorized = Exchange::new(&state, &caller, &request_id)
+        .body(Operation::CreateAssistant, &body)?
+        .authorize_create(ResourceKind::Assistant)
+        .await?;
+    let (row, assistant) = authorized
         .create(
             ResourceKind::Assistant,
             Owner::Tenant,
@@ -110,6 +117,10 @@ pub async fn create(
             false,
         )
         .await?;
+    // Stores its `vector_stores` helper made are the tenant's knowledge.
+    Recorder::for_assistant(&state, &caller, &request_id.0, Some(row))
+        .assistant(&assistant)
+        .await;
     Ok(ok(assistant))
 }
 
@@ -130,13 +141,18 @@ pub async fn modify(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
-    let exchange = Exchange::new(&state, &caller, &request_id)
+    let (authorized, row, id) = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Assistant, &path, Action::Update)
-        .body(Operation::ModifyAssistant, &body)?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+        .body(Operation::ModifyAssistant, &body)?
+        .authorize_one()
+        .await?;
+    let assistant = authorized
         .forward(UpstreamRequest::new(Operation::ModifyAssistant, &[&id]).json(body))
-        .await?))
+        .await?;
+    Recorder::for_assistant(&state, &caller, &request_id.0, Some(row.facts.id))
+        .assistant(&assistant)
+        .await;
+    Ok(ok(assistant))
 }
 
 /// Deletes an assistant of the tenant (tenant admins only).
@@ -153,13 +169,28 @@ pub async fn delete(
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange = Exchange::new(&state, &caller, &request_id).path(
-        ResourceKind::Assistant,
-        &path,
-        Action::Delete,
-    );
-    let (assistant, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, assistant, id) = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::Assistant, &path, Action::Delete)
+        .authorize_one()
+        .await?;
+    Ok(ok(authorized
         .delete(&assistant, Operation::DeleteAssistant, &[&id])
         .await?))
+}
+
+/// Members run the tenant's assistants but may neither use nor name its
+/// knowledge: the ids of its files and vector stores are left out of what
+/// they read.
+fn hide_knowledge_from_members(caller: &Caller, assistant: &mut Value) {
+    if caller.principal.is_admin() {
+        return;
+    }
+    for knowledge in [
+        "/tool_resources/code_interpreter/file_ids",
+        "/tool_resources/file_search/vector_store_ids",
+    ] {
+        if let Some(ids) = assistant.pointer_mut(knowledge) {
+            *ids = Value::Array(Vec::new());
+        }
+    }
 }

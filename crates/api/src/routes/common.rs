@@ -1,20 +1,18 @@
 //! Pieces the route modules share: list parameters, the list envelope,
-//! fetching listed objects, and passing streams through.
+//! and passing streams through.
 
 use actix_web::HttpResponse;
 use bytes::Bytes;
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use storage::repo::resources::{PageQuery, Resource};
-use upstream::{Event, EventStream, Operation, UpstreamError, UpstreamRequest};
+use storage::repo::resources::PageQuery;
+use upstream::{Event, EventStream};
 use utoipa::IntoParams;
 
 use crate::ApiError;
-use crate::gateway::outputs::{self, Recorder};
-use crate::gateway::{Exchange, metadata, upstream_error};
+use crate::gateway::metadata;
+use crate::gateway::recording::EventHook;
 
 /// Cursor pagination, as the Assistants API does it.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -99,66 +97,6 @@ pub fn envelope(data: Vec<Value>, has_more: bool) -> Value {
         "last_id": data.last().map(|item| item["id"].clone()),
         "has_more": has_more,
         "data": data,
-    })
-}
-
-/// Fetches each listed resource from the upstream, a few at a time, keeping
-/// the order. Objects the upstream no longer has are left out.
-pub async fn fetch_each(
-    exchange: &Exchange<'_>,
-    operation: Operation,
-    listed: Vec<Resource>,
-) -> Result<Vec<Value>, ApiError> {
-    let client = exchange.upstream()?.clone();
-    let fetched: Vec<Result<Option<Value>, UpstreamError>> = stream::iter(listed)
-        .map(|resource| {
-            let client = client.clone();
-            async move {
-                let Some(id) = resource.upstream_id else {
-                    return Ok(None);
-                };
-                match client
-                    .call::<Value>(UpstreamRequest::new(operation, &[&id]))
-                    .await
-                {
-                    Ok(value) => Ok(Some(value)),
-                    Err(UpstreamError::NotFound(_)) => {
-                        tracing::warn!(upstream_id = %id, "listed object missing upstream");
-                        Ok(None)
-                    }
-                    Err(error) => Err(error),
-                }
-            }
-        })
-        .buffered(8)
-        .collect()
-        .await;
-    let mut objects = Vec::new();
-    for item in fetched {
-        if let Some(mut value) = item.map_err(upstream_error)? {
-            metadata::hide_reserved(&mut value);
-            objects.push(value);
-        }
-    }
-    Ok(objects)
-}
-
-/// Work to finish before an event is passed on (registering a new thread,
-/// recording an output file), so the client can use what the event names.
-pub type EventHook = Box<dyn FnMut(&Event) -> Option<BoxFuture<'static, ()>> + Send>;
-
-/// A hook that records the objects the upstream made, as events name them.
-pub fn recording(recorder: Recorder) -> EventHook {
-    Box::new(move |event: &Event| {
-        if event.is_done() {
-            return None;
-        }
-        let data: Value = serde_json::from_str(&event.data).ok()?;
-        if !outputs::worth_recording(&data) {
-            return None;
-        }
-        let recorder = recorder.clone();
-        Some(async move { recorder.record(&data).await }.boxed())
     })
 }
 

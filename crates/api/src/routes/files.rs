@@ -11,14 +11,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use storage::repo::resources::{self, Scope};
 use tokio::io::AsyncWriteExt;
-use upstream::{Operation, RequestBody, StreamUpload, UpstreamRequest};
+use upstream::{Operation, StreamUpload, UpstreamRequest};
 use utoipa::IntoParams;
 
 use super::common::{ListParams, envelope, ok};
 use super::schemas::{DeletionStatus, FileObject, ListObject, UploadFileRequest};
 use super::threads::owner_of_new;
 use crate::auth::Caller;
-use crate::gateway::{Exchange, upstream_error};
+use crate::gateway::{Authorized, Exchange};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody, RequestLimits};
 
@@ -85,9 +85,10 @@ pub async fn upload(
     if declared.is_some_and(|length| length > limit.saturating_add(64 * 1024)) {
         return Err(too_large(limit));
     }
-    let exchange = Exchange::new(&state, &caller, &request_id);
-    exchange.authorize_create(ResourceKind::File)?;
     let owner = requested_owner(&request, &caller)?;
+    let authorized = Exchange::new(&state, &caller, &request_id)
+        .authorize_create(ResourceKind::File)
+        .await?;
 
     let mut purpose: Option<String> = None;
     let mut uploaded: Option<Value> = None;
@@ -129,7 +130,7 @@ pub async fn upload(
                         let source = field.map_err(|e| e.to_string());
                         uploaded = Some(
                             stream_upload(
-                                &exchange,
+                                &authorized,
                                 owner,
                                 purpose,
                                 filename,
@@ -157,7 +158,7 @@ pub async fn upload(
                 .map_err(ApiError::internal)?;
             let source = tokio_util::io::ReaderStream::new(reopened).map_err(|e| e.to_string());
             stream_upload(
-                &exchange,
+                &authorized,
                 owner,
                 &purpose,
                 filename,
@@ -213,7 +214,7 @@ async fn spool(
 /// Reserves the file, then passes `source` to the upstream chunk by chunk
 /// (never whole in memory), stopping at `limit`.
 async fn stream_upload(
-    exchange: &Exchange<'_>,
+    authorized: &Authorized<'_>,
     owner: Owner,
     purpose: &str,
     filename: String,
@@ -230,23 +231,13 @@ async fn stream_upload(
             Some("purpose"),
         ));
     }
-    let reserved = exchange.reserve(ResourceKind::File, owner).await?;
+    let pending = authorized.reserve(ResourceKind::File, owner).await?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let body = reqwest::Body::wrap_stream(stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|item| (item, receiver))
     }));
     let streamed = StreamUpload::new(purpose.to_owned(), filename, content_type, None, body);
-    let client = exchange.upstream()?.clone();
-    let sending = tokio::spawn(async move {
-        client
-            .call::<Value>(UpstreamRequest {
-                operation: Operation::UploadFile,
-                ids: &[],
-                query: Vec::new(),
-                body: RequestBody::FileStream(streamed),
-            })
-            .await
-    });
+    let sending = authorized.upload(streamed)?;
 
     let mut total = 0;
     let mut refused: Option<ApiError> = None;
@@ -278,17 +269,15 @@ async fn stream_upload(
     let outcome = match (refused, result) {
         (Some(error), _) => Err(error),
         (None, Ok(file)) => Ok(file),
-        (None, Err(error)) => Err(upstream_error(error)),
+        (None, Err(error)) => Err(error.into()),
     };
     match outcome {
         Ok(file) => {
-            exchange
-                .activate_with(reserved, ResourceKind::File, &file)
-                .await?;
+            authorized.activate(pending, &file).await?;
             Ok(file)
         }
         Err(error) => {
-            exchange.settle_failed_create(reserved, &error).await;
+            authorized.settle(pending, &error).await;
             Err(error)
         }
     }
@@ -317,10 +306,12 @@ pub async fn list(
     params: web::Query<ListParams>,
     filter: web::Query<PurposeFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange = Exchange::new(&state, &caller, &request_id)
+    params.page_query()?;
+    Exchange::new(&state, &caller, &request_id)
         .cursor(ResourceKind::File, "after", params.after.as_deref())
-        .cursor(ResourceKind::File, "before", params.before.as_deref());
-    exchange.authorize().await?;
+        .cursor(ResourceKind::File, "before", params.before.as_deref())
+        .authorize()
+        .await?;
     let owner = requested_owner(&request, &caller)?;
     if owner == Owner::Tenant && caller.user().is_none() && !caller.principal.is_admin() {
         return Ok(ok(envelope(Vec::new(), false)));
@@ -352,10 +343,11 @@ pub async fn retrieve(
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange =
-        Exchange::new(&state, &caller, &request_id).path(ResourceKind::File, &path, Action::Read);
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::File, &path, Action::Read)
+        .authorize_one()
+        .await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(Operation::GetFile, &[&id]))
         .await?))
 }
@@ -374,10 +366,11 @@ pub async fn delete(
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange =
-        Exchange::new(&state, &caller, &request_id).path(ResourceKind::File, &path, Action::Delete);
-    let (file, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, file, id) = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::File, &path, Action::Delete)
+        .authorize_one()
+        .await?;
+    Ok(ok(authorized
         .delete(&file, Operation::DeleteFile, &[&id])
         .await?))
 }
@@ -396,17 +389,13 @@ pub async fn content(
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange = Exchange::new(&state, &caller, &request_id).path(
-        ResourceKind::File,
-        &path,
-        Action::ReadContent,
-    );
-    let (_, id) = exchange.authorize_one().await?;
-    let response = exchange
-        .upstream()?
+    let (authorized, _, id) = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::File, &path, Action::ReadContent)
+        .authorize_one()
+        .await?;
+    let response = authorized
         .raw(UpstreamRequest::new(Operation::GetFileContent, &[&id]))
-        .await
-        .map_err(upstream_error)?;
+        .await?;
     let mut answer = HttpResponse::Ok();
     if let Some(content_type) = response
         .headers()

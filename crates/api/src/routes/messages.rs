@@ -15,19 +15,35 @@ use super::schemas::{
 };
 use super::threads::object_body;
 use crate::auth::Caller;
-use crate::gateway::{Exchange, child_id};
+use crate::gateway::{Authorized, Exchange, child_id};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
 /// Forwards a request about a thread and records what its answer reveals.
 pub(crate) async fn forward_recorded(
-    exchange: &Exchange<'_>,
+    authorized: &Authorized<'_>,
     thread: &Resource,
     request: UpstreamRequest<'_>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = exchange.forward(request).await?;
-    exchange.recorder(thread).record(&answer).await;
+    let answer = authorized.forward(request).await?;
+    authorized.recorder(thread).answer(&answer).await;
     Ok(ok(answer))
+}
+
+/// Whether a body attaches files, for which the upstream may make the
+/// thread a vector store.
+pub(crate) fn attaches_files(body: &Value) -> bool {
+    let attaches = |message: &Value| {
+        message["attachments"]
+            .as_array()
+            .is_some_and(|attachments| !attachments.is_empty())
+    };
+    attaches(body)
+        || ["additional_messages", "messages"].iter().any(|key| {
+            body[key]
+                .as_array()
+                .is_some_and(|messages| messages.iter().any(attaches))
+        })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,11 +76,11 @@ pub async fn list(
         child_id(run_id, "run")?;
         query.push(("run_id".to_owned(), run_id.clone()));
     }
-    let (resource, thread) = exchange.authorize_one().await?;
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
     let ids = [&thread];
     let mut request = UpstreamRequest::new(Operation::ListMessages, &ids);
     request.query = query;
-    forward_recorded(&exchange, &resource, request).await
+    forward_recorded(&authorized, &resource, request).await
 }
 
 /// Adds a message to a thread.
@@ -87,13 +103,19 @@ pub async fn create(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::CreateMessage, &body)?;
-    let (resource, thread) = exchange.authorize_one().await?;
-    forward_recorded(
-        &exchange,
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
+    let attaches = attaches_files(&body);
+    let answer = forward_recorded(
+        &authorized,
         &resource,
         UpstreamRequest::new(Operation::CreateMessage, &[&thread]).json(body),
     )
-    .await
+    .await?;
+    if attaches {
+        // The upstream may have made the thread a vector store for them.
+        authorized.recorder(&resource).thread_from_upstream().await;
+    }
+    Ok(answer)
 }
 
 /// Retrieves a message.
@@ -117,9 +139,9 @@ pub async fn retrieve(
         Action::Read,
     );
     let message = child_id(&message, "message")?;
-    let (resource, thread) = exchange.authorize_one().await?;
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
     forward_recorded(
-        &exchange,
+        &authorized,
         &resource,
         UpstreamRequest::new(Operation::GetMessage, &[&thread, &message]),
     )
@@ -148,8 +170,8 @@ pub async fn modify(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::ModifyMessage, &body)?;
     let message = child_id(&message, "message")?;
-    let (_, thread) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, thread) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(Operation::ModifyMessage, &[&thread, &message]).json(body))
         .await?))
 }
@@ -175,8 +197,8 @@ pub async fn delete(
         Action::Update,
     );
     let message = child_id(&message, "message")?;
-    let (_, thread) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, thread) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(
             Operation::DeleteMessage,
             &[&thread, &message],

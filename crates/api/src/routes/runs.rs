@@ -2,22 +2,21 @@
 //! Streams (`"stream": true`) are passed through event by event.
 
 use actix_web::{HttpResponse, get, post, web};
-use domain::{Action, ResourceKind, UpstreamId};
-use futures_util::FutureExt;
+use domain::{Action, ResourceKind};
 use serde_json::Value;
-use storage::repo::resources::{self, Resource};
+use storage::repo::resources::Resource;
 use upstream::{Operation, UpstreamRequest};
 
-use super::common::{EventHook, ListParams, ok, pass_through, recording};
-use super::messages::forward_recorded;
+use super::common::{ListParams, ok, pass_through};
+use super::messages::{attaches_files, forward_recorded};
 use super::schemas::{
     CreateRunRequest, CreateThreadAndRunRequest, ListObject, ModifyRequest, RunObject,
     RunStepObject, SubmitToolOutputsRequest,
 };
 use super::threads::{object_body, owner_of_new};
 use crate::auth::Caller;
-use crate::gateway::outputs::Recorder;
-use crate::gateway::{Exchange, child_id, metadata, upstream_error};
+use crate::gateway::recording::Recorder;
+use crate::gateway::{Authorized, Exchange, child_id, metadata};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -25,26 +24,32 @@ fn wants_stream(body: &Value) -> bool {
     body["stream"].as_bool() == Some(true)
 }
 
-/// Sends `request` upstream, answering a stream or a JSON object as the body asked.
+/// Sends `request` upstream, answering a stream or a JSON object as the
+/// body asked; what the run makes is recorded for the thread's owner.
 async fn run_or_stream(
-    exchange: &Exchange<'_>,
+    authorized: &Authorized<'_>,
     thread: &Resource,
     request: UpstreamRequest<'_>,
-    stream: bool,
+    body: &Value,
 ) -> Result<HttpResponse, ApiError> {
-    if stream {
-        let events = exchange
-            .upstream()?
-            .stream(request)
-            .await
-            .map_err(upstream_error)?;
+    let recorder = authorized.recorder(thread);
+    if wants_stream(body) {
+        let events = authorized.stream(request).await?;
+        if attaches_files(body) {
+            recorder.thread_from_upstream().await;
+        }
         Ok(pass_through(
             events,
-            Some(recording(exchange.recorder(thread))),
-            exchange.state.stream_heartbeat,
+            Some(recorder.hook(None)),
+            authorized.state().stream_heartbeat,
         ))
     } else {
-        Ok(ok(exchange.forward(request).await?))
+        let answer = authorized.forward(request).await?;
+        if attaches_files(body) {
+            recorder.thread_from_upstream().await;
+        }
+        recorder.answer(&answer).await;
+        Ok(ok(answer))
     }
 }
 
@@ -66,12 +71,12 @@ pub async fn list(
     let exchange =
         Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
     let query = params.upstream_query()?;
-    let (resource, thread) = exchange.authorize_one().await?;
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
     let ids = [&thread];
     let mut request = UpstreamRequest::new(Operation::ListRuns, &ids);
     request.query = query;
     // Finished runs in the answer leave their usage on record.
-    forward_recorded(&exchange, &resource, request).await
+    forward_recorded(&authorized, &resource, request).await
 }
 
 /// Runs one of the tenant's assistants on a thread of the caller.
@@ -98,13 +103,12 @@ pub async fn create(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::CreateRun, &body)?;
-    let (resource, thread) = exchange.authorize_one().await?;
-    let stream = wants_stream(&body);
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
     run_or_stream(
-        &exchange,
+        &authorized,
         &resource,
-        UpstreamRequest::new(Operation::CreateRun, &[&thread]).json(body),
-        stream,
+        UpstreamRequest::new(Operation::CreateRun, &[&thread]).json(body.clone()),
+        &body,
     )
     .await
 }
@@ -128,13 +132,19 @@ pub async fn create_thread_and_run(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let mut body = object_body(body.into_inner())?;
-    let exchange =
-        Exchange::new(&state, &caller, &request_id).body(Operation::CreateThreadAndRun, &body)?;
-    exchange.authorize().await?;
-    exchange.authorize_create(ResourceKind::Thread)?;
-    let reserved = exchange
-        .reserve(ResourceKind::Thread, owner_of_new(&caller))
+    if !(body["thread"].is_object() || body["thread"].is_null()) {
+        return Err(ApiError::bad_request(
+            "Invalid type for 'thread': expected an object.",
+            Some("thread"),
+        ));
+    }
+    let authorized = Exchange::new(&state, &caller, &request_id)
+        .body(Operation::CreateThreadAndRun, &body)?
+        .authorize_create(ResourceKind::Thread)
         .await?;
+    let owner = owner_of_new(&caller);
+    let pending = authorized.reserve(ResourceKind::Thread, owner).await?;
+    let reserved = pending.id();
     if !body["thread"].is_object() {
         body["thread"] = serde_json::json!({});
     }
@@ -143,66 +153,52 @@ pub async fn create_thread_and_run(
     let request = UpstreamRequest::new(Operation::CreateThreadAndRun, &[]).json(body);
 
     if stream {
-        let events = match exchange.upstream()?.stream(request).await {
+        let events = match authorized.stream(request).await {
             Ok(events) => events,
             Err(error) => {
-                let error = upstream_error(error);
-                exchange.settle_failed_create(reserved, &error).await;
+                authorized.settle(pending, &error).await;
                 return Err(error);
             }
         };
         // The new thread becomes the caller's before its event reaches them;
-        // output files the run writes become theirs as they are named.
-        let database = state.database.clone();
-        let tenant_id = caller.tenant.id;
-        let mut record = recording(Recorder {
-            state: state.get_ref().clone(),
-            caller: caller.clone(),
-            owner: owner_of_new(&caller),
-            parent: Some(reserved),
-        });
-        let hook: EventHook = Box::new(move |event: &upstream::Event| {
-            if event.event != "thread.created" {
-                return record(event);
-            }
-            let thread = serde_json::from_str::<Value>(&event.data).ok()?["id"]
-                .as_str()?
-                .to_owned();
-            let database = database.clone();
-            Some(
-                async move {
-                    let Ok(thread) = UpstreamId::parse(thread) else {
-                        return;
-                    };
-                    let activated = database
-                        .run("resources.activate", move |conn| {
-                            resources::activate(conn, tenant_id, reserved, &thread)
-                        })
-                        .await;
-                    if let Err(error) = activated {
-                        tracing::error!(%error, "could not register a streamed thread");
-                    }
-                }
-                .boxed(),
-            )
-        });
-        return Ok(pass_through(events, Some(hook), state.stream_heartbeat));
+        // what the run makes becomes theirs as events name it.
+        let recorder =
+            Recorder::for_new_thread(&state, &caller, &request_id.0, owner, reserved, None);
+        return Ok(pass_through(
+            events,
+            Some(recorder.hook(Some(pending))),
+            state.stream_heartbeat,
+        ));
     }
 
-    let run = match exchange.forward(request).await {
+    let run = match authorized.forward(request).await {
         Ok(run) => run,
         Err(error) => {
-            exchange.settle_failed_create(reserved, &error).await;
+            authorized.settle(pending, &error).await;
             return Err(error);
         }
     };
-    exchange
-        .activate(
-            reserved,
-            ResourceKind::Thread,
-            run["thread_id"].as_str().unwrap_or_default(),
+    let thread = run["thread_id"].as_str().unwrap_or_default().to_owned();
+    pending
+        .activate_as(
+            &state,
+            &caller,
+            &request_id.0,
+            &thread,
+            &serde_json::json!({}),
         )
         .await?;
+    let recorder = Recorder::for_new_thread(
+        &state,
+        &caller,
+        &request_id.0,
+        owner,
+        reserved,
+        Some(&thread),
+    );
+    // Stores made by the thread's helper or for its attachments.
+    recorder.thread_from_upstream().await;
+    recorder.answer(&run).await;
     Ok(ok(run))
 }
 
@@ -227,9 +223,9 @@ pub async fn retrieve(
         Action::Read,
     );
     let run = child_id(&run, "run")?;
-    let (resource, thread) = exchange.authorize_one().await?;
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
     forward_recorded(
-        &exchange,
+        &authorized,
         &resource,
         UpstreamRequest::new(Operation::GetRun, &[&thread, &run]),
     )
@@ -258,8 +254,8 @@ pub async fn modify(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::ModifyRun, &body)?;
     let run = child_id(&run, "run")?;
-    let (_, thread) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, thread) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(Operation::ModifyRun, &[&thread, &run]).json(body))
         .await?))
 }
@@ -285,10 +281,13 @@ pub async fn cancel(
         Action::Update,
     );
     let run = child_id(&run, "run")?;
-    let (_, thread) = exchange.authorize_one().await?;
-    Ok(ok(exchange
-        .forward(UpstreamRequest::new(Operation::CancelRun, &[&thread, &run]))
-        .await?))
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
+    forward_recorded(
+        &authorized,
+        &resource,
+        UpstreamRequest::new(Operation::CancelRun, &[&thread, &run]),
+    )
+    .await
 }
 
 /// Submits the outputs of the tool calls a run waits for.
@@ -317,13 +316,12 @@ pub async fn submit_tool_outputs(
         .path(ResourceKind::Thread, &thread, Action::Update)
         .body(Operation::SubmitToolOutputs, &body)?;
     let run = child_id(&run, "run")?;
-    let (resource, thread) = exchange.authorize_one().await?;
-    let stream = wants_stream(&body);
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
     run_or_stream(
-        &exchange,
+        &authorized,
         &resource,
-        UpstreamRequest::new(Operation::SubmitToolOutputs, &[&thread, &run]).json(body),
-        stream,
+        UpstreamRequest::new(Operation::SubmitToolOutputs, &[&thread, &run]).json(body.clone()),
+        &body,
     )
     .await
 }
@@ -351,11 +349,11 @@ pub async fn list_steps(
     );
     let run = child_id(&run, "run")?;
     let query = params.upstream_query()?;
-    let (resource, thread) = exchange.authorize_one().await?;
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
     let ids = [&thread, &run];
     let mut request = UpstreamRequest::new(Operation::ListRunSteps, &ids);
     request.query = query;
-    forward_recorded(&exchange, &resource, request).await
+    forward_recorded(&authorized, &resource, request).await
 }
 
 /// Retrieves a run step.
@@ -380,9 +378,9 @@ pub async fn retrieve_step(
     );
     let run = child_id(&run, "run")?;
     let step = child_id(&step, "run step")?;
-    let (resource, thread) = exchange.authorize_one().await?;
+    let (authorized, resource, thread) = exchange.authorize_one().await?;
     forward_recorded(
-        &exchange,
+        &authorized,
         &resource,
         UpstreamRequest::new(Operation::GetRunStep, &[&thread, &run, &step]),
     )

@@ -6,14 +6,14 @@ use serde_json::Value;
 use storage::repo::resources::{self, Scope};
 use upstream::{Operation, UpstreamRequest};
 
-use super::common::{ListParams, envelope, fetch_each, ok};
+use super::common::{ListParams, envelope, ok};
 use super::messages::forward_recorded;
 use super::schemas::{
     CreateThreadRequest, DeletionStatus, ListObject, ModifyRequest, ThreadObject,
 };
 use crate::auth::Caller;
 use crate::gateway::Exchange;
-use crate::gateway::outputs::Recorder;
+use crate::gateway::recording::Recorder;
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -42,11 +42,11 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
-    let exchange =
-        Exchange::new(&state, &caller, &request_id).body(Operation::CreateThread, &body)?;
-    exchange.authorize().await?;
-    exchange.authorize_create(ResourceKind::Thread)?;
-    let (reserved, thread) = exchange
+    let authorized = Exchange::new(&state, &caller, &request_id)
+        .body(Operation::CreateThread, &body)?
+        .authorize_create(ResourceKind::Thread)
+        .await?;
+    let (reserved, thread) = authorized
         .create(
             ResourceKind::Thread,
             owner_of_new(&caller),
@@ -55,14 +55,16 @@ pub async fn create(
             true,
         )
         .await?;
-    // Vector stores made from `vector_stores` helpers are the caller's.
-    Recorder {
-        state: state.get_ref().clone(),
-        caller: caller.clone(),
-        owner: owner_of_new(&caller),
-        parent: Some(reserved),
-    }
-    .record(&thread)
+    // Vector stores its `vector_stores` helper made are the caller's.
+    Recorder::for_new_thread(
+        &state,
+        &caller,
+        &request_id.0,
+        owner_of_new(&caller),
+        reserved,
+        thread["id"].as_str(),
+    )
+    .answer(&thread)
     .await;
     Ok(ok(thread))
 }
@@ -84,11 +86,12 @@ pub async fn list(
     request_id: RequestId,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange = Exchange::new(&state, &caller, &request_id)
-        .cursor(ResourceKind::Thread, "after", params.after.as_deref())
-        .cursor(ResourceKind::Thread, "before", params.before.as_deref());
-    exchange.authorize().await?;
     let page = params.page_query()?;
+    let authorized = Exchange::new(&state, &caller, &request_id)
+        .cursor(ResourceKind::Thread, "after", params.after.as_deref())
+        .cursor(ResourceKind::Thread, "before", params.before.as_deref())
+        .authorize()
+        .await?;
     let Some(user) = caller.user() else {
         return Ok(ok(envelope(Vec::new(), false)));
     };
@@ -105,7 +108,9 @@ pub async fn list(
             )
         })
         .await?;
-    let threads = fetch_each(&exchange, Operation::GetThread, listed).await?;
+    let threads = authorized
+        .fetch_listed(Operation::GetThread, listed)
+        .await?;
     Ok(ok(envelope(threads, has_more)))
 }
 
@@ -123,11 +128,12 @@ pub async fn retrieve(
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange =
-        Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
-    let (thread, id) = exchange.authorize_one().await?;
+    let (authorized, thread, id) = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::Thread, &path, Action::Read)
+        .authorize_one()
+        .await?;
     forward_recorded(
-        &exchange,
+        &authorized,
         &thread,
         UpstreamRequest::new(Operation::GetThread, &[&id]),
     )
@@ -151,12 +157,13 @@ pub async fn modify(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
-    let exchange = Exchange::new(&state, &caller, &request_id)
+    let (authorized, thread, id) = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::Thread, &path, Action::Update)
-        .body(Operation::ModifyThread, &body)?;
-    let (thread, id) = exchange.authorize_one().await?;
+        .body(Operation::ModifyThread, &body)?
+        .authorize_one()
+        .await?;
     forward_recorded(
-        &exchange,
+        &authorized,
         &thread,
         UpstreamRequest::new(Operation::ModifyThread, &[&id]).json(body),
     )
@@ -177,13 +184,11 @@ pub async fn delete(
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange = Exchange::new(&state, &caller, &request_id).path(
-        ResourceKind::Thread,
-        &path,
-        Action::Delete,
-    );
-    let (thread, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, thread, id) = Exchange::new(&state, &caller, &request_id)
+        .path(ResourceKind::Thread, &path, Action::Delete)
+        .authorize_one()
+        .await?;
+    Ok(ok(authorized
         .delete(&thread, Operation::DeleteThread, &[&id])
         .await?))
 }

@@ -9,7 +9,7 @@ use storage::repo::resources;
 use upstream::{Operation, UpstreamRequest};
 use utoipa::IntoParams;
 
-use super::common::{ListParams, envelope, fetch_each, ok};
+use super::common::{ListParams, envelope, ok};
 use super::files::requested_owner;
 use super::schemas::{
     DeletionStatus, FileBatchObject, FileBatchRequest, ListObject, SearchRequest,
@@ -61,12 +61,12 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
-    let exchange =
-        Exchange::new(&state, &caller, &request_id).body(Operation::CreateVectorStore, &body)?;
-    exchange.authorize().await?;
-    exchange.authorize_create(ResourceKind::VectorStore)?;
     let owner = requested_owner(&request, &caller)?;
-    let (_, store) = exchange
+    let authorized = Exchange::new(&state, &caller, &request_id)
+        .body(Operation::CreateVectorStore, &body)?
+        .authorize_create(ResourceKind::VectorStore)
+        .await?;
+    let (_, store) = authorized
         .create(
             ResourceKind::VectorStore,
             owner,
@@ -93,14 +93,16 @@ pub async fn list(
     request: HttpRequest,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let exchange = Exchange::new(&state, &caller, &request_id)
+    params.page_query()?;
+    let authorized = Exchange::new(&state, &caller, &request_id)
         .cursor(ResourceKind::VectorStore, "after", params.after.as_deref())
         .cursor(
             ResourceKind::VectorStore,
             "before",
             params.before.as_deref(),
-        );
-    exchange.authorize().await?;
+        )
+        .authorize()
+        .await?;
     let scope = match requested_owner(&request, &caller)? {
         domain::Owner::User(user) => resources::Scope::OwnedBy(user),
         domain::Owner::Tenant if caller.principal.is_admin() => resources::Scope::Tenant,
@@ -114,7 +116,9 @@ pub async fn list(
             resources::list(conn, tenant_id, scope, ResourceKind::VectorStore, &page)
         })
         .await?;
-    let stores = fetch_each(&exchange, Operation::GetVectorStore, listed).await?;
+    let stores = authorized
+        .fetch_listed(Operation::GetVectorStore, listed)
+        .await?;
     Ok(ok(envelope(stores, has_more)))
 }
 
@@ -137,8 +141,8 @@ pub async fn retrieve(
         &path,
         Action::Read,
     );
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(Operation::GetVectorStore, &[&id]))
         .await?))
 }
@@ -163,8 +167,8 @@ pub async fn modify(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::VectorStore, &path, Action::Update)
         .body(Operation::ModifyVectorStore, &body)?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(Operation::ModifyVectorStore, &[&id]).json(body))
         .await?))
 }
@@ -188,8 +192,8 @@ pub async fn delete(
         &path,
         Action::Delete,
     );
-    let (store, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, store, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .delete(&store, Operation::DeleteVectorStore, &[&id])
         .await?))
 }
@@ -214,8 +218,8 @@ pub async fn search(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::VectorStore, &path, Action::Read)
         .body(Operation::SearchVectorStore, &body)?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(Operation::SearchVectorStore, &[&id]).json(body))
         .await?))
 }
@@ -242,11 +246,11 @@ pub async fn list_files(
         Action::Read,
     );
     let query = with_filter(params.upstream_query()?, &filter)?;
-    let (_, id) = exchange.authorize_one().await?;
+    let (authorized, _, id) = exchange.authorize_one().await?;
     let ids = [&id];
     let mut request = UpstreamRequest::new(Operation::ListVectorStoreFiles, &ids);
     request.query = query;
-    Ok(ok(exchange.forward(request).await?))
+    Ok(ok(authorized.forward(request).await?))
 }
 
 /// Adds one of the caller's files to a vector store of theirs.
@@ -269,8 +273,8 @@ pub async fn add_file(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::VectorStore, &path, Action::Update)
         .body(Operation::CreateVectorStoreFile, &body)?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(Operation::CreateVectorStoreFile, &[&id]).json(body))
         .await?))
 }
@@ -296,8 +300,8 @@ pub async fn retrieve_file(
         Action::Read,
     );
     let file = child_id(&file, "file")?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(
             Operation::GetVectorStoreFile,
             &[&id, &file],
@@ -327,8 +331,8 @@ pub async fn update_file(
         .path(ResourceKind::VectorStore, &store, Action::Update)
         .body(Operation::UpdateVectorStoreFileAttributes, &body)?;
     let file = child_id(&file, "file")?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(
             UpstreamRequest::new(Operation::UpdateVectorStoreFileAttributes, &[&id, &file])
                 .json(body),
@@ -357,8 +361,8 @@ pub async fn remove_file(
         Action::Update,
     );
     let file = child_id(&file, "file")?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(
             Operation::DeleteVectorStoreFile,
             &[&id, &file],
@@ -387,8 +391,8 @@ pub async fn file_content(
         Action::ReadContent,
     );
     let file = child_id(&file, "file")?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(
             Operation::GetVectorStoreFileContent,
             &[&id, &file],
@@ -416,8 +420,8 @@ pub async fn create_batch(
     let exchange = Exchange::new(&state, &caller, &request_id)
         .path(ResourceKind::VectorStore, &path, Action::Update)
         .body(Operation::CreateFileBatch, &body)?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(Operation::CreateFileBatch, &[&id]).json(body))
         .await?))
 }
@@ -443,8 +447,8 @@ pub async fn retrieve_batch(
         Action::Read,
     );
     let batch = child_id(&batch, "file batch")?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(
             Operation::GetFileBatch,
             &[&id, &batch],
@@ -473,8 +477,8 @@ pub async fn cancel_batch(
         Action::Update,
     );
     let batch = child_id(&batch, "file batch")?;
-    let (_, id) = exchange.authorize_one().await?;
-    Ok(ok(exchange
+    let (authorized, _, id) = exchange.authorize_one().await?;
+    Ok(ok(authorized
         .forward(UpstreamRequest::new(
             Operation::CancelFileBatch,
             &[&id, &batch],
@@ -506,9 +510,9 @@ pub async fn list_batch_files(
     );
     let batch = child_id(&batch, "file batch")?;
     let query = with_filter(params.upstream_query()?, &filter)?;
-    let (_, id) = exchange.authorize_one().await?;
+    let (authorized, _, id) = exchange.authorize_one().await?;
     let ids = [&id, &batch];
     let mut request = UpstreamRequest::new(Operation::ListFileBatchFiles, &ids);
     request.query = query;
-    Ok(ok(exchange.forward(request).await?))
+    Ok(ok(authorized.forward(request).await?))
 }

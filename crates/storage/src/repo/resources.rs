@@ -6,7 +6,10 @@
 //! row that a reconciler can settle, never an upstream object nobody owns.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{QueryFragment, QueryId};
+use diesel::query_dsl::LoadQuery;
 use domain::{
     Grant, LifecycleState, Owner, ResourceFacts, ResourceId, ResourceKind, TenantId, UpstreamId,
     UserId,
@@ -45,7 +48,7 @@ pub struct NewResource<'a> {
 }
 
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = resources, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = resources, check_for_backend(Pg))]
 struct ResourceRow {
     tenant_id: Uuid,
     id: Uuid,
@@ -57,13 +60,6 @@ struct ResourceRow {
     state: String,
     created_at: DateTime<Utc>,
     attributes: serde_json::Value,
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = grants, check_for_backend(diesel::pg::Pg))]
-struct GrantRow {
-    grantee_user_id: Uuid,
-    permission: String,
 }
 
 impl ResourceRow {
@@ -179,12 +175,16 @@ pub fn activate(
 
 /// Records an object the upstream created on its own (a file the code
 /// interpreter wrote, a vector store made for a thread) as active and owned.
-/// Seeing the same object again keeps the first owner.
+///
+/// An upstream id is recorded once, in one tenant: when any row already
+/// holds it (the unique index `resources_upstream_id_once`), nothing is
+/// written and the answer is the tenant's existing row, or `None` when the
+/// id belongs to another tenant or is of another kind.
 pub fn record_existing(
     conn: &mut PgConnection,
     new: &NewResource<'_>,
     upstream_id: &UpstreamId,
-) -> Result<Resource, StorageError> {
+) -> Result<Option<Resource>, StorageError> {
     diesel::insert_into(resources::table)
         .values((
             resources::tenant_id.eq(new.tenant_id.as_uuid()),
@@ -200,28 +200,120 @@ pub fn record_existing(
         ))
         .on_conflict_do_nothing()
         .execute(conn)?;
-    find_by_upstream_id(conn, new.tenant_id, new.kind, upstream_id, None)
+    match find_by_upstream_id(conn, new.tenant_id, new.kind, upstream_id, None) {
+        Ok(found) => Ok(Some(found)),
+        Err(StorageError::NotFound) => Ok(None),
+        Err(other) => Err(other),
+    }
 }
 
-/// The authorization lookup's query: one row by `(tenant, kind, upstream id)`,
-/// the leading columns of the unique index `resources_upstream_key`.
+/// Which of `upstream_ids` any tenant's row already holds, in any state.
+/// Served by the unique index `resources_upstream_id_once`.
+pub fn known_anywhere(
+    conn: &mut PgConnection,
+    upstream_profile: &str,
+    upstream_ids: &[UpstreamId],
+) -> Result<Vec<UpstreamId>, StorageError> {
+    if upstream_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted: Vec<&str> = upstream_ids.iter().map(UpstreamId::as_str).collect();
+    let known: Vec<Option<String>> = resources::table
+        .filter(resources::upstream_profile.eq(upstream_profile))
+        .filter(resources::upstream_id.eq_any(wanted))
+        .select(resources::upstream_id)
+        .load(conn)?;
+    Ok(upstream_ids
+        .iter()
+        .filter(|id| known.iter().flatten().any(|k| k == id.as_str()))
+        .cloned()
+        .collect())
+}
+
+/// The authorization lookup's query: the tenant's rows of `kinds` with one
+/// of `upstream_ids`, each joined with the grants `grantee` holds on it.
+/// `tenant_id`, `kind` and `upstream_id` lead the unique index
+/// `resources_upstream_key`, so every id is an index probe.
 fn lookup(
     tenant_id: TenantId,
-    kind: ResourceKind,
-    upstream_id: &UpstreamId,
-) -> resources::BoxedQuery<'static, diesel::pg::Pg> {
+    kinds: Vec<&'static str>,
+    upstream_ids: Vec<String>,
+    grantee: Option<Uuid>,
+) -> impl LoadQuery<'static, PgConnection, LookupRow> + QueryFragment<Pg> + QueryId {
     resources::table
+        .left_join(
+            grants::table.on(grants::tenant_id
+                .eq(resources::tenant_id)
+                .and(grants::resource_id.eq(resources::id))
+                .and(grants::grantee_user_id.nullable().eq(grantee))),
+        )
         .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
-        .filter(resources::kind.eq(kind.as_str()))
-        .filter(resources::upstream_id.eq(upstream_id.as_str().to_owned()))
-        .into_boxed()
+        .filter(resources::kind.eq_any(kinds))
+        .filter(resources::upstream_id.eq_any(upstream_ids))
+        .select((
+            ResourceRow::as_select(),
+            grants::grantee_user_id.nullable(),
+            grants::permission.nullable(),
+        ))
 }
 
-/// The tenant's resource of `kind` with this upstream id, in any state, with
-/// the grants `grants_for` holds on it (none when `None`).
+/// A resource row with one grant the grantee holds on it, if any.
+type LookupRow = (ResourceRow, Option<Uuid>, Option<String>);
+
+/// The tenant's resources for `wanted` `(kind, upstream id)` pairs, in the
+/// order asked, `None` where the tenant has none; each with the grants
+/// `grants_for` holds on it (none when `None`). One query, however many ids.
 ///
 /// This is the authorization lookup: it only ever searches inside the
 /// caller's tenant, so another tenant's object is simply not found.
+pub fn find_many(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    wanted: &[(ResourceKind, UpstreamId)],
+    grants_for: Option<UserId>,
+) -> Result<Vec<Option<Resource>>, StorageError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut kinds: Vec<&'static str> = wanted.iter().map(|(kind, _)| kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let ids: Vec<String> = wanted
+        .iter()
+        .map(|(_, id)| id.as_str().to_owned())
+        .collect();
+    let rows: Vec<LookupRow> =
+        lookup(tenant_id, kinds, ids, grants_for.map(|user| user.as_uuid())).load(conn)?;
+    let mut found: Vec<Resource> = Vec::new();
+    for (row, grantee, permission) in rows {
+        let grant = match (grantee, permission) {
+            (Some(grantee), Some(permission)) => Some(Grant {
+                grantee: UserId::from_uuid(grantee),
+                permission: parse_stored("grants.permission", &permission)?,
+            }),
+            _ => None,
+        };
+        let id = ResourceId::from_uuid(row.id);
+        match found.iter_mut().find(|resource| resource.facts.id == id) {
+            Some(resource) => resource.facts.grants.extend(grant),
+            None => found.push(row.into_resource(grant.into_iter().collect())?),
+        }
+    }
+    Ok(wanted
+        .iter()
+        .map(|(kind, id)| {
+            found
+                .iter()
+                .find(|resource| {
+                    resource.facts.kind == *kind && resource.upstream_id.as_ref() == Some(id)
+                })
+                .cloned()
+        })
+        .collect())
+}
+
+/// The tenant's resource of `kind` with this upstream id, in any state, with
+/// the grants `grants_for` holds on it: [`find_many`] for one id.
 pub fn find_by_upstream_id(
     conn: &mut PgConnection,
     tenant_id: TenantId,
@@ -229,36 +321,10 @@ pub fn find_by_upstream_id(
     upstream_id: &UpstreamId,
     grants_for: Option<UserId>,
 ) -> Result<Resource, StorageError> {
-    let row = lookup(tenant_id, kind, upstream_id)
-        .select(ResourceRow::as_select())
-        .first(conn)?;
-    let grants = match grants_for {
-        Some(user) => grants_held(conn, tenant_id, ResourceId::from_uuid(row.id), user)?,
-        None => Vec::new(),
-    };
-    row.into_resource(grants)
-}
-
-fn grants_held(
-    conn: &mut PgConnection,
-    tenant_id: TenantId,
-    resource_id: ResourceId,
-    grantee: UserId,
-) -> Result<Vec<Grant>, StorageError> {
-    grants::table
-        .filter(grants::tenant_id.eq(tenant_id.as_uuid()))
-        .filter(grants::resource_id.eq(resource_id.as_uuid()))
-        .filter(grants::grantee_user_id.eq(grantee.as_uuid()))
-        .select(GrantRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|row| {
-            Ok(Grant {
-                grantee: UserId::from_uuid(row.grantee_user_id),
-                permission: parse_stored("grants.permission", &row.permission)?,
-            })
-        })
-        .collect()
+    find_many(conn, tenant_id, &[(kind, upstream_id.clone())], grants_for)?
+        .pop()
+        .flatten()
+        .ok_or(StorageError::NotFound)
 }
 
 /// Moves an active resource to `deleting` before the upstream delete is sent.
@@ -358,23 +424,7 @@ pub fn list(
     kind: ResourceKind,
     page: &PageQuery,
 ) -> Result<(Vec<Resource>, bool), StorageError> {
-    let scoped = || {
-        let mut query = resources::table
-            .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
-            .filter(resources::kind.eq(kind.as_str()))
-            .filter(resources::state.eq(LifecycleState::Active.as_str()))
-            .into_boxed();
-        if let Some((key, value)) = &page.attribute_equals {
-            query = query.filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("attributes ->> '{key}' = "))
-                    .bind::<diesel::sql_types::Text, _>(value.clone()),
-            );
-        }
-        match scope {
-            Scope::OwnedBy(user) => query.filter(resources::owner_user_id.eq(user.as_uuid())),
-            Scope::Tenant => query.filter(resources::owner_user_id.is_null()),
-        }
-    };
+    let scoped = || listing(tenant_id, scope, kind, page.attribute_equals.as_ref());
     let mut cursor = |upstream_id: &UpstreamId| -> Result<(DateTime<Utc>, Uuid), StorageError> {
         Ok(scoped()
             .filter(resources::upstream_id.eq(upstream_id.as_str()))
@@ -390,7 +440,7 @@ pub fn list(
     let ascending = page.newest_first == backwards;
     let mut query = scoped();
     // Items strictly after `key` in list order (or before it, reading backwards).
-    let beyond = |query: resources::BoxedQuery<'static, diesel::pg::Pg>,
+    let beyond = |query: resources::BoxedQuery<'static, Pg>,
                   key: (DateTime<Utc>, Uuid),
                   forward_in_time: bool| {
         let (at, id) = key;
@@ -414,15 +464,7 @@ pub fn list(
     if let Some(key) = before {
         query = beyond(query, key, page.newest_first);
     }
-    query = if ascending {
-        query.order((resources::created_at.asc(), resources::id.asc()))
-    } else {
-        query.order((resources::created_at.desc(), resources::id.desc()))
-    };
-    let mut rows: Vec<ResourceRow> = query
-        .limit(page.limit + 1)
-        .select(ResourceRow::as_select())
-        .load(conn)?;
+    let mut rows: Vec<ResourceRow> = in_page_order(query, ascending, page.limit + 1).load(conn)?;
     let has_more = rows.len() > usize::try_from(page.limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
     if backwards {
@@ -433,6 +475,45 @@ pub fn list(
         .map(|row| row.into_resource(Vec::new()))
         .collect::<Result<_, _>>()?;
     Ok((resources, has_more))
+}
+
+/// The active resources of `kind` in `scope` that a list shows, before
+/// cursors and order: the leading columns of `resources_owner_listing`.
+fn listing(
+    tenant_id: TenantId,
+    scope: Scope,
+    kind: ResourceKind,
+    attribute_equals: Option<&(&'static str, String)>,
+) -> resources::BoxedQuery<'static, Pg> {
+    let mut query = resources::table
+        .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(resources::kind.eq(kind.as_str()))
+        .filter(resources::state.eq(LifecycleState::Active.as_str()))
+        .into_boxed();
+    if let Some((key, value)) = attribute_equals {
+        query = query.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("attributes ->> '{key}' = "))
+                .bind::<diesel::sql_types::Text, _>(value.clone()),
+        );
+    }
+    match scope {
+        Scope::OwnedBy(user) => query.filter(resources::owner_user_id.eq(user.as_uuid())),
+        Scope::Tenant => query.filter(resources::owner_user_id.is_null()),
+    }
+}
+
+/// `query` in list order, at most `limit` rows.
+fn in_page_order(
+    query: resources::BoxedQuery<'static, Pg>,
+    ascending: bool,
+    limit: i64,
+) -> impl LoadQuery<'static, PgConnection, ResourceRow> + QueryFragment<Pg> + QueryId {
+    let query = if ascending {
+        query.order((resources::created_at.asc(), resources::id.asc()))
+    } else {
+        query.order((resources::created_at.desc(), resources::id.desc()))
+    };
+    query.limit(limit).select(ResourceRow::as_select())
 }
 
 /// Rows left between two steps for longer than `older_than` (a crash, or an
@@ -475,9 +556,9 @@ mod tests {
     /// index to use.
     fn plan<Q>(conn: &mut PgConnection, query: &Q, types: &str, arguments: &str) -> String
     where
-        Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>,
+        Q: QueryFragment<Pg>,
     {
-        let text = diesel::debug_query::<diesel::pg::Pg, _>(query).to_string();
+        let text = diesel::debug_query::<Pg, _>(query).to_string();
         let sql = text.split(" -- binds").next().expect("SQL text");
         diesel::sql_query("SET enable_seqscan = off")
             .execute(conn)
@@ -506,29 +587,32 @@ mod tests {
         let tenant = TenantId::new();
         let id = UpstreamId::parse("thread_x").expect("an id");
 
-        let query = lookup(tenant, ResourceKind::Thread, &id)
-            .select(ResourceRow::as_select())
-            .limit(1);
+        let query = lookup(
+            tenant,
+            vec!["thread"],
+            vec![id.as_str().to_owned()],
+            Some(UserId::new().as_uuid()),
+        );
         let lookup_plan = plan(
             &mut conn,
             &query,
-            "uuid, text, text, int8",
-            &format!("'{tenant}', 'thread', 'thread_x', 1"),
+            "uuid, uuid, text[], text[]",
+            &format!(
+                "'{}', '{tenant}', ARRAY['thread'], ARRAY['thread_x']",
+                UserId::new()
+            ),
         );
         assert!(
-            lookup_plan.contains("Index Scan using resources_upstream_key"),
+            lookup_plan.contains("resources_upstream_key"),
             "{lookup_plan}"
         );
 
         let owner = UserId::new();
-        let listing = resources::table
-            .filter(resources::tenant_id.eq(tenant.as_uuid()))
-            .filter(resources::kind.eq("thread"))
-            .filter(resources::state.eq("active"))
-            .filter(resources::owner_user_id.eq(owner.as_uuid()))
-            .order((resources::created_at.desc(), resources::id.desc()))
-            .select(ResourceRow::as_select())
-            .limit(21);
+        let listing = in_page_order(
+            listing(tenant, Scope::OwnedBy(owner), ResourceKind::Thread, None),
+            false,
+            21,
+        );
         let list_plan = plan(
             &mut conn,
             &listing,

@@ -1,0 +1,520 @@
+//! Objects the upstream makes on a caller's behalf become the caller's:
+//! files the code interpreter writes, vector stores made for a thread, and
+//! the token usage of the caller's runs.
+//!
+//! The rule (docs/SECURITY.md): an object is recorded only when Threadgate
+//! caused its creation for the owner (a run on their thread, a helper in
+//! their request), the upstream names it in a known position of an object
+//! Threadgate fetched itself ([`super::positions`]), no tenant knows the id
+//! yet, and the upstream, asked by id, confirms the object exists and is
+//! what it should be (an `assistants_output` file, a vector store).
+
+use std::collections::HashSet;
+
+use domain::{Owner, ResourceId, ResourceKind, UpstreamId};
+use futures_util::FutureExt;
+use serde_json::Value;
+use storage::repo::audit::Outcome;
+use storage::repo::resources::{self, NewResource};
+use upstream::{Operation, UpstreamClient, UpstreamRequest};
+
+use super::lifecycle::Pending;
+use super::positions::{self, RunUsage};
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+/// Work to finish before an event is passed on (registering a new thread,
+/// recording an output file), so the client can use what the event names.
+pub type EventHook =
+    Box<dyn FnMut(&upstream::Event) -> Option<futures_util::future::BoxFuture<'static, ()>> + Send>;
+
+/// Records what the upstream made in answers about one thread (or, for a
+/// streamed create-thread-and-run, the thread the stream creates).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    state: AppState,
+    caller: Caller,
+    request_id: String,
+    /// Who gets what is recorded: the thread's owner, or the tenant for
+    /// what an assistant's helper made.
+    owner: Owner,
+    /// The row what is recorded was made for (the thread, the assistant).
+    parent: Option<ResourceId>,
+    /// The thread's upstream id; `None` until a streamed create names it.
+    thread: Option<String>,
+}
+
+/// An object of `kind` the upstream named at `position`, not yet confirmed.
+struct Candidate {
+    kind: ResourceKind,
+    id: String,
+    position: &'static str,
+}
+
+impl Recorder {
+    /// For answers about `thread` (its row and upstream id).
+    pub fn for_thread(
+        state: &AppState,
+        caller: &Caller,
+        request_id: &str,
+        thread: &resources::Resource,
+    ) -> Self {
+        Self {
+            state: state.clone(),
+            caller: caller.clone(),
+            request_id: request_id.to_owned(),
+            owner: thread.facts.owner,
+            parent: Some(thread.facts.id),
+            thread: thread.upstream_id.as_ref().map(ToString::to_string),
+        }
+    }
+
+    /// For a thread being created for `owner` as row `reserved`.
+    pub fn for_new_thread(
+        state: &AppState,
+        caller: &Caller,
+        request_id: &str,
+        owner: Owner,
+        reserved: ResourceId,
+        thread: Option<&str>,
+    ) -> Self {
+        Self {
+            state: state.clone(),
+            caller: caller.clone(),
+            request_id: request_id.to_owned(),
+            owner,
+            parent: Some(reserved),
+            thread: thread.map(str::to_owned),
+        }
+    }
+
+    /// For what the helpers of the tenant's assistant `assistant` made.
+    pub fn for_assistant(
+        state: &AppState,
+        caller: &Caller,
+        request_id: &str,
+        assistant: Option<ResourceId>,
+    ) -> Self {
+        Self {
+            state: state.clone(),
+            caller: caller.clone(),
+            request_id: request_id.to_owned(),
+            owner: Owner::Tenant,
+            parent: assistant,
+            thread: None,
+        }
+    }
+
+    fn client(&self) -> Result<std::sync::Arc<UpstreamClient>, ApiError> {
+        self.state
+            .upstreams
+            .get(&self.caller.tenant.upstream_profile)
+            .cloned()
+            .map_err(ApiError::internal)
+    }
+
+    /// Records what a polled answer about the thread shows at known
+    /// positions: the thread's stores, what its runs wrote into assistant
+    /// messages and run steps, and the usage of its finished runs.
+    pub async fn answer(&self, answer: &Value) {
+        let Some(thread) = self.thread.clone() else {
+            return;
+        };
+        let mut candidates = Vec::new();
+        for object in positions::items(answer, "thread") {
+            candidates.extend(stores(positions::thread_stores(object, &thread), "thread"));
+        }
+        let mut runs_to_confirm: Vec<(String, Vec<String>)> = Vec::new();
+        for message in positions::items(answer, "thread.message") {
+            if let Some(outputs) = positions::message_outputs(message, &thread) {
+                if !outputs.files.is_empty() {
+                    runs_to_confirm.push((outputs.run_id, outputs.files));
+                }
+            }
+        }
+        for step in positions::items(answer, "thread.run.step") {
+            candidates.extend(files(positions::step_outputs(step, &thread), "run_step"));
+        }
+        let usage: Vec<RunUsage> = positions::items(answer, "thread.run")
+            .into_iter()
+            .filter_map(|run| positions::finished_run(run, &thread))
+            .collect();
+
+        // A message's files count only if the upstream confirms its run is
+        // a run of this thread; asked only when some file is new.
+        if !runs_to_confirm.is_empty() {
+            let named: Vec<String> = runs_to_confirm
+                .iter()
+                .flat_map(|(_, f)| f.clone())
+                .collect();
+            if !self.unknown(&named).await.is_empty() {
+                for (run, run_files) in runs_to_confirm {
+                    if self.run_of_thread(&thread, &run).await {
+                        candidates.extend(files(run_files, "message"));
+                    }
+                }
+            }
+        }
+        self.claim(candidates).await;
+        for run in usage {
+            self.usage(run).await;
+        }
+    }
+
+    /// Fetches the thread from the upstream and records the vector stores
+    /// it has (made by a helper or for attachments of the caller's request).
+    pub async fn thread_from_upstream(&self) {
+        let Some(thread) = self.thread.clone() else {
+            return;
+        };
+        let Ok(id) = UpstreamId::parse(thread.as_str()) else {
+            return;
+        };
+        let fetched = match self.client() {
+            Ok(client) => {
+                client
+                    .call::<Value>(UpstreamRequest::new(Operation::GetThread, &[&id]))
+                    .await
+            }
+            Err(_) => return,
+        };
+        match fetched {
+            Ok(object) => {
+                self.claim(stores(positions::thread_stores(&object, &thread), "thread"))
+                    .await;
+            }
+            Err(error) => tracing::warn!(%error, "could not read a thread to record its stores"),
+        }
+    }
+
+    /// Records the vector stores an assistant's `vector_stores` helper made,
+    /// from the assistant object the upstream answered with.
+    pub async fn assistant(&self, assistant: &Value) {
+        let Some(id) = assistant["id"].as_str() else {
+            return;
+        };
+        self.claim(stores(
+            positions::assistant_stores(assistant, id),
+            "assistant",
+        ))
+        .await;
+    }
+
+    /// A hook for a run's event stream: records as events name things, in
+    /// the same known positions, before the event reaches the caller. With
+    /// `pending`, the stream creates the thread: its `thread.created` event
+    /// activates the reserved row first.
+    pub fn hook(self, pending: Option<Pending>) -> EventHook {
+        let mut stream = StreamState {
+            recorder: self,
+            pending,
+            runs: HashSet::new(),
+            messages: HashSet::new(),
+        };
+        Box::new(move |event: &upstream::Event| stream.on_event(event))
+    }
+
+    /// Which of `ids` no tenant knows yet.
+    async fn unknown(&self, ids: &[String]) -> Vec<UpstreamId> {
+        let parsed: Vec<UpstreamId> = ids
+            .iter()
+            .filter_map(|id| UpstreamId::parse(id.as_str()).ok())
+            .collect();
+        let profile = self.caller.tenant.upstream_profile.clone();
+        let asked = parsed.clone();
+        let known = self
+            .state
+            .database
+            .run("recording.known", move |conn| {
+                resources::known_anywhere(conn, &profile, &asked)
+            })
+            .await;
+        match known {
+            Ok(known) => parsed
+                .into_iter()
+                .filter(|id| !known.contains(id))
+                .collect(),
+            Err(error) => {
+                tracing::error!(%error, "could not check whether objects are known");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn run_of_thread(&self, thread: &str, run: &str) -> bool {
+        let (Ok(thread_id), Ok(run_id)) = (UpstreamId::parse(thread), UpstreamId::parse(run))
+        else {
+            return false;
+        };
+        let Ok(client) = self.client() else {
+            return false;
+        };
+        match client
+            .call::<Value>(UpstreamRequest::new(
+                Operation::GetRun,
+                &[&thread_id, &run_id],
+            ))
+            .await
+        {
+            Ok(object) => {
+                object["object"] == "thread.run"
+                    && object["id"] == run
+                    && object["thread_id"] == thread
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Records the candidates no tenant knows, each once the upstream
+    /// confirms what it is.
+    async fn claim(&self, candidates: Vec<Candidate>) {
+        if candidates.is_empty() {
+            return;
+        }
+        let named: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
+        let unknown = self.unknown(&named).await;
+        let mut done = HashSet::new();
+        for candidate in candidates {
+            let Some(id) = unknown.iter().find(|id| id.as_str() == candidate.id) else {
+                continue;
+            };
+            if !done.insert(candidate.id.clone()) {
+                continue;
+            }
+            let Some(attributes) = self.confirm(candidate.kind, id).await else {
+                continue;
+            };
+            if let Err(error) = self.record(&candidate, id, attributes).await {
+                tracing::error!(%error, "could not record an object the upstream made");
+            }
+        }
+    }
+
+    /// Asks the upstream what `id` is; answers what to remember of it when
+    /// it is what a candidate of `kind` must be.
+    async fn confirm(&self, kind: ResourceKind, id: &UpstreamId) -> Option<Value> {
+        let client = self.client().ok()?;
+        let (operation, object) = match kind {
+            ResourceKind::File => (Operation::GetFile, "file"),
+            ResourceKind::VectorStore => (Operation::GetVectorStore, "vector_store"),
+            _ => return None,
+        };
+        let fetched: Value = match client.call(UpstreamRequest::new(operation, &[id])).await {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                tracing::warn!(%error, upstream_id = %id, "a named object is not found upstream: not recorded");
+                return None;
+            }
+        };
+        let is_it = fetched["object"] == object && fetched["id"] == id.as_str();
+        // Only files the assistant wrote become the thread owner's.
+        let written = kind != ResourceKind::File || fetched["purpose"] == "assistants_output";
+        if !(is_it && written) {
+            tracing::warn!(upstream_id = %id, "a named object is not what its position says: not recorded");
+            return None;
+        }
+        Some(match kind {
+            ResourceKind::File => fetched,
+            _ => serde_json::json!({}),
+        })
+    }
+
+    async fn record(
+        &self,
+        candidate: &Candidate,
+        id: &UpstreamId,
+        attributes: Value,
+    ) -> Result<(), ApiError> {
+        let new_id = id.clone();
+        let (tenant_id, kind, owner, parent) = (
+            self.caller.tenant.id,
+            candidate.kind,
+            self.owner,
+            self.parent,
+        );
+        let profile = self.caller.tenant.upstream_profile.clone();
+        let request_id = self.request_id.clone();
+        let recorded = self
+            .state
+            .database
+            .run("recording.record", move |conn| {
+                resources::record_existing(
+                    conn,
+                    &NewResource {
+                        tenant_id,
+                        kind,
+                        upstream_profile: &profile,
+                        owner,
+                        parent_id: parent,
+                        request_id: Some(&request_id),
+                        attributes,
+                    },
+                    &new_id,
+                )
+            })
+            .await?;
+        let mut event =
+            crate::audit::event(&self.caller, &self.request_id, "record", Outcome::Allow);
+        event.resource_kind = Some(kind.as_str());
+        event.resource_id = recorded.as_ref().map(|r| r.facts.id);
+        event.upstream_id = Some(id.to_string());
+        event.details = serde_json::json!({"position": candidate.position});
+        if recorded.is_none() {
+            event.outcome = Outcome::Deny;
+            event.reason = Some("known_elsewhere".to_owned());
+        }
+        self.state.audit.record(event);
+        Ok(())
+    }
+
+    /// The run's token usage, once per run, for the thread's owner.
+    async fn usage(&self, run: RunUsage) {
+        let tenant_id = self.caller.tenant.id;
+        let profile = self.caller.tenant.upstream_profile.clone();
+        let user_id = match self.owner {
+            Owner::User(user) => Some(user),
+            Owner::Tenant => None,
+        };
+        let resource_id = self.parent;
+        let recorded = self
+            .state
+            .database
+            .run("usage.record", move |conn| {
+                storage::repo::usage::record(
+                    conn,
+                    &storage::repo::usage::NewUsage {
+                        tenant_id,
+                        user_id,
+                        resource_id,
+                        upstream_ref: &run.run_id,
+                        upstream_profile: &profile,
+                        model: run.model.as_deref(),
+                        prompt_tokens: run.prompt_tokens,
+                        completion_tokens: run.completion_tokens,
+                        total_tokens: run.total_tokens,
+                    },
+                )
+            })
+            .await;
+        if let Err(error) = recorded {
+            tracing::error!(%error, "could not record a run's usage");
+        }
+    }
+}
+
+fn files(ids: Vec<String>, position: &'static str) -> Vec<Candidate> {
+    ids.into_iter()
+        .map(|id| Candidate {
+            kind: ResourceKind::File,
+            id,
+            position,
+        })
+        .collect()
+}
+
+fn stores(ids: Vec<String>, position: &'static str) -> Vec<Candidate> {
+    ids.into_iter()
+        .map(|id| Candidate {
+            kind: ResourceKind::VectorStore,
+            id,
+            position,
+        })
+        .collect()
+}
+
+/// What a stream has shown so far: the runs of the thread it is about, and
+/// the assistant messages those runs are writing.
+struct StreamState {
+    recorder: Recorder,
+    pending: Option<Pending>,
+    runs: HashSet<String>,
+    messages: HashSet<String>,
+}
+
+impl StreamState {
+    fn on_event(
+        &mut self,
+        event: &upstream::Event,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        if event.is_done() {
+            return None;
+        }
+        let data: Value = serde_json::from_str(&event.data).ok()?;
+        let name = event.event.as_str();
+        if name == "thread.created" {
+            return self.thread_created(data);
+        }
+        let thread = self.recorder.thread.clone()?;
+        let recorder = self.recorder.clone();
+        if name.starts_with("thread.run.step.") {
+            let found = files(positions::step_outputs(&data, &thread), "run_step");
+            return (!found.is_empty()).then(|| async move { recorder.claim(found).await }.boxed());
+        }
+        if name.starts_with("thread.run.") {
+            if data["object"] != "thread.run" || data["thread_id"] != thread.as_str() {
+                return None;
+            }
+            self.runs.insert(data["id"].as_str()?.to_owned());
+            let usage = positions::finished_run(&data, &thread)?;
+            return Some(async move { recorder.usage(usage).await }.boxed());
+        }
+        let found = match name {
+            "thread.message.created"
+            | "thread.message.in_progress"
+            | "thread.message.completed" => {
+                let outputs = positions::message_outputs(&data, &thread)?;
+                if !self.runs.contains(&outputs.run_id) {
+                    return None;
+                }
+                self.messages.insert(outputs.message_id);
+                outputs.files
+            }
+            "thread.message.delta" => {
+                let (message, found) = positions::delta_outputs(&data)?;
+                if !self.messages.contains(&message) {
+                    return None;
+                }
+                found
+            }
+            _ => return None,
+        };
+        let found = files(found, "message");
+        (!found.is_empty()).then(|| async move { recorder.claim(found).await }.boxed())
+    }
+
+    /// The thread a streamed create-thread-and-run made: its row becomes
+    /// active before the event reaches the caller, and the stores made for
+    /// it become the owner's.
+    fn thread_created(
+        &mut self,
+        thread: Value,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        if thread["object"] != "thread" || self.recorder.thread.is_some() {
+            return None;
+        }
+        let pending = self.pending.take()?;
+        let id = thread["id"].as_str()?.to_owned();
+        self.recorder.thread = Some(id.clone());
+        let recorder = self.recorder.clone();
+        Some(
+            async move {
+                let activated = pending
+                    .activate(
+                        &recorder.state,
+                        &recorder.caller,
+                        &recorder.request_id,
+                        &thread,
+                    )
+                    .await;
+                if let Err(error) = activated {
+                    tracing::error!(%error, "could not register a streamed thread");
+                    return;
+                }
+                recorder
+                    .claim(stores(positions::thread_stores(&thread, &id), "thread"))
+                    .await;
+            }
+            .boxed(),
+        )
+    }
+}
