@@ -1,5 +1,6 @@
 //! The emulator, driven by the official `openai` Python SDK and checked
-//! against the response schemas of the shared specifications.
+//! against the response schemas of the upstream specifications (pinned in
+//! `tests/python/requirements.txt`).
 
 use emulator::{EmulatorConfig, RunningEmulator};
 use threadgate_tests::python;
@@ -15,19 +16,7 @@ fn env_for(emulator: &RunningEmulator) -> Vec<(&'static str, String)> {
         ("EMULATOR_API_KEY", config.api_key),
         ("EMULATOR_CLIENT_ID", config.entra.client_id),
         ("EMULATOR_CLIENT_SECRET", config.entra.client_secret),
-        ("SPECS_DIR", specs_dir()),
     ]
-}
-
-/// `../shared/specs` beside the repository: the source of truth for the upstream.
-fn specs_dir() -> String {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs");
-    assert!(
-        dir.join("openai-openapi.json").is_file(),
-        "the upstream specifications are expected in {}",
-        dir.display()
-    );
-    dir.to_string_lossy().into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
