@@ -414,3 +414,94 @@ async fn usage_comes_from_the_callers_own_run_never_from_echoed_content() {
     assert_eq!(recorded, expected, "only the two real runs are counted");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn oversized_id_lists_are_refused_before_any_lookup_while_other_tenants_carry_on() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    let mallory = app.token("acme", "mallory");
+    let carol = app.token("globex", "carol");
+    // About 2 MiB: 120,000 ids where the specification allows 500.
+    let ids: Vec<String> = (0..120_000).map(|n| format!("file-{n:06}")).collect();
+    let flood = json!({"file_ids": ids});
+    let floods =
+        (0..10).map(|_| app.call(&mallory, "POST", "/v1/vector_stores", Some(flood.clone())));
+    let (refused, carols) = tokio::join!(
+        futures_util::future::join_all(floods),
+        app.call(&carol, "POST", "/v1/threads", Some(json!({})))
+    );
+    for answer in refused {
+        assert_eq!(answer.status, 400, "{:?}", answer.body);
+        assert_eq!(answer.body["error"]["param"], "file_ids");
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("maximum length 500"), "{message}");
+    }
+    assert_eq!(carols.status, 200, "{:?}", carols.body);
+    let reached = app
+        .upstream_requests()
+        .iter()
+        .filter(|entry| entry.path.contains("vector_stores"))
+        .count();
+    assert_eq!(reached, 0, "nothing reached the upstream");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn malformed_bodies_and_cursors_are_400s_that_name_the_field() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let assistant = app.assistant("acme").await;
+    for (path, body, param) in [
+        ("/v1/threads", json!({"metadata": 5}), "metadata"),
+        ("/v1/vector_stores", json!({"metadata": "x"}), "metadata"),
+        (
+            "/v1/threads/runs",
+            json!({"assistant_id": assistant, "thread": "x"}),
+            "thread",
+        ),
+        (
+            "/v1/threads/runs",
+            json!({"assistant_id": assistant, "thread": {"metadata": []}}),
+            "thread.metadata",
+        ),
+    ] {
+        let answer = app.call(&alice, "POST", path, Some(body)).await;
+        assert_eq!(answer.status, 400, "{path}: {:?}", answer.body);
+        assert_eq!(answer.body["error"]["param"], param, "{path}");
+    }
+    let threads = app.call(&alice, "GET", "/v1/threads", None).await;
+    assert_eq!(threads.body["data"], json!([]), "nothing was created");
+    for list in [
+        "/v1/threads",
+        "/v1/assistants",
+        "/v1/files",
+        "/v1/vector_stores",
+    ] {
+        for cursor in ["after=", "after=a%20b", "before=%2F"] {
+            let answer = app
+                .call(&alice, "GET", &format!("{list}?{cursor}"), None)
+                .await;
+            assert_eq!(answer.status, 400, "{list}?{cursor}: {:?}", answer.body);
+        }
+        let unknown = app
+            .call(&alice, "GET", &format!("{list}?after=thread_unknown"), None)
+            .await;
+        assert_eq!(unknown.status, 404, "{list}: {:?}", unknown.body);
+    }
+    let refused = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/assistants",
+            Some(json!({"model": "gpt-4o"})),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.body["error"]["message"],
+        "You may not create an assistant."
+    );
+    app.stop().await;
+}

@@ -193,6 +193,22 @@ async fn api_keys_authenticate_backends_and_act_on_behalf_of_users() {
             .status,
         401
     );
+    // Knowing a key's prefix is not enough to refresh its last use.
+    let used = key_was_used(&app, &plain.prefix).await;
+    assert!(used, "the genuine use above was recorded");
+    let unused = app
+        .admin
+        .create_api_key("acme", "never used", false, false)
+        .await
+        .unwrap();
+    let (kept, last) = unused.key.split_at(unused.key.len() - 1);
+    let forged = format!("{kept}{}", if last == "0" { "1" } else { "0" });
+    assert_eq!(
+        app.call(&forged, "GET", "/v1/threads", None).await.status,
+        401
+    );
+    let touched = key_was_used(&app, &unused.prefix).await;
+    assert!(!touched, "a wrong secret must not record use");
     app.stop().await;
 }
 
@@ -370,4 +386,27 @@ async fn keys_are_cached_and_unknown_kids_cannot_make_us_hammer_the_identity_pro
     );
     idp_handle.stop(false).await;
     app.stop().await;
+}
+
+/// Whether Threadgate has recorded a use of the key with `prefix`.
+async fn key_was_used(app: &TestApp, prefix: &str) -> bool {
+    let prefix = prefix.to_owned();
+    app.admin
+        .database
+        .run("test.last_used", move |conn| {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Used {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                used: bool,
+            }
+            let row: Used = diesel::sql_query(
+                "SELECT last_used_at IS NOT NULL AS used FROM api_keys WHERE prefix = $1",
+            )
+            .bind::<diesel::sql_types::Text, _>(prefix)
+            .get_result(conn)?;
+            Ok(row.used)
+        })
+        .await
+        .unwrap()
 }

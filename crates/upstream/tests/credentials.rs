@@ -1,6 +1,8 @@
 //! Entra ID credentials against the emulator's token endpoint, and secrets
 //! that never print.
 
+// These tests exercise the client itself.
+#![allow(clippy::disallowed_methods)]
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 

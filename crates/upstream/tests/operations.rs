@@ -1,5 +1,7 @@
 //! Every operation, on both flavours, against the emulator.
 
+// These tests exercise the client itself.
+#![allow(clippy::disallowed_methods)]
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 

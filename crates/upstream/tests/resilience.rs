@@ -1,6 +1,8 @@
 //! Error classes, retries, ambiguous creates, the circuit breaker and
 //! streaming, against the emulator's injected faults.
 
+// These tests exercise the client itself.
+#![allow(clippy::disallowed_methods)]
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 

@@ -1,6 +1,8 @@
 //! W3C trace context reaches the upstream. A test binary of its own: it
 //! installs the global subscriber and propagator.
 
+// These tests exercise the client itself.
+#![allow(clippy::disallowed_methods)]
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 

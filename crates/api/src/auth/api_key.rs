@@ -61,12 +61,19 @@ pub(super) async fn verify(
 ) -> Result<Claimed, ApiError> {
     let (prefix, secret) = split(token).ok_or(Rejection::BadKey)?;
     let prefix = prefix.to_owned();
+    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    // Use is recorded only once the secret is verified: knowing a key's
+    // public prefix must not be enough to refresh its last use.
     let key = state
         .database
         .run(
             "auth.api_key",
             move |conn| match storage::repo::api_keys::find_by_prefix(conn, &prefix) {
                 Ok(key) => {
+                    let genuine: bool = presented.ct_eq(key.secret_sha256.as_slice()).into();
+                    if !(genuine && key.is_usable(chrono::Utc::now())) {
+                        return Ok(None);
+                    }
                     storage::repo::api_keys::touch(conn, key.tenant_id, key.id)?;
                     Ok(Some(key))
                 }
@@ -76,11 +83,6 @@ pub(super) async fn verify(
         )
         .await?
         .ok_or(Rejection::BadKey)?;
-    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-    let matches: bool = presented.ct_eq(key.secret_sha256.as_slice()).into();
-    if !matches || !key.is_usable(chrono::Utc::now()) {
-        return Err(Rejection::BadKey.into());
-    }
 
     match on_behalf_of {
         None => Ok(Claimed {

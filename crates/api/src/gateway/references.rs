@@ -195,8 +195,24 @@ fn walk(
             for (index, item) in items.iter().enumerate() {
                 walk(item, rest, format!("{location}[{index}]"), kind, found)?;
             }
+            return Ok(());
         }
-        return Ok(());
+        // Anything else where ids may be could hide one from the check.
+        return match value {
+            Value::Null => Ok(()),
+            // Message content may be plain text, which names no id.
+            Value::String(_) if location.ends_with("content") => Ok(()),
+            _ => Err(ApiError::bad_request(
+                format!("Invalid type for '{location}': expected an array."),
+                Some(&location),
+            )),
+        };
+    }
+    if !(value.is_object() || value.is_null()) {
+        return Err(ApiError::bad_request(
+            format!("Invalid type for '{location}': expected an object."),
+            Some(&location),
+        ));
     }
     match value.get(segment) {
         Some(next) => {

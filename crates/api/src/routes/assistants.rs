@@ -108,6 +108,7 @@ pub async fn create(
         .body(Operation::CreateAssistant, &body)?
         .authorize_create(ResourceKind::Assistant)
         .await?;
+    let made_by_helper = uses_store_helper(&body);
     let (row, assistant) = authorized
         .create(
             ResourceKind::Assistant,
@@ -118,9 +119,11 @@ pub async fn create(
         )
         .await?;
     // Stores its `vector_stores` helper made are the tenant's knowledge.
-    Recorder::for_assistant(&state, &caller, &request_id.0, Some(row))
-        .assistant(&assistant)
-        .await;
+    if made_by_helper {
+        Recorder::for_assistant(&state, &caller, &request_id.0, Some(row))
+            .assistant(&assistant)
+            .await;
+    }
     Ok(ok(assistant))
 }
 
@@ -146,12 +149,15 @@ pub async fn modify(
         .body(Operation::ModifyAssistant, &body)?
         .authorize_one()
         .await?;
+    let made_by_helper = uses_store_helper(&body);
     let assistant = authorized
         .forward(UpstreamRequest::new(Operation::ModifyAssistant, &[&id]).json(body))
         .await?;
-    Recorder::for_assistant(&state, &caller, &request_id.0, Some(row.facts.id))
-        .assistant(&assistant)
-        .await;
+    if made_by_helper {
+        Recorder::for_assistant(&state, &caller, &request_id.0, Some(row.facts.id))
+            .assistant(&assistant)
+            .await;
+    }
     Ok(ok(assistant))
 }
 
@@ -193,4 +199,12 @@ fn hide_knowledge_from_members(caller: &Caller, assistant: &mut Value) {
             *ids = Value::Array(Vec::new());
         }
     }
+}
+
+/// Whether the body asks the upstream to make vector stores (the
+/// `vector_stores` helper): only then are unknown stores in the answer new.
+fn uses_store_helper(body: &Value) -> bool {
+    body.pointer("/tool_resources/file_search/vector_stores")
+        .and_then(Value::as_array)
+        .is_some_and(|helpers| !helpers.is_empty())
 }
