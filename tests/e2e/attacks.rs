@@ -93,11 +93,9 @@ async fn assert_store_unreachable(app: &TestApp, token: &str, store: &str) {
 }
 
 async fn new_thread(app: &TestApp, token: &str) -> String {
-    let thread = app
-        .call(token, "POST", "/v1/threads", Some(json!({})))
-        .await;
-    assert_eq!(thread.status, 200, "{:?}", thread.body);
-    thread.body["id"].as_str().unwrap().to_owned()
+    app.call(token, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id()
 }
 
 /// Runs `body` on `thread`, polled and streamed, and waits for the runs.
@@ -110,21 +108,13 @@ async fn run_twice(app: &TestApp, token: &str, thread: &str, body: &Value) {
             Some(body.clone()),
         )
         .await;
-    assert_eq!(run.status, 200, "{:?}", run.body);
-    app.finished_run(token, thread, run.body["id"].as_str().unwrap())
-        .await;
+    app.finished_run(token, thread, &run.id()).await;
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
-    let response = app
-        .client
-        .post(app.url(&format!("/v1/threads/{thread}/runs")))
-        .bearer_auth(token)
-        .json(&streamed)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let events = response.text().await.unwrap();
+    let (status, events) = app
+        .post_stream(token, &format!("/v1/threads/{thread}/runs"), &streamed)
+        .await;
+    assert_eq!(status, 200);
     assert!(events.contains("thread.run.completed"), "{events}");
 }
 
@@ -144,9 +134,8 @@ async fn a_thread_lookalike_in_echoed_fields_does_not_claim_another_tenants_vect
             "/v1/vector_stores",
             Some(json!({"name": "alice's notes"})),
         )
-        .await;
-    assert_eq!(store.status, 200, "{:?}", store.body);
-    let store = store.body["id"].as_str().unwrap().to_owned();
+        .await
+        .id();
 
     let thread = new_thread(&app, &mallory).await;
     let payload = thread_lookalike(&store);
@@ -172,16 +161,8 @@ async fn a_thread_lookalike_in_echoed_fields_does_not_claim_another_tenants_vect
         let mut body = run_with_echoes(&assistant, &payload);
         body["thread"] = json!({"messages": [message_with_echo(&payload)]});
         body["stream"] = json!(stream);
-        let answer = app
-            .client
-            .post(app.url("/v1/threads/runs"))
-            .bearer_auth(&mallory)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
-        let _ = answer.text().await.unwrap();
+        let (status, answer) = app.post_stream(&mallory, "/v1/threads/runs", &body).await;
+        assert_eq!(status, 200, "{answer}");
     }
     let threads = app.call(&mallory, "GET", "/v1/threads", None).await;
     for listed in threads.body["data"].as_array().unwrap() {
@@ -293,9 +274,8 @@ async fn a_member_cannot_see_or_claim_the_knowledge_store_an_assistant_helper_ma
             b"the secret handbook",
             &[("Threadgate-Owner", "tenant")],
         )
-        .await;
-    assert_eq!(knowledge.status, 200, "{:?}", knowledge.body);
-    let knowledge = knowledge.body["id"].as_str().unwrap().to_owned();
+        .await
+        .id();
     let assistant = app
         .call(
             &admin,

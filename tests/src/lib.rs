@@ -47,6 +47,34 @@ pub struct Answer {
     pub body: Value,
 }
 
+impl Answer {
+    /// The `id` of a successful answer (a created or read object); any
+    /// other answer fails the test.
+    pub fn id(&self) -> String {
+        assert_eq!(self.status, 200, "{:?}", self.body);
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.body))
+            .to_owned()
+    }
+
+    /// Sends `request` and reads its answer.
+    pub async fn of(request: reqwest::RequestBuilder) -> Self {
+        let response = request
+            .send()
+            .await
+            .expect("the request reaches the server");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        Self {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+}
+
 impl TestApp {
     /// Starts the server on port 0 with a fresh, migrated database.
     pub async fn spawn() -> Self {
@@ -224,18 +252,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .expect("the request reaches the server");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("a body");
-        Answer {
-            status,
-            headers,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
+        Answer::of(request).await
     }
 
     /// Calls `probe` until it answers `Some`, at most [`POLL_ATTEMPTS`]
@@ -253,6 +270,21 @@ impl TestApp {
             tokio::time::sleep(POLL_INTERVAL).await;
         }
         panic!("gave up waiting for {what} after {POLL_ATTEMPTS} attempts");
+    }
+
+    /// Sends a JSON `POST` and answers its status and whole body as text:
+    /// an event stream is read to its end.
+    pub async fn post_stream(&self, token: &str, path: &str, body: &Value) -> (u16, String) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("the request reaches the server");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("a stream"))
     }
 
     /// Polls a run until it reaches a final status; answers the run.
@@ -295,18 +327,7 @@ impl TestApp {
         for (header, value) in headers {
             request = request.header(*header, *value);
         }
-        let response = request
-            .send()
-            .await
-            .expect("the request reaches the server");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("a body");
-        Answer {
-            status,
-            headers,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
+        Answer::of(request).await
     }
 
     /// Injects a fault into the emulator for the next matching requests.

@@ -21,6 +21,19 @@ fn tenant(conn: &mut PgConnection, slug: &str) -> Tenant {
     .expect("the tenant is created")
 }
 
+/// A resource of `kind` for `owner` in `tenant_id`, on the default profile.
+fn resource(tenant_id: TenantId, kind: ResourceKind, owner: Owner) -> NewResource<'static> {
+    NewResource {
+        tenant_id,
+        kind,
+        upstream_profile: "default",
+        owner,
+        parent_id: None,
+        request_id: None,
+        attributes: serde_json::json!({}),
+    }
+}
+
 fn upstream_id(raw: &str) -> UpstreamId {
     UpstreamId::parse(raw).expect("a valid upstream id")
 }
@@ -122,15 +135,7 @@ fn the_authorization_lookup_never_crosses_tenants_or_kinds() {
     let file_id = upstream_id("file-123");
     resources::record_existing(
         &mut conn,
-        &NewResource {
-            tenant_id: acme.id,
-            kind: ResourceKind::File,
-            upstream_profile: "default",
-            owner: Owner::Tenant,
-            parent_id: None,
-            request_id: None,
-            attributes: serde_json::json!({}),
-        },
+        &resource(acme.id, ResourceKind::File, Owner::Tenant),
         &file_id,
     )
     .unwrap();
@@ -158,21 +163,9 @@ fn recording_an_object_seen_again_keeps_its_first_owner() {
     let bob = users::find_or_create(&mut conn, acme.id, "bob").unwrap();
     let output = upstream_id("file-output");
     let record = |conn: &mut PgConnection, owner| {
-        resources::record_existing(
-            conn,
-            &NewResource {
-                tenant_id: acme.id,
-                kind: ResourceKind::File,
-                upstream_profile: "default",
-                owner,
-                parent_id: None,
-                request_id: None,
-                attributes: serde_json::json!({}),
-            },
-            &output,
-        )
-        .unwrap()
-        .expect("the tenant's row")
+        resources::record_existing(conn, &resource(acme.id, ResourceKind::File, owner), &output)
+            .unwrap()
+            .expect("the tenant's row")
     };
     let first = record(&mut conn, Owner::User(alice.id));
     let second = record(&mut conn, Owner::User(bob.id));
@@ -188,19 +181,10 @@ fn an_upstream_id_known_in_one_tenant_is_never_recorded_in_another() {
     let globex = tenant(&mut conn, "globex");
     let mallory = users::find_or_create(&mut conn, globex.id, "mallory").unwrap();
     let store = upstream_id("vs_acme");
-    let new = |tenant_id, kind, owner| NewResource {
-        tenant_id,
-        kind,
-        upstream_profile: "default",
-        owner,
-        parent_id: None,
-        request_id: None,
-        attributes: serde_json::json!({}),
-    };
     assert!(
         resources::record_existing(
             &mut conn,
-            &new(acme.id, ResourceKind::VectorStore, Owner::Tenant),
+            &resource(acme.id, ResourceKind::VectorStore, Owner::Tenant),
             &store
         )
         .unwrap()
@@ -209,7 +193,7 @@ fn an_upstream_id_known_in_one_tenant_is_never_recorded_in_another() {
     for kind in [ResourceKind::VectorStore, ResourceKind::File] {
         let claimed = resources::record_existing(
             &mut conn,
-            &new(globex.id, kind, Owner::User(mallory.id)),
+            &resource(globex.id, kind, Owner::User(mallory.id)),
             &store,
         )
         .unwrap();
@@ -244,15 +228,7 @@ fn the_lookup_answers_many_ids_in_the_order_asked_with_the_callers_grants() {
         let id = upstream_id(&format!("file-{n}"));
         resources::record_existing(
             &mut conn,
-            &NewResource {
-                tenant_id: acme.id,
-                kind: ResourceKind::File,
-                upstream_profile: "default",
-                owner: Owner::User(alice.id),
-                parent_id: None,
-                request_id: None,
-                attributes: serde_json::json!({}),
-            },
+            &resource(acme.id, ResourceKind::File, Owner::User(alice.id)),
             &id,
         )
         .unwrap();

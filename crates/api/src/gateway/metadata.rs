@@ -11,13 +11,33 @@ pub const RESERVED_PREFIX: &str = "threadgate_";
 /// upstream object to a row left `pending`.
 pub const RESOURCE_KEY: &str = "threadgate_resource_id";
 
-/// Refuses any `metadata` in the body that uses a reserved key.
-pub fn refuse_reserved(body: &Value) -> Result<(), ApiError> {
-    match body {
+/// Refuses, anywhere in a body, a `metadata` that is neither an object nor
+/// null (as the upstream does, rather than letting it be replaced) or that
+/// uses a reserved key. One walk serves both rules.
+pub fn refuse_invalid(body: &Value) -> Result<(), ApiError> {
+    walk(body, "", false)
+}
+
+/// `inside` is true below a `metadata` key: its own keys are the client's
+/// to name (even `metadata`), so only the reserved prefix is checked there.
+fn walk(value: &Value, location: &str, inside: bool) -> Result<(), ApiError> {
+    match value {
         Value::Object(map) => {
-            for (key, value) in map {
+            for (key, inner) in map {
+                let here = if location.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{location}.{key}")
+                };
+                let is_metadata = key == "metadata" && !inside;
+                if is_metadata && !(inner.is_object() || inner.is_null()) {
+                    return Err(ApiError::bad_request(
+                        format!("Invalid type for '{here}': expected an object."),
+                        Some(&here),
+                    ));
+                }
                 if key == "metadata" {
-                    if let Some(reserved) = value
+                    if let Some(reserved) = inner
                         .as_object()
                         .and_then(|m| m.keys().find(|k| k.starts_with(RESERVED_PREFIX)))
                     {
@@ -29,47 +49,16 @@ pub fn refuse_reserved(body: &Value) -> Result<(), ApiError> {
                         ));
                     }
                 }
-                refuse_reserved(value)?;
+                walk(inner, &here, inside || is_metadata)?;
             }
             Ok(())
         }
-        Value::Array(items) => items.iter().try_for_each(refuse_reserved),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, item)| walk(item, &format!("{location}[{index}]"), inside)),
         _ => Ok(()),
     }
-}
-
-/// Refuses a `metadata` anywhere in a body that is neither an object nor
-/// null, as the upstream does, rather than letting it be replaced.
-pub fn require_object(body: &Value) -> Result<(), ApiError> {
-    fn walk(value: &Value, location: &str) -> Result<(), ApiError> {
-        match value {
-            Value::Object(map) => {
-                for (key, inner) in map {
-                    let here = if location.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{location}.{key}")
-                    };
-                    if key == "metadata" && !(inner.is_object() || inner.is_null()) {
-                        return Err(ApiError::bad_request(
-                            format!("Invalid type for '{here}': expected an object."),
-                            Some(&here),
-                        ));
-                    }
-                    if key != "metadata" {
-                        walk(inner, &here)?;
-                    }
-                }
-                Ok(())
-            }
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .try_for_each(|(index, item)| walk(item, &format!("{location}[{index}]"))),
-            _ => Ok(()),
-        }
-    }
-    walk(body, "")
 }
 
 /// Removes reserved keys from every `metadata` object in an answer.
@@ -111,10 +100,10 @@ mod tests {
 
     #[test]
     fn reserved_keys_are_refused_anywhere_in_a_body() {
-        assert!(refuse_reserved(&json!({"metadata": {"team": "a"}})).is_ok());
-        assert!(refuse_reserved(&json!({"metadata": {"threadgate_x": "a"}})).is_err());
+        assert!(refuse_invalid(&json!({"metadata": {"team": "a"}})).is_ok());
+        assert!(refuse_invalid(&json!({"metadata": {"threadgate_x": "a"}})).is_err());
         assert!(
-            refuse_reserved(
+            refuse_invalid(
                 &json!({"thread": {"messages": [{"metadata": {"threadgate_resource_id": "1"}}]}})
             )
             .is_err()
@@ -123,12 +112,13 @@ mod tests {
 
     #[test]
     fn metadata_that_is_not_an_object_is_refused_with_its_location() {
-        assert!(require_object(&json!({"metadata": {"a": "b"}})).is_ok());
-        assert!(require_object(&json!({"metadata": null})).is_ok());
-        let error = require_object(&json!({"metadata": 5})).unwrap_err();
+        assert!(refuse_invalid(&json!({"metadata": {"a": "b"}})).is_ok());
+        assert!(refuse_invalid(&json!({"metadata": null})).is_ok());
+        assert!(refuse_invalid(&json!({"metadata": {"metadata": "a client's key"}})).is_ok());
+        let error = refuse_invalid(&json!({"metadata": 5})).unwrap_err();
         assert!(error.to_string().contains("'metadata'"), "{error}");
         let nested =
-            require_object(&json!({"thread": {"messages": [{"metadata": "x"}]}})).unwrap_err();
+            refuse_invalid(&json!({"thread": {"messages": [{"metadata": "x"}]}})).unwrap_err();
         assert!(
             nested.to_string().contains("thread.messages[0].metadata"),
             "{nested}"

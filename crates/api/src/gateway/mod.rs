@@ -84,9 +84,18 @@ impl<'a> Exchange<'a> {
         self
     }
 
-    /// A list cursor that names an object of a top-level list.
-    pub fn cursor(mut self, kind: ResourceKind, name: &str, id: Option<&str>) -> Self {
+    /// A list cursor that names an object of a top-level list. A cursor
+    /// that is no id at all is a 400 on every list; a well-formed one that
+    /// names nothing of the caller's is a 404, like any other id.
+    pub fn cursor(
+        mut self,
+        kind: ResourceKind,
+        name: &str,
+        id: Option<&str>,
+    ) -> Result<Self, ApiError> {
         if let Some(id) = id {
+            UpstreamId::parse(id)
+                .map_err(|_| ApiError::bad_request(format!("Invalid '{name}'."), Some(name)))?;
             self.references.push(Reference::new(
                 kind,
                 id,
@@ -94,15 +103,14 @@ impl<'a> Exchange<'a> {
                 format!("query.{name}"),
             ));
         }
-        self
+        Ok(self)
     }
 
-    /// Every id the body names for `operation`; refuses reserved metadata,
+    /// Every id the body names for `operation`; refuses invalid metadata,
     /// malformed ids and more ids than the operation allows, before any
     /// lookup.
     pub fn body(mut self, operation: Operation, body: &Value) -> Result<Self, ApiError> {
-        metadata::refuse_reserved(body)?;
-        metadata::require_object(body)?;
+        metadata::refuse_invalid(body)?;
         self.references
             .extend(references::in_body(operation, body)?);
         Ok(self)
@@ -114,10 +122,17 @@ impl<'a> Exchange<'a> {
     pub async fn authorize(self) -> Result<Authorized<'a>, ApiError> {
         let principal = self.caller.principal.clone();
         let tenant_id = principal.tenant_id;
+        // Ids that do not parse are never looked up: they are unknown.
+        let parsed: Vec<Option<UpstreamId>> = self
+            .references
+            .iter()
+            .map(|r| UpstreamId::parse(r.id.as_str()).ok())
+            .collect();
         let wanted: Vec<(ResourceKind, UpstreamId)> = self
             .references
             .iter()
-            .filter_map(|r| UpstreamId::parse(r.id.as_str()).ok().map(|id| (r.kind, id)))
+            .zip(&parsed)
+            .filter_map(|(r, id)| id.clone().map(|id| (r.kind, id)))
             .collect();
         let found = self
             .state
@@ -129,12 +144,8 @@ impl<'a> Exchange<'a> {
         let mut found = found.into_iter();
         let policy = self.caller.tenant.policy;
         let mut allowed = Vec::with_capacity(self.references.len());
-        for reference in &self.references {
-            // Ids that do not parse were never looked up: they are unknown.
-            let resource = match UpstreamId::parse(reference.id.as_str()) {
-                Ok(_) => found.next().flatten(),
-                Err(_) => None,
-            };
+        for (reference, id) in self.references.iter().zip(&parsed) {
+            let resource = id.as_ref().and_then(|_| found.next().flatten());
             let decision = match &resource {
                 None => Err("unknown"),
                 Some(resource) => match authorize(
@@ -283,19 +294,6 @@ impl<'a> Exchange<'a> {
 impl<'a> Authorized<'a> {
     pub fn state(&self) -> &'a AppState {
         self.state
-    }
-
-    pub fn caller(&self) -> &'a Caller {
-        self.caller
-    }
-
-    pub fn request_id(&self) -> &'a str {
-        &self.request_id.0
-    }
-
-    /// The authorized resources, in the order they were named.
-    pub fn resources(&self) -> &[Resource] {
-        &self.resources
     }
 
     /// The upstream client of the caller's tenant.

@@ -13,7 +13,7 @@
 // authorized request named; nothing of the caller's reaches it.
 #![allow(clippy::disallowed_methods)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use domain::{Owner, ResourceId, ResourceKind, UpstreamId};
 use futures_util::FutureExt;
@@ -43,7 +43,7 @@ pub struct Recorder {
     /// what an assistant's helper made.
     owner: Owner,
     /// The row what is recorded was made for (the thread, the assistant).
-    parent: Option<ResourceId>,
+    parent: ResourceId,
     /// The thread's upstream id; `None` until a streamed create names it.
     thread: Option<String>,
 }
@@ -56,6 +56,26 @@ struct Candidate {
 }
 
 impl Recorder {
+    /// For what is made for `owner` under the row `parent` (a thread, an
+    /// assistant), in answers about `thread` when there is one.
+    fn new(
+        state: &AppState,
+        caller: &Caller,
+        request_id: &str,
+        owner: Owner,
+        parent: ResourceId,
+        thread: Option<String>,
+    ) -> Self {
+        Self {
+            state: state.clone(),
+            caller: caller.clone(),
+            request_id: request_id.to_owned(),
+            owner,
+            parent,
+            thread,
+        }
+    }
+
     /// For answers about `thread` (its row and upstream id).
     pub fn for_thread(
         state: &AppState,
@@ -63,14 +83,15 @@ impl Recorder {
         request_id: &str,
         thread: &resources::Resource,
     ) -> Self {
-        Self {
-            state: state.clone(),
-            caller: caller.clone(),
-            request_id: request_id.to_owned(),
-            owner: thread.facts.owner,
-            parent: Some(thread.facts.id),
-            thread: thread.upstream_id.as_ref().map(ToString::to_string),
-        }
+        let upstream_id = thread.upstream_id.as_ref().map(ToString::to_string);
+        Self::new(
+            state,
+            caller,
+            request_id,
+            thread.facts.owner,
+            thread.facts.id,
+            upstream_id,
+        )
     }
 
     /// For a thread being created for `owner` as row `reserved`.
@@ -82,14 +103,14 @@ impl Recorder {
         reserved: ResourceId,
         thread: Option<&str>,
     ) -> Self {
-        Self {
-            state: state.clone(),
-            caller: caller.clone(),
-            request_id: request_id.to_owned(),
+        Self::new(
+            state,
+            caller,
+            request_id,
             owner,
-            parent: Some(reserved),
-            thread: thread.map(str::to_owned),
-        }
+            reserved,
+            thread.map(str::to_owned),
+        )
     }
 
     /// For what the helpers of the tenant's assistant `assistant` made.
@@ -97,16 +118,9 @@ impl Recorder {
         state: &AppState,
         caller: &Caller,
         request_id: &str,
-        assistant: Option<ResourceId>,
+        assistant: ResourceId,
     ) -> Self {
-        Self {
-            state: state.clone(),
-            caller: caller.clone(),
-            request_id: request_id.to_owned(),
-            owner: Owner::Tenant,
-            parent: assistant,
-            thread: None,
-        }
+        Self::new(state, caller, request_id, Owner::Tenant, assistant, None)
     }
 
     fn client(&self) -> Result<std::sync::Arc<UpstreamClient>, ApiError> {
@@ -128,14 +142,11 @@ impl Recorder {
         for object in positions::items(answer, "thread") {
             candidates.extend(stores(positions::thread_stores(object, &thread), "thread"));
         }
-        let mut runs_to_confirm: Vec<(String, Vec<String>)> = Vec::new();
-        for message in positions::items(answer, "thread.message") {
-            if let Some(outputs) = positions::message_outputs(message, &thread) {
-                if !outputs.files.is_empty() {
-                    runs_to_confirm.push((outputs.run_id, outputs.files));
-                }
-            }
-        }
+        let messages: Vec<positions::MessageOutputs> = positions::items(answer, "thread.message")
+            .into_iter()
+            .filter_map(|message| positions::message_outputs(message, &thread))
+            .filter(|outputs| !outputs.files.is_empty())
+            .collect();
         for step in positions::items(answer, "thread.run.step") {
             candidates.extend(files(positions::step_outputs(step, &thread), "run_step"));
         }
@@ -144,22 +155,38 @@ impl Recorder {
             .filter_map(|run| positions::finished_run(run, &thread))
             .collect();
 
-        // A message's files count only if the upstream confirms its run is
-        // a run of this thread; asked only when some file is new.
-        if !runs_to_confirm.is_empty() {
-            let named: Vec<String> = runs_to_confirm
-                .iter()
-                .flat_map(|(_, f)| f.clone())
+        let named: Vec<String> = candidates
+            .iter()
+            .map(|candidate| candidate.id.clone())
+            .chain(messages.iter().flat_map(|outputs| outputs.files.clone()))
+            .collect();
+        let unknown = self.unknown(&named).await;
+        // A message's files count only once the upstream confirms its run
+        // is a run of this thread: asked once per run, and only for runs
+        // that wrote a file no tenant knows.
+        let mut runs: HashMap<String, bool> = HashMap::new();
+        for outputs in messages {
+            let new: Vec<String> = outputs
+                .files
+                .into_iter()
+                .filter(|file| unknown.iter().any(|id| id.as_str() == file))
                 .collect();
-            if !self.unknown(&named).await.is_empty() {
-                for (run, run_files) in runs_to_confirm {
-                    if self.run_of_thread(&thread, &run).await {
-                        candidates.extend(files(run_files, "message"));
-                    }
+            if new.is_empty() {
+                continue;
+            }
+            let confirmed = match runs.get(&outputs.run_id) {
+                Some(confirmed) => *confirmed,
+                None => {
+                    let confirmed = self.run_of_thread(&thread, &outputs.run_id).await;
+                    runs.insert(outputs.run_id, confirmed);
+                    confirmed
                 }
+            };
+            if confirmed {
+                candidates.extend(files(new, "message"));
             }
         }
-        self.claim(candidates).await;
+        self.record_unknown(candidates, &unknown).await;
         for run in usage {
             self.usage(run).await;
         }
@@ -174,14 +201,12 @@ impl Recorder {
         let Ok(id) = UpstreamId::parse(thread.as_str()) else {
             return;
         };
-        let fetched = match self.client() {
-            Ok(client) => {
-                client
-                    .call::<Value>(UpstreamRequest::new(Operation::GetThread, &[&id]))
-                    .await
-            }
-            Err(_) => return,
+        let Ok(client) = self.client() else {
+            return;
         };
+        let fetched = client
+            .call::<Value>(UpstreamRequest::new(Operation::GetThread, &[&id]))
+            .await;
         match fetched {
             Ok(object) => {
                 self.claim(stores(positions::thread_stores(&object, &thread), "thread"))
@@ -218,8 +243,11 @@ impl Recorder {
         Box::new(move |event: &upstream::Event| stream.on_event(event))
     }
 
-    /// Which of `ids` no tenant knows yet.
+    /// Which of `ids` no tenant knows yet; no database work for none.
     async fn unknown(&self, ids: &[String]) -> Vec<UpstreamId> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
         let parsed: Vec<UpstreamId> = ids
             .iter()
             .filter_map(|id| UpstreamId::parse(id.as_str()).ok())
@@ -272,11 +300,14 @@ impl Recorder {
     /// Records the candidates no tenant knows, each once the upstream
     /// confirms what it is.
     async fn claim(&self, candidates: Vec<Candidate>) {
-        if candidates.is_empty() {
-            return;
-        }
         let named: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
         let unknown = self.unknown(&named).await;
+        self.record_unknown(candidates, &unknown).await;
+    }
+
+    /// Records each candidate among `unknown`, once the upstream confirms
+    /// what it is.
+    async fn record_unknown(&self, candidates: Vec<Candidate>, unknown: &[UpstreamId]) {
         let mut done = HashSet::new();
         for candidate in candidates {
             let Some(id) = unknown.iter().find(|id| id.as_str() == candidate.id) else {
@@ -349,7 +380,7 @@ impl Recorder {
                         kind,
                         upstream_profile: &profile,
                         owner,
-                        parent_id: parent,
+                        parent_id: Some(parent),
                         request_id: Some(&request_id),
                         attributes,
                     },
@@ -379,7 +410,7 @@ impl Recorder {
             Owner::User(user) => Some(user),
             Owner::Tenant => None,
         };
-        let resource_id = self.parent;
+        let resource_id = Some(self.parent);
         let recorded = self
             .state
             .database
@@ -406,24 +437,18 @@ impl Recorder {
     }
 }
 
-fn files(ids: Vec<String>, position: &'static str) -> Vec<Candidate> {
+fn candidates(kind: ResourceKind, ids: Vec<String>, position: &'static str) -> Vec<Candidate> {
     ids.into_iter()
-        .map(|id| Candidate {
-            kind: ResourceKind::File,
-            id,
-            position,
-        })
+        .map(|id| Candidate { kind, id, position })
         .collect()
 }
 
+fn files(ids: Vec<String>, position: &'static str) -> Vec<Candidate> {
+    candidates(ResourceKind::File, ids, position)
+}
+
 fn stores(ids: Vec<String>, position: &'static str) -> Vec<Candidate> {
-    ids.into_iter()
-        .map(|id| Candidate {
-            kind: ResourceKind::VectorStore,
-            id,
-            position,
-        })
-        .collect()
+    candidates(ResourceKind::VectorStore, ids, position)
 }
 
 /// What a stream has shown so far: the runs of the thread it is about, and

@@ -37,7 +37,8 @@ impl Reference {
 /// `(pattern, kind)`: a dotted path into the body. `*N` walks an array of
 /// at most `N` items (the specification's `maxItems`); a bare `*` walks an
 /// array the specification leaves unbounded, capped at
-/// [`UNBOUNDED_ARRAY_CAP`].
+/// [`UNBOUNDED_ARRAY_CAP`]; `*text` is such an array that may instead be
+/// plain text, which names no id (message `content`).
 type Pattern = (&'static str, ResourceKind);
 
 /// The cap on an array of ids the specification sets no practical limit on
@@ -51,7 +52,7 @@ const NONE: &[(&str, &[Pattern])] = &[];
 
 const MESSAGE: &[Pattern] = &[
     ("attachments.*.file_id", ResourceKind::File),
-    ("content.*.image_file.file_id", ResourceKind::File),
+    ("content.*text.image_file.file_id", ResourceKind::File),
 ];
 
 const TOOL_RESOURCES: &[Pattern] = &[
@@ -181,6 +182,7 @@ fn walk(
         };
     };
     if let Some(cap) = segment.strip_prefix('*') {
+        let may_be_text = cap == "text";
         let cap = cap.parse().unwrap_or(UNBOUNDED_ARRAY_CAP);
         if let Value::Array(items) = value {
             if items.len() > cap {
@@ -200,8 +202,7 @@ fn walk(
         // Anything else where ids may be could hide one from the check.
         return match value {
             Value::Null => Ok(()),
-            // Message content may be plain text, which names no id.
-            Value::String(_) if location.ends_with("content") => Ok(()),
+            Value::String(_) if may_be_text => Ok(()),
             _ => Err(ApiError::bad_request(
                 format!("Invalid type for '{location}': expected an array."),
                 Some(&location),

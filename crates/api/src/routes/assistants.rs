@@ -33,8 +33,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = params.page_query()?;
     let authorized = Exchange::new(&state, &caller, &request_id)
-        .cursor(ResourceKind::Assistant, "after", params.after.as_deref())
-        .cursor(ResourceKind::Assistant, "before", params.before.as_deref())
+        .cursor(ResourceKind::Assistant, "after", params.after.as_deref())?
+        .cursor(ResourceKind::Assistant, "before", params.before.as_deref())?
         .authorize()
         .await?;
     let tenant_id = caller.tenant.id;
@@ -120,7 +120,7 @@ pub async fn create(
         .await?;
     // Stores its `vector_stores` helper made are the tenant's knowledge.
     if made_by_helper {
-        Recorder::for_assistant(&state, &caller, &request_id.0, Some(row))
+        Recorder::for_assistant(&state, &caller, &request_id.0, row)
             .assistant(&assistant)
             .await;
     }
@@ -154,7 +154,7 @@ pub async fn modify(
         .forward(UpstreamRequest::new(Operation::ModifyAssistant, &[&id]).json(body))
         .await?;
     if made_by_helper {
-        Recorder::for_assistant(&state, &caller, &request_id.0, Some(row.facts.id))
+        Recorder::for_assistant(&state, &caller, &request_id.0, row.facts.id)
             .assistant(&assistant)
             .await;
     }

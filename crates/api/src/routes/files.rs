@@ -306,10 +306,9 @@ pub async fn list(
     params: web::Query<ListParams>,
     filter: web::Query<PurposeFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    params.page_query()?;
     Exchange::new(&state, &caller, &request_id)
-        .cursor(ResourceKind::File, "after", params.after.as_deref())
-        .cursor(ResourceKind::File, "before", params.before.as_deref())
+        .cursor(ResourceKind::File, "after", params.after.as_deref())?
+        .cursor(ResourceKind::File, "before", params.before.as_deref())?
         .authorize()
         .await?;
     let owner = requested_owner(&request, &caller)?;

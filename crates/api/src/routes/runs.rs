@@ -24,33 +24,51 @@ fn wants_stream(body: &Value) -> bool {
     body["stream"].as_bool() == Some(true)
 }
 
+/// What a run request asks for beside the run itself.
+#[derive(Debug, Clone, Copy)]
+struct RunRequest {
+    /// `"stream": true`: answer with the run's events.
+    stream: bool,
+    /// Files attached for file search: the upstream may make the thread a
+    /// vector store for them.
+    attaches_files: bool,
+}
+
+impl RunRequest {
+    fn of(body: &Value) -> Self {
+        Self {
+            stream: wants_stream(body),
+            attaches_files: attaches_files(body),
+        }
+    }
+}
+
 /// Sends `request` upstream, answering a stream or a JSON object as the
 /// body asked; what the run makes is recorded for the thread's owner.
 async fn run_or_stream(
     authorized: &Authorized<'_>,
     thread: &Resource,
     request: UpstreamRequest<'_>,
-    body: &Value,
+    asked: RunRequest,
 ) -> Result<HttpResponse, ApiError> {
     let recorder = authorized.recorder(thread);
-    if wants_stream(body) {
+    if asked.stream {
         let events = authorized.stream(request).await?;
-        if attaches_files(body) {
+        if asked.attaches_files {
             recorder.thread_from_upstream().await;
         }
-        Ok(pass_through(
+        return Ok(pass_through(
             events,
             Some(recorder.hook(None)),
             authorized.state().stream_heartbeat,
-        ))
-    } else {
-        let answer = authorized.forward(request).await?;
-        if attaches_files(body) {
-            recorder.thread_from_upstream().await;
-        }
-        recorder.answer(&answer).await;
-        Ok(ok(answer))
+        ));
     }
+    let answer = authorized.forward(request).await?;
+    if asked.attaches_files {
+        recorder.thread_from_upstream().await;
+    }
+    recorder.answer(&answer).await;
+    Ok(ok(answer))
 }
 
 /// Lists a thread's runs.
@@ -104,11 +122,12 @@ pub async fn create(
         .path(ResourceKind::Thread, &path, Action::Update)
         .body(Operation::CreateRun, &body)?;
     let (authorized, resource, thread) = exchange.authorize_one().await?;
+    let asked = RunRequest::of(&body);
     run_or_stream(
         &authorized,
         &resource,
-        UpstreamRequest::new(Operation::CreateRun, &[&thread]).json(body.clone()),
-        &body,
+        UpstreamRequest::new(Operation::CreateRun, &[&thread]).json(body),
+        asked,
     )
     .await
 }
@@ -317,11 +336,12 @@ pub async fn submit_tool_outputs(
         .body(Operation::SubmitToolOutputs, &body)?;
     let run = child_id(&run, "run")?;
     let (authorized, resource, thread) = exchange.authorize_one().await?;
+    let asked = RunRequest::of(&body);
     run_or_stream(
         &authorized,
         &resource,
-        UpstreamRequest::new(Operation::SubmitToolOutputs, &[&thread, &run]).json(body.clone()),
-        &body,
+        UpstreamRequest::new(Operation::SubmitToolOutputs, &[&thread, &run]).json(body),
+        asked,
     )
     .await
 }

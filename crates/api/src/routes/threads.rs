@@ -88,8 +88,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = params.page_query()?;
     let authorized = Exchange::new(&state, &caller, &request_id)
-        .cursor(ResourceKind::Thread, "after", params.after.as_deref())
-        .cursor(ResourceKind::Thread, "before", params.before.as_deref())
+        .cursor(ResourceKind::Thread, "after", params.after.as_deref())?
+        .cursor(ResourceKind::Thread, "before", params.before.as_deref())?
         .authorize()
         .await?;
     let Some(user) = caller.user() else {

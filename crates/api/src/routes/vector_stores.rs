@@ -93,14 +93,13 @@ pub async fn list(
     request: HttpRequest,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    params.page_query()?;
     let authorized = Exchange::new(&state, &caller, &request_id)
-        .cursor(ResourceKind::VectorStore, "after", params.after.as_deref())
+        .cursor(ResourceKind::VectorStore, "after", params.after.as_deref())?
         .cursor(
             ResourceKind::VectorStore,
             "before",
             params.before.as_deref(),
-        )
+        )?
         .authorize()
         .await?;
     let scope = match requested_owner(&request, &caller)? {

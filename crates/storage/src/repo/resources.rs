@@ -5,6 +5,8 @@
 //! asked, [`activate`] once it answered. A crash in between leaves a pending
 //! row that a reconciler can settle, never an upstream object nobody owns.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -284,7 +286,8 @@ pub fn find_many(
         .collect();
     let rows: Vec<LookupRow> =
         lookup(tenant_id, kinds, ids, grants_for.map(|user| user.as_uuid())).load(conn)?;
-    let mut found: Vec<Resource> = Vec::new();
+    // Up to a body's 2,000 ids: keyed, so matching stays linear.
+    let mut found: HashMap<(&'static str, String), Resource> = HashMap::new();
     for (row, grantee, permission) in rows {
         let grant = match (grantee, permission) {
             (Some(grantee), Some(permission)) => Some(Grant {
@@ -293,22 +296,20 @@ pub fn find_many(
             }),
             _ => None,
         };
-        let id = ResourceId::from_uuid(row.id);
-        match found.iter_mut().find(|resource| resource.facts.id == id) {
-            Some(resource) => resource.facts.grants.extend(grant),
-            None => found.push(row.into_resource(grant.into_iter().collect())?),
-        }
+        let resource = row.into_resource(Vec::new())?;
+        let Some(upstream_id) = resource.upstream_id.as_ref().map(ToString::to_string) else {
+            continue;
+        };
+        found
+            .entry((resource.facts.kind.as_str(), upstream_id))
+            .or_insert(resource)
+            .facts
+            .grants
+            .extend(grant);
     }
     Ok(wanted
         .iter()
-        .map(|(kind, id)| {
-            found
-                .iter()
-                .find(|resource| {
-                    resource.facts.kind == *kind && resource.upstream_id.as_ref() == Some(id)
-                })
-                .cloned()
-        })
+        .map(|(kind, id)| found.get(&(kind.as_str(), id.as_str().to_owned())).cloned())
         .collect())
 }
 
