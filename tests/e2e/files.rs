@@ -53,20 +53,8 @@ async fn a_file_the_assistant_writes_is_its_thread_owners_alone() {
         .await;
     let thread = run.body["thread_id"].as_str().unwrap().to_owned();
     let run_id = run.body["id"].as_str().unwrap().to_owned();
-    loop {
-        let current = app
-            .call(
-                &alice,
-                "GET",
-                &format!("/v1/threads/{thread}/runs/{run_id}"),
-                None,
-            )
-            .await;
-        if current.body["status"] == "completed" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let finished = app.finished_run(&alice, &thread, &run_id).await;
+    assert_eq!(finished["status"], "completed", "{finished}");
     let messages = app
         .call(
             &alice,
@@ -133,25 +121,16 @@ async fn tenant_knowledge_is_usable_by_assistants_and_readable_by_admins_only() 
     let admin = app.admin_token("acme", "ada");
     let alice = app.token("acme", "alice");
 
-    let form = reqwest::multipart::Form::new()
-        .text("purpose", "assistants")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(&b"handbook"[..]).file_name("handbook.txt"),
-        );
-    let knowledge: Value = app
-        .client
-        .post(app.url("/v1/files"))
-        .bearer_auth(&admin)
-        .header("Threadgate-Owner", "tenant")
-        .multipart(form)
-        .send()
+    let knowledge = app
+        .upload(
+            &admin,
+            "assistants",
+            "handbook.txt",
+            b"handbook",
+            &[("Threadgate-Owner", "tenant")],
+        )
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let knowledge = knowledge["id"].as_str().unwrap().to_owned();
+        .id();
     let store = app
         .call(
             &admin,
@@ -316,21 +295,8 @@ async fn uploads_over_the_limit_are_refused_with_413_and_leave_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let bad = reqwest::multipart::Form::new()
-        .text("purpose", "fine-tune")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(&b"x"[..]).file_name("x.txt"),
-        );
-    let refused = app
-        .client
-        .post(app.url("/v1/files"))
-        .bearer_auth(&alice)
-        .multipart(bad)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 400);
+    let refused = app.upload(&alice, "fine-tune", "x.txt", b"x", &[]).await;
+    assert_eq!(refused.status, 400);
     let listed = app.call(&alice, "GET", "/v1/files", None).await;
     assert_eq!(
         listed.body["data"].as_array().unwrap().len(),
@@ -396,23 +362,10 @@ async fn a_vector_store_the_upstream_makes_for_a_thread_is_the_threads_owners() 
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
     let bob = app.token("acme", "bob");
-    let form = reqwest::multipart::Form::new()
-        .text("purpose", "assistants")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(&b"notes"[..]).file_name("notes.txt"),
-        );
-    let file: Value = app
-        .client
-        .post(app.url("/v1/files"))
-        .bearer_auth(&alice)
-        .multipart(form)
-        .send()
+    let file = app
+        .upload(&alice, "assistants", "notes.txt", b"notes", &[])
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .id();
     let thread = app
         .call(&alice, "POST", "/v1/threads", Some(json!({})))
         .await
@@ -422,7 +375,7 @@ async fn a_vector_store_the_upstream_makes_for_a_thread_is_the_threads_owners() 
         .to_owned();
     let message = app
         .call(&alice, "POST", &format!("/v1/threads/{thread}/messages"),
-              Some(json!({"role": "user", "content": "search this", "attachments": [{"file_id": file["id"], "tools": [{"type": "file_search"}]}]})))
+              Some(json!({"role": "user", "content": "search this", "attachments": [{"file_id": file, "tools": [{"type": "file_search"}]}]})))
         .await;
     assert_eq!(message.status, 200, "{:?}", message.body);
     let seen = app

@@ -18,94 +18,65 @@ struct Ids {
     batch: String,
 }
 
-/// Uploads a file as `token`, through Threadgate.
-async fn upload(app: &TestApp, token: &str, name: &str, content: &'static [u8]) -> String {
-    let form = reqwest::multipart::Form::new()
-        .text("purpose", "assistants")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(content).file_name(name.to_owned()),
-        );
-    let response = app
-        .client
-        .post(app.url("/v1/files"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let file: Value = response.json().await.unwrap();
-    file["id"].as_str().unwrap().to_owned()
-}
-
-fn id_of(answer: &threadgate_tests::Answer) -> String {
-    answer.body["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {:?}", answer.body))
-        .to_owned()
-}
-
 /// alice's objects: a thread with a message and a run, a file, a vector
 /// store with it, and a file batch.
 async fn alices_objects(app: &TestApp, alice: &str) -> Ids {
     let assistant = app.assistant("acme").await;
-    let thread = id_of(
-        &app.call(alice, "POST", "/v1/threads", Some(json!({})))
-            .await,
-    );
-    let message = id_of(
-        &app.call(
+    let thread = app
+        .call(alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    let message = app
+        .call(
             alice,
             "POST",
             &format!("/v1/threads/{thread}/messages"),
             Some(json!({"role": "user", "content": "hi"})),
         )
-        .await,
-    );
-    let run = id_of(
-        &app.call(
+        .await
+        .id();
+    let run = app
+        .call(
             alice,
             "POST",
             &format!("/v1/threads/{thread}/runs"),
             Some(json!({"assistant_id": assistant})),
         )
-        .await,
-    );
-    let step = loop {
-        let steps = app
-            .call(
-                alice,
-                "GET",
-                &format!("/v1/threads/{thread}/runs/{run}/steps"),
-                None,
-            )
-            .await;
-        if let Some(id) = steps.body["data"][0]["id"].as_str() {
-            break id.to_owned();
-        }
-        tokio::task::yield_now().await;
-    };
-    let file = upload(app, alice, "notes.txt", b"private notes").await;
-    let store = id_of(
-        &app.call(
+        .await
+        .id();
+    let steps = format!("/v1/threads/{thread}/runs/{run}/steps");
+    let step = app
+        .poll("the run's first step", || async {
+            let listed = app.call(alice, "GET", &steps, None).await;
+            listed.body["data"][0]["id"].as_str().map(str::to_owned)
+        })
+        .await;
+    let file = app
+        .upload(alice, "assistants", "notes.txt", b"private notes", &[])
+        .await
+        .id();
+    let store = app
+        .call(
             alice,
             "POST",
             "/v1/vector_stores",
             Some(json!({"name": "mine", "file_ids": [file]})),
         )
-        .await,
-    );
-    let second = upload(app, alice, "more.txt", b"more notes").await;
-    let batch = id_of(
-        &app.call(
+        .await
+        .id();
+    let second = app
+        .upload(alice, "assistants", "more.txt", b"more notes", &[])
+        .await
+        .id();
+    let batch = app
+        .call(
             alice,
             "POST",
             &format!("/v1/vector_stores/{store}/file_batches"),
             Some(json!({"file_ids": [second]})),
         )
-        .await,
-    );
+        .await
+        .id();
     Ids {
         assistant,
         thread,
@@ -213,11 +184,14 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
     let carol = app.token("globex", "carol");
     let ids = alices_objects(&app, &alice).await;
     // Both intruders exist as users; each has a thread of their own.
-    let bobs_thread = id_of(&app.call(&bob, "POST", "/v1/threads", Some(json!({}))).await);
-    let carols_thread = id_of(
-        &app.call(&carol, "POST", "/v1/threads", Some(json!({})))
-            .await,
-    );
+    let bobs_thread = app
+        .call(&bob, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    let carols_thread = app
+        .call(&carol, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
 
     let document: Value = app.get("/openapi.json").await.json().await.unwrap();
     let mut checked = 0;
@@ -311,15 +285,15 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
         "no refused reference reached the upstream"
     );
     // Bob's own vector store cannot take alice's file.
-    let bobs_store = id_of(
-        &app.call(
+    let bobs_store = app
+        .call(
             &bob,
             "POST",
             "/v1/vector_stores",
             Some(json!({"name": "bob's"})),
         )
-        .await,
-    );
+        .await
+        .id();
     let after_setup = app.upstream_requests().len();
     for (path, body) in [
         (

@@ -171,20 +171,9 @@ async fn each_finished_runs_usage_is_recorded_once() {
         run.body["thread_id"].as_str().unwrap().to_owned(),
         run.body["id"].as_str().unwrap().to_owned(),
     );
-    let total = loop {
-        let current = app
-            .call(
-                &alice,
-                "GET",
-                &format!("/v1/threads/{thread}/runs/{run_id}"),
-                None,
-            )
-            .await;
-        if current.body["status"] == "completed" {
-            break current.body["usage"]["total_tokens"].as_i64().unwrap();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let finished = app.finished_run(&alice, &thread, &run_id).await;
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let total = finished["usage"]["total_tokens"].as_i64().unwrap();
     // Seen again in the run list: still one record.
     app.call(&alice, "GET", &format!("/v1/threads/{thread}/runs"), None)
         .await;
