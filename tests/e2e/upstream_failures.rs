@@ -1,7 +1,8 @@
 //! What the caller sees when the upstream fails, and what is left behind.
 
+use domain::ListScope;
 use serde_json::json;
-use storage::repo::resources::{self, PageQuery, Scope};
+use storage::repo::resources::{self, PageQuery};
 use threadgate_tests::TestApp;
 
 #[actix_web::test]
@@ -102,7 +103,7 @@ async fn timeouts_are_504_and_an_unknown_create_outcome_stays_pending() {
     let (active, _) = resources::list(
         &mut conn,
         tenant.id,
-        Scope::OwnedBy(alice_id),
+        ListScope::OwnedBy(alice_id),
         domain::ResourceKind::Thread,
         &PageQuery {
             limit: 10,

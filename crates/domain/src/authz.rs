@@ -5,7 +5,9 @@
 //! sharing, admin access settings and new resource kinds change this file and
 //! nothing else.
 
-use crate::{Action, LifecycleState, Owner, Permission, Principal, ResourceFacts, ResourceKind};
+use crate::{
+    Action, LifecycleState, Owner, Permission, Principal, ResourceFacts, ResourceKind, UserId,
+};
 
 /// Tenant-wide settings that widen or narrow the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,7 +125,7 @@ fn authorize_user_owned(
     principal: &Principal,
     action: Action,
     resource: &ResourceFacts,
-    owner: crate::UserId,
+    owner: UserId,
     policy: &TenantPolicy,
 ) -> Decision {
     let Some(caller) = principal.user_id() else {
@@ -165,6 +167,55 @@ fn authorize_tenant_owned(principal: &Principal, action: Action, kind: ResourceK
     }
 }
 
+/// Whose objects a request is about: the caller's own, or (a tenant admin
+/// asking with `Threadgate-Owner: tenant`) the tenant's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ownership {
+    #[default]
+    Own,
+    Tenant,
+}
+
+/// The owner a new object created by `principal` gets: the user, or the
+/// tenant for a backend acting as itself (whether it may create at all is
+/// [`authorize`]'s to say) or for an admin who asked for the tenant.
+pub fn owner_of_new(principal: &Principal, asked: Ownership) -> Result<Owner, DenyReason> {
+    match asked {
+        Ownership::Tenant if principal.is_admin() => Ok(Owner::Tenant),
+        Ownership::Tenant => Err(DenyReason::AdminRequired),
+        Ownership::Own => Ok(principal.user_id().map_or(Owner::Tenant, Owner::User)),
+    }
+}
+
+/// Whose objects of one kind a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListScope {
+    /// One user's own.
+    OwnedBy(UserId),
+    /// The tenant's own (assistants, knowledge files and stores).
+    Tenant,
+    /// Nothing: the caller owns no objects of this kind.
+    Nothing,
+}
+
+/// What a list of `kind` shows `principal`. Members list their tenant's
+/// assistants; everything else is the caller's own, or the tenant's for its
+/// admins. Conversation state is never the tenant's to list.
+pub fn list_scope(
+    principal: &Principal,
+    kind: ResourceKind,
+    asked: Ownership,
+) -> Result<ListScope, DenyReason> {
+    if kind == ResourceKind::Assistant {
+        return Ok(ListScope::Tenant);
+    }
+    Ok(match owner_of_new(principal, asked)? {
+        Owner::User(user) => ListScope::OwnedBy(user),
+        Owner::Tenant if principal.is_admin() && !kind.is_conversation_state() => ListScope::Tenant,
+        Owner::Tenant => ListScope::Nothing,
+    })
+}
+
 const fn permits(permission: Permission, action: Action) -> bool {
     match permission {
         Permission::Read => matches!(action, Action::Read | Action::ReadContent),
@@ -178,6 +229,70 @@ const fn permits(permission: Permission, action: Action) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_show_the_callers_own_the_tenants_to_admins_and_assistants_to_all() {
+        let tenant = TenantId::new();
+        let member = user(tenant, Role::Member);
+        let admin = user(tenant, Role::Admin);
+        let own = |principal: &Principal| ListScope::OwnedBy(principal.user_id().unwrap());
+        for kind in [
+            ResourceKind::Thread,
+            ResourceKind::File,
+            ResourceKind::VectorStore,
+        ] {
+            assert_eq!(list_scope(&member, kind, Ownership::Own), Ok(own(&member)));
+            assert_eq!(list_scope(&admin, kind, Ownership::Own), Ok(own(&admin)));
+            assert_eq!(
+                list_scope(&member, kind, Ownership::Tenant),
+                Err(DenyReason::AdminRequired)
+            );
+        }
+        assert_eq!(
+            list_scope(&admin, ResourceKind::File, Ownership::Tenant),
+            Ok(ListScope::Tenant)
+        );
+        assert_eq!(
+            list_scope(&admin, ResourceKind::Thread, Ownership::Tenant),
+            Ok(ListScope::Nothing),
+            "conversation state is never the tenant's"
+        );
+        assert_eq!(
+            list_scope(&member, ResourceKind::Assistant, Ownership::Own),
+            Ok(ListScope::Tenant)
+        );
+        // Backends acting as themselves own nothing of their own.
+        let admin_backend = service(tenant, Role::Admin);
+        let member_backend = service(tenant, Role::Member);
+        assert_eq!(
+            list_scope(&admin_backend, ResourceKind::File, Ownership::Own),
+            Ok(ListScope::Tenant)
+        );
+        assert_eq!(
+            list_scope(&admin_backend, ResourceKind::Thread, Ownership::Own),
+            Ok(ListScope::Nothing)
+        );
+        assert_eq!(
+            list_scope(&member_backend, ResourceKind::VectorStore, Ownership::Own),
+            Ok(ListScope::Nothing)
+        );
+    }
+
+    #[test]
+    fn new_objects_are_the_callers_or_the_tenants_when_an_admin_asks() {
+        let tenant = TenantId::new();
+        let member = user(tenant, Role::Member);
+        let admin = user(tenant, Role::Admin);
+        assert_eq!(
+            owner_of_new(&member, Ownership::Own),
+            Ok(Owner::User(member.user_id().unwrap()))
+        );
+        assert_eq!(owner_of_new(&admin, Ownership::Tenant), Ok(Owner::Tenant));
+        assert_eq!(
+            owner_of_new(&member, Ownership::Tenant),
+            Err(DenyReason::AdminRequired)
+        );
+    }
     use crate::{
         Actor, ApiKeyId, Authentication, Grant, IdentityProviderId, ResourceId, Role, TenantId,
         UserId,

@@ -13,7 +13,10 @@ mod principal;
 mod resource;
 
 pub use action::Action;
-pub use authz::{Decision, DenyReason, Target, TenantPolicy, authorize};
+pub use authz::{
+    Decision, DenyReason, ListScope, Ownership, Target, TenantPolicy, authorize, list_scope,
+    owner_of_new,
+};
 pub use error::DomainError;
 pub use ids::{ApiKeyId, IdentityProviderId, ResourceId, TenantId, UpstreamId, UserId};
 pub use principal::{Actor, Authentication, Principal, Role};

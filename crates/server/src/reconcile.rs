@@ -36,13 +36,7 @@ pub struct Report {
 }
 
 fn delete_operation(kind: ResourceKind) -> Option<Operation> {
-    match kind {
-        ResourceKind::Thread => Some(Operation::DeleteThread),
-        ResourceKind::File => Some(Operation::DeleteFile),
-        ResourceKind::VectorStore => Some(Operation::DeleteVectorStore),
-        ResourceKind::Assistant => Some(Operation::DeleteAssistant),
-        ResourceKind::Conversation | ResourceKind::Response => None,
-    }
+    Operation::for_kind(kind).map(|operations| operations.delete)
 }
 
 /// One pass over rows unsettled for longer than `older_than`.

@@ -1,7 +1,7 @@
 //! Every Assistants API operation the client performs: its method, its path
 //! template (the same on both flavours), and whether repeating it is safe.
 
-use domain::UpstreamId;
+use domain::{ResourceKind, UpstreamId};
 use reqwest::Method;
 
 macro_rules! operations {
@@ -98,7 +98,28 @@ operations! {
     ListFileBatchFiles => GET "/vector_stores/{vector_store_id}/file_batches/{batch_id}/files" Read,
 }
 
+/// The operations that read and delete one object of a kind Threadgate
+/// records: one table that the gateway and the reconciler both read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindOperations {
+    pub get: Operation,
+    pub delete: Operation,
+}
+
 impl Operation {
+    /// How the upstream reads and deletes an object of `kind`; `None` for
+    /// kinds this surface does not serve.
+    pub const fn for_kind(kind: ResourceKind) -> Option<KindOperations> {
+        let (get, delete) = match kind {
+            ResourceKind::Assistant => (Operation::GetAssistant, Operation::DeleteAssistant),
+            ResourceKind::Thread => (Operation::GetThread, Operation::DeleteThread),
+            ResourceKind::File => (Operation::GetFile, Operation::DeleteFile),
+            ResourceKind::VectorStore => (Operation::GetVectorStore, Operation::DeleteVectorStore),
+            ResourceKind::Conversation | ResourceKind::Response => return None,
+        };
+        Some(KindOperations { get, delete })
+    }
+
     /// The template with `ids` substituted in order. Ids are [`UpstreamId`]s,
     /// so they cannot carry `/`, `?` or `%` into the path.
     pub fn path(self, ids: &[&UpstreamId]) -> Result<String, String> {
@@ -154,5 +175,19 @@ mod tests {
         assert!(Operation::CreateThread.changes_state());
         assert!(Operation::CancelRun.changes_state());
         assert_eq!(Operation::ALL.len(), 44);
+    }
+
+    #[test]
+    fn each_served_kind_is_read_and_deleted_by_its_own_id() {
+        for kind in ResourceKind::ALL {
+            let Some(operations) = Operation::for_kind(kind) else {
+                continue;
+            };
+            assert_eq!(operations.get.method(), Method::GET, "{kind:?}");
+            assert_eq!(operations.delete.method(), Method::DELETE, "{kind:?}");
+            assert_eq!(operations.get.template(), operations.delete.template());
+            assert_eq!(operations.get.template().matches('{').count(), 1);
+        }
+        assert!(Operation::for_kind(ResourceKind::Thread).is_some());
     }
 }

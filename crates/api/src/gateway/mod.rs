@@ -20,7 +20,7 @@ pub mod references;
 
 use std::sync::Arc;
 
-use domain::{Action, Owner, ResourceKind, Target, UpstreamId, authorize};
+use domain::{Action, ListScope, Owner, Ownership, ResourceKind, Target, UpstreamId, authorize};
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
 use storage::repo::audit::Outcome;
@@ -58,6 +58,28 @@ pub struct Authorized<'a> {
 /// The not-found answer for an id, worded as the upstream words its own.
 pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
     ApiError::not_found(format!("No {} found with id '{id}'.", kind.noun()))
+}
+
+/// The owner a new object of the caller's gets, as `domain::owner_of_new`
+/// decides; asking for the tenant without being its admin is a 403.
+pub fn owner_of_new(caller: &Caller, asked: Ownership) -> Result<Owner, ApiError> {
+    domain::owner_of_new(&caller.principal, asked).map_err(|_| acting_for_the_tenant())
+}
+
+/// Whose objects of `kind` a list shows the caller, as `domain::list_scope`
+/// decides.
+pub fn list_scope(
+    caller: &Caller,
+    kind: ResourceKind,
+    asked: Ownership,
+) -> Result<ListScope, ApiError> {
+    domain::list_scope(&caller.principal, kind, asked).map_err(|_| acting_for_the_tenant())
+}
+
+fn acting_for_the_tenant() -> ApiError {
+    ApiError::Forbidden {
+        message: "Only tenant admins may act for the tenant.".to_owned(),
+    }
 }
 
 /// A path id that is not a resource of its own (message, run, step): it

@@ -329,19 +329,16 @@ impl Recorder {
     /// it is what a candidate of `kind` must be.
     async fn confirm(&self, kind: ResourceKind, id: &UpstreamId) -> Option<Value> {
         let client = self.client().ok()?;
-        let (operation, object) = match kind {
-            ResourceKind::File => (Operation::GetFile, "file"),
-            ResourceKind::VectorStore => (Operation::GetVectorStore, "vector_store"),
-            _ => return None,
-        };
-        let fetched: Value = match client.call(UpstreamRequest::new(operation, &[id])).await {
+        let get = Operation::for_kind(kind)?.get;
+        let fetched: Value = match client.call(UpstreamRequest::new(get, &[id])).await {
             Ok(fetched) => fetched,
             Err(error) => {
                 tracing::warn!(%error, upstream_id = %id, "a named object is not found upstream: not recorded");
                 return None;
             }
         };
-        let is_it = fetched["object"] == object && fetched["id"] == id.as_str();
+        // The upstream's `object` names the kind as Threadgate spells it.
+        let is_it = fetched["object"] == kind.as_str() && fetched["id"] == id.as_str();
         // Only files the assistant wrote become the thread owner's.
         let written = kind != ResourceKind::File || fetched["purpose"] == "assistants_output";
         if !(is_it && written) {

@@ -2,17 +2,17 @@
 //! read and run.
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use domain::{Action, Owner, ResourceKind};
+use domain::{Action, Owner, Ownership, ResourceKind};
 use serde_json::Value;
-use storage::repo::resources::{self, Scope};
+use storage::repo::resources;
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{ListParams, envelope, ok};
 use super::schemas::{AssistantObject, AssistantRequest, DeletionStatus, ListObject};
 use super::threads::object_body;
 use crate::auth::Caller;
-use crate::gateway::Exchange;
 use crate::gateway::recording::Recorder;
+use crate::gateway::{Exchange, list_scope};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -37,17 +37,12 @@ pub async fn list(
         .cursor(ResourceKind::Assistant, "before", params.before.as_deref())?
         .authorize()
         .await?;
+    let scope = list_scope(&caller, ResourceKind::Assistant, Ownership::Own)?;
     let tenant_id = caller.tenant.id;
     let (listed, has_more) = state
         .database
         .run("assistants.list", move |conn| {
-            resources::list(
-                conn,
-                tenant_id,
-                Scope::Tenant,
-                ResourceKind::Assistant,
-                &page,
-            )
+            resources::list(conn, tenant_id, scope, ResourceKind::Assistant, &page)
         })
         .await?;
     let mut assistants = authorized

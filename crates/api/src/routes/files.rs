@@ -5,20 +5,19 @@
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use bytes::Bytes;
-use domain::{Action, Owner, ResourceKind};
+use domain::{Action, Owner, Ownership, ResourceKind};
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
 use serde_json::Value;
-use storage::repo::resources::{self, Scope};
+use storage::repo::resources;
 use tokio::io::AsyncWriteExt;
 use upstream::{Operation, StreamUpload, UpstreamRequest};
 use utoipa::IntoParams;
 
 use super::common::{ListParams, envelope, ok};
 use super::schemas::{DeletionStatus, FileObject, ListObject, UploadFileRequest};
-use super::threads::owner_of_new;
 use crate::auth::Caller;
-use crate::gateway::{Authorized, Exchange};
+use crate::gateway::{Authorized, Exchange, list_scope, owner_of_new};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody, RequestLimits};
 
@@ -27,31 +26,20 @@ const PURPOSES: &[&str] = &["assistants", "vision", "user_data"];
 /// Sent by a tenant admin to make an upload, or a list, the tenant's.
 pub const OWNER_HEADER: &str = "Threadgate-Owner";
 
-/// Who owns what this request creates or lists: the caller, or with
-/// `Threadgate-Owner: tenant` (admins only) the tenant.
-pub(crate) fn requested_owner(request: &HttpRequest, caller: &Caller) -> Result<Owner, ApiError> {
+/// Whose objects the request is about, as `Threadgate-Owner` says: `user`
+/// (the default) or `tenant`; whether the caller may ask is decided later.
+pub(crate) fn requested_ownership(request: &HttpRequest) -> Result<Ownership, ApiError> {
     match request
         .headers()
         .get(OWNER_HEADER)
         .map(|v| v.to_str().unwrap_or(""))
     {
-        None => Ok(owner_of_new(caller)),
-        Some("tenant") if caller.principal.is_admin() => Ok(Owner::Tenant),
-        Some("tenant") => Err(ApiError::Forbidden {
-            message: "Only tenant admins may act for the tenant.".to_owned(),
-        }),
-        Some("user") => Ok(owner_of_new(caller)),
+        None | Some("user") => Ok(Ownership::Own),
+        Some("tenant") => Ok(Ownership::Tenant),
         Some(_) => Err(ApiError::bad_request(
             "Threadgate-Owner must be `tenant` or `user`.",
             None,
         )),
-    }
-}
-
-fn scope_of(owner: Owner) -> Scope {
-    match owner {
-        Owner::User(user) => Scope::OwnedBy(user),
-        Owner::Tenant => Scope::Tenant,
     }
 }
 
@@ -85,10 +73,10 @@ pub async fn upload(
     if declared.is_some_and(|length| length > limit.saturating_add(64 * 1024)) {
         return Err(too_large(limit));
     }
-    let owner = requested_owner(&request, &caller)?;
     let authorized = Exchange::new(&state, &caller, &request_id)
         .authorize_create(ResourceKind::File)
         .await?;
+    let owner = owner_of_new(&caller, requested_ownership(&request)?)?;
 
     let mut purpose: Option<String> = None;
     let mut uploaded: Option<Value> = None;
@@ -311,17 +299,14 @@ pub async fn list(
         .cursor(ResourceKind::File, "before", params.before.as_deref())?
         .authorize()
         .await?;
-    let owner = requested_owner(&request, &caller)?;
-    if owner == Owner::Tenant && caller.user().is_none() && !caller.principal.is_admin() {
-        return Ok(ok(envelope(Vec::new(), false)));
-    }
+    let scope = list_scope(&caller, ResourceKind::File, requested_ownership(&request)?)?;
     let mut page = params.page_query()?;
     page.attribute_equals = filter.purpose.clone().map(|purpose| ("purpose", purpose));
     let tenant_id = caller.tenant.id;
     let (listed, has_more) = state
         .database
         .run("files.list", move |conn| {
-            resources::list(conn, tenant_id, scope_of(owner), ResourceKind::File, &page)
+            resources::list(conn, tenant_id, scope, ResourceKind::File, &page)
         })
         .await?;
     let files = listed.into_iter().map(|file| file.attributes).collect();

@@ -2,7 +2,7 @@
 //! Streams (`"stream": true`) are passed through event by event.
 
 use actix_web::{HttpResponse, get, post, web};
-use domain::{Action, ResourceKind};
+use domain::{Action, Ownership, ResourceKind};
 use serde_json::Value;
 use storage::repo::resources::Resource;
 use upstream::{Operation, UpstreamRequest};
@@ -13,10 +13,10 @@ use super::schemas::{
     CreateRunRequest, CreateThreadAndRunRequest, ListObject, ModifyRequest, RunObject,
     RunStepObject, SubmitToolOutputsRequest,
 };
-use super::threads::{object_body, owner_of_new};
+use super::threads::object_body;
 use crate::auth::Caller;
 use crate::gateway::recording::Recorder;
-use crate::gateway::{Authorized, Exchange, child_id, metadata};
+use crate::gateway::{Authorized, Exchange, child_id, metadata, owner_of_new};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -161,7 +161,7 @@ pub async fn create_thread_and_run(
         .body(Operation::CreateThreadAndRun, &body)?
         .authorize_create(ResourceKind::Thread)
         .await?;
-    let owner = owner_of_new(&caller);
+    let owner = owner_of_new(&caller, Ownership::Own)?;
     let pending = authorized.reserve(ResourceKind::Thread, owner).await?;
     let reserved = pending.id();
     if !body["thread"].is_object() {

@@ -1,9 +1,9 @@
 //! `/v1/threads`: the caller's own threads.
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use domain::{Action, Owner, ResourceKind};
+use domain::{Action, Ownership, ResourceKind};
 use serde_json::Value;
-use storage::repo::resources::{self, Scope};
+use storage::repo::resources;
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{ListParams, envelope, ok};
@@ -12,16 +12,10 @@ use super::schemas::{
     CreateThreadRequest, DeletionStatus, ListObject, ModifyRequest, ThreadObject,
 };
 use crate::auth::Caller;
-use crate::gateway::Exchange;
 use crate::gateway::recording::Recorder;
+use crate::gateway::{Exchange, list_scope, owner_of_new};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
-
-/// The owner new objects of this caller get: the user, or the tenant for a
-/// backend acting as itself (allowed only for admins by the decision).
-pub(crate) fn owner_of_new(caller: &Caller) -> Owner {
-    caller.user().map_or(Owner::Tenant, Owner::User)
-}
 
 /// Creates a thread owned by the caller.
 #[utoipa::path(
@@ -46,10 +40,11 @@ pub async fn create(
         .body(Operation::CreateThread, &body)?
         .authorize_create(ResourceKind::Thread)
         .await?;
+    let owner = owner_of_new(&caller, Ownership::Own)?;
     let (reserved, thread) = authorized
         .create(
             ResourceKind::Thread,
-            owner_of_new(&caller),
+            owner,
             Operation::CreateThread,
             body,
             true,
@@ -60,7 +55,7 @@ pub async fn create(
         &state,
         &caller,
         &request_id.0,
-        owner_of_new(&caller),
+        owner,
         reserved,
         thread["id"].as_str(),
     )
@@ -92,20 +87,12 @@ pub async fn list(
         .cursor(ResourceKind::Thread, "before", params.before.as_deref())?
         .authorize()
         .await?;
-    let Some(user) = caller.user() else {
-        return Ok(ok(envelope(Vec::new(), false)));
-    };
+    let scope = list_scope(&caller, ResourceKind::Thread, Ownership::Own)?;
     let tenant_id = caller.tenant.id;
     let (listed, has_more) = state
         .database
         .run("threads.list", move |conn| {
-            resources::list(
-                conn,
-                tenant_id,
-                Scope::OwnedBy(user),
-                ResourceKind::Thread,
-                &page,
-            )
+            resources::list(conn, tenant_id, scope, ResourceKind::Thread, &page)
         })
         .await?;
     let threads = authorized

@@ -10,14 +10,14 @@ use upstream::{Operation, UpstreamRequest};
 use utoipa::IntoParams;
 
 use super::common::{ListParams, envelope, ok};
-use super::files::requested_owner;
+use super::files::requested_ownership;
 use super::schemas::{
     DeletionStatus, FileBatchObject, FileBatchRequest, ListObject, SearchRequest,
     VectorStoreFileObject, VectorStoreFileRequest, VectorStoreObject, VectorStoreRequest,
 };
 use super::threads::object_body;
 use crate::auth::Caller;
-use crate::gateway::{Exchange, child_id};
+use crate::gateway::{Exchange, child_id, list_scope, owner_of_new};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -61,11 +61,11 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
-    let owner = requested_owner(&request, &caller)?;
     let authorized = Exchange::new(&state, &caller, &request_id)
         .body(Operation::CreateVectorStore, &body)?
         .authorize_create(ResourceKind::VectorStore)
         .await?;
+    let owner = owner_of_new(&caller, requested_ownership(&request)?)?;
     let (_, store) = authorized
         .create(
             ResourceKind::VectorStore,
@@ -102,11 +102,11 @@ pub async fn list(
         )?
         .authorize()
         .await?;
-    let scope = match requested_owner(&request, &caller)? {
-        domain::Owner::User(user) => resources::Scope::OwnedBy(user),
-        domain::Owner::Tenant if caller.principal.is_admin() => resources::Scope::Tenant,
-        domain::Owner::Tenant => return Ok(ok(envelope(Vec::new(), false))),
-    };
+    let scope = list_scope(
+        &caller,
+        ResourceKind::VectorStore,
+        requested_ownership(&request)?,
+    )?;
     let page = params.page_query()?;
     let tenant_id = caller.tenant.id;
     let (listed, has_more) = state

@@ -13,8 +13,8 @@ use diesel::prelude::*;
 use diesel::query_builder::{QueryFragment, QueryId};
 use diesel::query_dsl::LoadQuery;
 use domain::{
-    Grant, LifecycleState, Owner, ResourceFacts, ResourceId, ResourceKind, TenantId, UpstreamId,
-    UserId,
+    Grant, LifecycleState, ListScope, Owner, ResourceFacts, ResourceId, ResourceKind, TenantId,
+    UpstreamId, UserId,
 };
 use uuid::Uuid;
 
@@ -392,15 +392,6 @@ fn transition(
     }
 }
 
-/// Whose resources a list shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// One user's own.
-    OwnedBy(UserId),
-    /// The tenant's own (assistants, knowledge files).
-    Tenant,
-}
-
 /// A page request in the API's terms: `limit`, `order`, and `after` /
 /// `before` cursors that name an item of the same list.
 #[derive(Debug, Clone)]
@@ -421,10 +412,15 @@ pub struct PageQuery {
 pub fn list(
     conn: &mut PgConnection,
     tenant_id: TenantId,
-    scope: Scope,
+    scope: ListScope,
     kind: ResourceKind,
     page: &PageQuery,
 ) -> Result<(Vec<Resource>, bool), StorageError> {
+    let scope = match scope {
+        ListScope::OwnedBy(user) => Owner::User(user),
+        ListScope::Tenant => Owner::Tenant,
+        ListScope::Nothing => return Ok((Vec::new(), false)),
+    };
     let scoped = || listing(tenant_id, scope, kind, page.attribute_equals.as_ref());
     let mut cursor = |upstream_id: &UpstreamId| -> Result<(DateTime<Utc>, Uuid), StorageError> {
         Ok(scoped()
@@ -482,7 +478,7 @@ pub fn list(
 /// cursors and order: the leading columns of `resources_owner_listing`.
 fn listing(
     tenant_id: TenantId,
-    scope: Scope,
+    owner: Owner,
     kind: ResourceKind,
     attribute_equals: Option<&(&'static str, String)>,
 ) -> resources::BoxedQuery<'static, Pg> {
@@ -497,9 +493,9 @@ fn listing(
                 .bind::<diesel::sql_types::Text, _>(value.clone()),
         );
     }
-    match scope {
-        Scope::OwnedBy(user) => query.filter(resources::owner_user_id.eq(user.as_uuid())),
-        Scope::Tenant => query.filter(resources::owner_user_id.is_null()),
+    match owner {
+        Owner::User(user) => query.filter(resources::owner_user_id.eq(user.as_uuid())),
+        Owner::Tenant => query.filter(resources::owner_user_id.is_null()),
     }
 }
 
@@ -610,7 +606,7 @@ mod tests {
 
         let owner = UserId::new();
         let listing = in_page_order(
-            listing(tenant, Scope::OwnedBy(owner), ResourceKind::Thread, None),
+            listing(tenant, Owner::User(owner), ResourceKind::Thread, None),
             false,
             21,
         );
