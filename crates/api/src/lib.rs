@@ -50,7 +50,34 @@ caller's answer 404, exactly like ids that never existed.",
         (name = "Vector stores", description = "The caller's vector stores, their files and batches."),
         (name = "operations", description = "Liveness, readiness and this document.")
     ),
-    components(schemas(ErrorBody, ErrorDetail))
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        routes::schemas::AssistantObject,
+        routes::schemas::AssistantRequest,
+        routes::schemas::CreateMessageRequest,
+        routes::schemas::CreateRunRequest,
+        routes::schemas::CreateThreadAndRunRequest,
+        routes::schemas::CreateThreadRequest,
+        routes::schemas::DeletionStatus,
+        routes::schemas::FileBatchObject,
+        routes::schemas::FileBatchRequest,
+        routes::schemas::FileObject,
+        routes::schemas::ListObject,
+        routes::schemas::MessageObject,
+        routes::schemas::ModifyRequest,
+        routes::schemas::RunObject,
+        routes::schemas::RunStepObject,
+        routes::schemas::SearchRequest,
+        routes::schemas::SubmitToolOutputsRequest,
+        routes::schemas::ThreadObject,
+        routes::schemas::ToolOutput,
+        routes::schemas::UploadFileRequest,
+        routes::schemas::VectorStoreFileObject,
+        routes::schemas::VectorStoreFileRequest,
+        routes::schemas::VectorStoreObject,
+        routes::schemas::VectorStoreRequest,
+    ))
 )]
 struct ApiDoc;
 
@@ -73,15 +100,14 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Registers every route. The same function feeds the running app and the
-/// OpenAPI document.
-pub fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// Registers the operational routes (health, this document). The same
+/// function feeds the running app and the OpenAPI document.
+fn operational_routes(config: &mut utoipa_actix_web::service_config::ServiceConfig) {
     config
         .service(health::healthz)
         .service(health::readyz)
         .service(docs::openapi_json)
         .service(docs::docs_page);
-    routes::configure(config);
 }
 
 /// How large a request body may be.
@@ -102,9 +128,10 @@ pub fn configure(limits: RequestLimits) -> impl Fn(&mut web::ServiceConfig) + Cl
             .app_data(error::query_config())
             .app_data(error::path_config())
             .app_data(web::Data::new(limits));
-        routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+        operational_routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
             config,
         ));
+        routes::configure(config);
         config.default_service(web::to(error::unknown_route));
     }
 }
@@ -114,13 +141,15 @@ pub fn no_store() -> middleware::DefaultHeaders {
     middleware::DefaultHeaders::new().add(("Cache-Control", "no-store"))
 }
 
-/// The OpenAPI document of every route [`routes`] registers.
+/// The OpenAPI document of every route [`configure`] registers: the
+/// operational routes' own annotations, and the operation table's rows.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_app, mut document) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(routes)
+        .configure(operational_routes)
         .split_for_parts();
+    document.paths.merge(routes::document::paths());
     document_unauthorized(&mut document);
     document_idempotency_key(&mut document);
     document

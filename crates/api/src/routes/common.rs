@@ -85,6 +85,59 @@ impl ListParams {
     }
 }
 
+/// `run_id`: only the messages of one run.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunFilter {
+    /// Only the messages of this run.
+    pub run_id: Option<String>,
+}
+
+/// `filter`: only the vector store files in one state.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusFilter {
+    /// Only files in this state (`in_progress`, `completed`, `failed`, `cancelled`).
+    pub filter: Option<String>,
+}
+
+impl StatusFilter {
+    /// The state asked for, if it is one.
+    pub fn checked(self) -> Result<Option<String>, ApiError> {
+        match self.filter {
+            Some(status)
+                if !matches!(
+                    status.as_str(),
+                    "in_progress" | "completed" | "failed" | "cancelled"
+                ) =>
+            {
+                Err(ApiError::bad_request("Invalid 'filter'.", Some("filter")))
+            }
+            filter => Ok(filter),
+        }
+    }
+}
+
+/// `purpose`: only the files of one purpose.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PurposeFilter {
+    /// Only files with this purpose.
+    pub purpose: Option<String>,
+}
+
+/// Bodies are JSON objects; anything else is refused before it goes anywhere.
+pub fn object_body(body: Value) -> Result<Value, ApiError> {
+    if body.is_object() {
+        Ok(body)
+    } else {
+        Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+            None,
+        ))
+    }
+}
+
 pub fn ok(value: Value) -> HttpResponse {
     HttpResponse::Ok().json(value)
 }

@@ -1,25 +1,21 @@
-//! `/v1/files`: the caller's files. Uploads are streamed to the upstream as
-//! they arrive; lists come from Threadgate's records, so nobody ever sees
-//! another's file, not even its id.
+//! The two file routes whose work is their own: uploads, streamed to the
+//! upstream as they arrive, and content, streamed back. The other file
+//! routes are plain rows of the operation table.
 
 use actix_multipart::Multipart;
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use domain::{Action, Owner, Ownership, ResourceKind};
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
-use serde::Deserialize;
 use serde_json::Value;
-use storage::repo::resources;
 use tokio::io::AsyncWriteExt;
 use upstream::{Operation, StreamUpload, UpstreamRequest};
-use utoipa::IntoParams;
 
-use super::common::{ListParams, envelope, ok};
-use super::schemas::{DeletionStatus, FileObject, ListObject, UploadFileRequest};
+use super::common::ok;
 use crate::auth::Caller;
-use crate::gateway::{Authorized, Exchange, list_scope, owner_of_new};
+use crate::gateway::{Authorized, Exchange, owner_of_new};
 use crate::request_id::RequestId;
-use crate::{ApiError, AppState, ErrorBody, RequestLimits};
+use crate::{ApiError, AppState, RequestLimits};
 
 /// Purposes a file uploaded for use with assistants may have.
 const PURPOSES: &[&str] = &["assistants", "vision", "user_data"];
@@ -44,18 +40,6 @@ pub(crate) fn requested_ownership(request: &HttpRequest) -> Result<Ownership, Ap
 }
 
 /// Uploads a file for the caller (multipart: `purpose`, then `file`).
-#[utoipa::path(
-    tag = "Files",
-    request_body(content = UploadFileRequest, content_type = "multipart/form-data"),
-    params(("Threadgate-Owner" = Option<String>, Header, description = "`tenant` makes the file the tenant's (admins only)")),
-    responses(
-        (status = 200, body = FileObject),
-        (status = 400, body = ErrorBody),
-        (status = 413, description = "Larger than the configured limit", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[post("/v1/files")]
 pub async fn upload(
     state: web::Data<AppState>,
     caller: Caller,
@@ -271,102 +255,7 @@ async fn stream_upload(
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PurposeFilter {
-    /// Only files with this purpose.
-    pub purpose: Option<String>,
-}
-
-/// Lists the caller's files (or, with `Threadgate-Owner: tenant`, the tenant's).
-#[utoipa::path(
-    tag = "Files",
-    params(ListParams, PurposeFilter, ("Threadgate-Owner" = Option<String>, Header, description = "`tenant` lists the tenant's files (admins only)")),
-    responses((status = 200, body = ListObject), (status = 404, description = "A cursor names no file of the caller", body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[get("/v1/files")]
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    request: HttpRequest,
-    params: web::Query<ListParams>,
-    filter: web::Query<PurposeFilter>,
-) -> Result<HttpResponse, ApiError> {
-    Exchange::new(&state, &caller, &request_id)
-        .cursor(ResourceKind::File, "after", params.after.as_deref())?
-        .cursor(ResourceKind::File, "before", params.before.as_deref())?
-        .authorize()
-        .await?;
-    let scope = list_scope(&caller, ResourceKind::File, requested_ownership(&request)?)?;
-    let mut page = params.page_query()?;
-    page.attribute_equals = filter.purpose.clone().map(|purpose| ("purpose", purpose));
-    let tenant_id = caller.tenant.id;
-    let (listed, has_more) = state
-        .database
-        .run("files.list", move |conn| {
-            resources::list(conn, tenant_id, scope, ResourceKind::File, &page)
-        })
-        .await?;
-    let files = listed.into_iter().map(|file| file.attributes).collect();
-    Ok(ok(envelope(files, has_more)))
-}
-
-/// Retrieves a file of the caller.
-#[utoipa::path(
-    tag = "Files",
-    params(("file_id" = String, Path, description = "The file")),
-    responses((status = 200, body = FileObject), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[get("/v1/files/{file_id}")]
-pub async fn retrieve(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let (authorized, _, id) = Exchange::new(&state, &caller, &request_id)
-        .path(ResourceKind::File, &path, Action::Read)
-        .authorize_one()
-        .await?;
-    Ok(ok(authorized
-        .forward(UpstreamRequest::new(Operation::GetFile, &[&id]))
-        .await?))
-}
-
-/// Deletes a file of the caller.
-#[utoipa::path(
-    tag = "Files",
-    params(("file_id" = String, Path, description = "The file")),
-    responses((status = 200, body = DeletionStatus), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[delete("/v1/files/{file_id}")]
-pub async fn delete(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let (authorized, file, id) = Exchange::new(&state, &caller, &request_id)
-        .path(ResourceKind::File, &path, Action::Delete)
-        .authorize_one()
-        .await?;
-    Ok(ok(authorized
-        .delete(&file, Operation::DeleteFile, &[&id])
-        .await?))
-}
-
 /// The file's bytes, streamed through with the upstream's type and length.
-#[utoipa::path(
-    tag = "Files",
-    params(("file_id" = String, Path, description = "The file")),
-    responses((status = 200, description = "The content", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[get("/v1/files/{file_id}/content")]
 pub async fn content(
     state: web::Data<AppState>,
     caller: Caller,

@@ -1,66 +1,68 @@
-//! The `/v1` routes: the Assistants v2 surface, scoped to the caller.
+//! The `/v1` routes: the Assistants v2 surface, scoped to the caller. Every
+//! route is a row of [`table::ROUTES`]; [`configure`] serves the table and
+//! [`document`] describes it, so the two cannot disagree.
 
-// utoipa's path macros repeat extractor types with their full paths.
-#![allow(unused_qualifications)]
-
-pub mod assistants;
 mod common;
-pub mod files;
-pub mod messages;
-pub mod runs;
+pub mod document;
+mod files;
+mod runs;
 pub mod schemas;
-pub mod threads;
-pub mod vector_stores;
+mod serve;
+pub mod table;
+
+use actix_web::{HttpRequest, guard, web};
+use serde_json::Value;
 
 pub use common::ListParams;
+pub use files::OWNER_HEADER;
+use table::{Body, Route, Serves, Special};
 
-/// Registers the `/v1` routes. Order matters where paths overlap:
-/// `/threads/runs` before `/threads/{thread_id}`.
-pub fn configure(config: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    config
-        .service(assistants::list)
-        .service(assistants::create)
-        .service(assistants::retrieve)
-        .service(assistants::modify)
-        .service(assistants::delete)
-        .service(runs::create_thread_and_run)
-        .service(threads::create)
-        .service(threads::list)
-        .service(threads::retrieve)
-        .service(threads::modify)
-        .service(threads::delete)
-        .service(messages::list)
-        .service(messages::create)
-        .service(messages::retrieve)
-        .service(messages::modify)
-        .service(messages::delete)
-        .service(runs::list)
-        .service(runs::create)
-        .service(runs::retrieve)
-        .service(runs::modify)
-        .service(runs::cancel)
-        .service(runs::submit_tool_outputs)
-        .service(runs::list_steps)
-        .service(runs::retrieve_step)
-        .service(files::upload)
-        .service(files::list)
-        .service(files::retrieve)
-        .service(files::delete)
-        .service(files::content)
-        .service(vector_stores::create)
-        .service(vector_stores::list)
-        .service(vector_stores::retrieve)
-        .service(vector_stores::modify)
-        .service(vector_stores::delete)
-        .service(vector_stores::search)
-        .service(vector_stores::list_files)
-        .service(vector_stores::add_file)
-        .service(vector_stores::retrieve_file)
-        .service(vector_stores::update_file)
-        .service(vector_stores::remove_file)
-        .service(vector_stores::file_content)
-        .service(vector_stores::create_batch)
-        .service(vector_stores::retrieve_batch)
-        .service(vector_stores::cancel_batch)
-        .service(vector_stores::list_batch_files);
+use crate::AppState;
+use crate::auth::Caller;
+use crate::request_id::RequestId;
+
+/// Registers every row of the table, in its order, each as the one method
+/// on its path (other methods fall through to OpenAI's unknown-URL answer).
+pub fn configure(config: &mut web::ServiceConfig) {
+    for route in table::ROUTES {
+        let resource = web::resource(route.public_path()).guard(guard::Method(route.verb.method()));
+        config.service(match route.serves {
+            Serves::Special(Special::Upload) => resource.to(files::upload),
+            Serves::Special(Special::FileContent) => resource.to(files::content),
+            Serves::Special(Special::CreateThreadAndRun) => {
+                resource.to(runs::create_thread_and_run)
+            }
+            _ => match route.body {
+                Body::Json(_) => resource.to(move |state, caller, request_id, request, body| {
+                    serve_json(route, state, caller, request_id, request, body)
+                }),
+                Body::None | Body::Multipart(_) => {
+                    resource.to(move |state, caller, request_id, request| {
+                        serve::serve(route, state, caller, request_id, request, None)
+                    })
+                }
+            },
+        });
+    }
+}
+
+/// A row that takes a JSON body: parsed (and refused) by the same rules as
+/// every other JSON body.
+async fn serve_json(
+    route: &'static Route,
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    request: HttpRequest,
+    body: web::Json<Value>,
+) -> Result<actix_web::HttpResponse, crate::ApiError> {
+    serve::serve(
+        route,
+        state,
+        caller,
+        request_id,
+        request,
+        Some(body.into_inner()),
+    )
+    .await
 }

@@ -1,149 +1,22 @@
-//! Runs and run steps of the caller's threads, and create-thread-and-run.
-//! Streams (`"stream": true`) are passed through event by event.
+//! Create-thread-and-run: the one run route that makes a thread, so the
+//! one whose lifecycle is its own. Every other run route is a row of the
+//! operation table. Streams (`"stream": true`) are passed through event by
+//! event.
 
-use actix_web::{HttpResponse, get, post, web};
-use domain::{Action, Ownership, ResourceKind};
+use actix_web::{HttpResponse, web};
+use domain::{Ownership, ResourceKind};
 use serde_json::Value;
-use storage::repo::resources::Resource;
 use upstream::{Operation, UpstreamRequest};
 
-use super::common::{ListParams, ok, pass_through};
-use super::messages::{attaches_files, forward_recorded};
-use super::schemas::{
-    CreateRunRequest, CreateThreadAndRunRequest, ListObject, ModifyRequest, RunObject,
-    RunStepObject, SubmitToolOutputsRequest,
-};
-use super::threads::object_body;
+use super::common::{object_body, ok, pass_through};
+use super::serve::Asked;
 use crate::auth::Caller;
 use crate::gateway::recording::Recorder;
-use crate::gateway::{Authorized, Exchange, child_id, metadata, owner_of_new};
+use crate::gateway::{Exchange, metadata, owner_of_new};
 use crate::request_id::RequestId;
-use crate::{ApiError, AppState, ErrorBody};
-
-fn wants_stream(body: &Value) -> bool {
-    body["stream"].as_bool() == Some(true)
-}
-
-/// What a run request asks for beside the run itself.
-#[derive(Debug, Clone, Copy)]
-struct RunRequest {
-    /// `"stream": true`: answer with the run's events.
-    stream: bool,
-    /// Files attached for file search: the upstream may make the thread a
-    /// vector store for them.
-    attaches_files: bool,
-}
-
-impl RunRequest {
-    fn of(body: &Value) -> Self {
-        Self {
-            stream: wants_stream(body),
-            attaches_files: attaches_files(body),
-        }
-    }
-}
-
-/// Sends `request` upstream, answering a stream or a JSON object as the
-/// body asked; what the run makes is recorded for the thread's owner.
-async fn run_or_stream(
-    authorized: &Authorized<'_>,
-    thread: &Resource,
-    request: UpstreamRequest<'_>,
-    asked: RunRequest,
-) -> Result<HttpResponse, ApiError> {
-    let recorder = authorized.recorder(thread);
-    if asked.stream {
-        let events = authorized.stream(request).await?;
-        if asked.attaches_files {
-            recorder.thread_from_upstream().await;
-        }
-        return Ok(pass_through(
-            events,
-            Some(recorder.hook(None)),
-            authorized.state().stream_heartbeat,
-        ));
-    }
-    let answer = authorized.forward(request).await?;
-    if asked.attaches_files {
-        recorder.thread_from_upstream().await;
-    }
-    recorder.answer(&answer).await;
-    Ok(ok(answer))
-}
-
-/// Lists a thread's runs.
-#[utoipa::path(
-    tag = "Runs",
-    params(("thread_id" = String, Path, description = "The thread"), ListParams),
-    responses((status = 200, body = ListObject), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[get("/v1/threads/{thread_id}/runs")]
-pub async fn list(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<String>,
-    params: web::Query<ListParams>,
-) -> Result<HttpResponse, ApiError> {
-    let exchange =
-        Exchange::new(&state, &caller, &request_id).path(ResourceKind::Thread, &path, Action::Read);
-    let query = params.upstream_query()?;
-    let (authorized, resource, thread) = exchange.authorize_one().await?;
-    let ids = [&thread];
-    let mut request = UpstreamRequest::new(Operation::ListRuns, &ids);
-    request.query = query;
-    // Finished runs in the answer leave their usage on record.
-    forward_recorded(&authorized, &resource, request).await
-}
-
-/// Runs one of the tenant's assistants on a thread of the caller.
-#[utoipa::path(
-    tag = "Runs",
-    params(("thread_id" = String, Path, description = "The thread")),
-    request_body = CreateRunRequest,
-    responses(
-        (status = 200, description = "The run, or with `stream: true` a `text/event-stream` of its events", body = RunObject),
-        (status = 400, body = ErrorBody),
-        (status = 404, description = "The thread, the assistant or a named file is not the caller's", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[post("/v1/threads/{thread_id}/runs")]
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<String>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    let body = object_body(body.into_inner())?;
-    let exchange = Exchange::new(&state, &caller, &request_id)
-        .path(ResourceKind::Thread, &path, Action::Update)
-        .body(Operation::CreateRun, &body)?;
-    let (authorized, resource, thread) = exchange.authorize_one().await?;
-    let asked = RunRequest::of(&body);
-    run_or_stream(
-        &authorized,
-        &resource,
-        UpstreamRequest::new(Operation::CreateRun, &[&thread]).json(body),
-        asked,
-    )
-    .await
-}
+use crate::{ApiError, AppState};
 
 /// Creates a thread for the caller and runs an assistant on it.
-#[utoipa::path(
-    tag = "Runs",
-    request_body = CreateThreadAndRunRequest,
-    responses(
-        (status = 200, description = "The run, or with `stream: true` a `text/event-stream` of its events", body = RunObject),
-        (status = 400, body = ErrorBody),
-        (status = 404, description = "The assistant or a named file is not the caller's", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[post("/v1/threads/runs")]
 pub async fn create_thread_and_run(
     state: web::Data<AppState>,
     caller: Caller,
@@ -168,7 +41,7 @@ pub async fn create_thread_and_run(
         body["thread"] = serde_json::json!({});
     }
     metadata::stamp(&mut body["thread"], &reserved.to_string());
-    let stream = wants_stream(&body);
+    let stream = Asked::of(Some(&body)).stream;
     let request = UpstreamRequest::new(Operation::CreateThreadAndRun, &[]).json(body);
 
     if stream {
@@ -219,190 +92,4 @@ pub async fn create_thread_and_run(
     recorder.thread_from_upstream().await;
     recorder.answer(&run).await;
     Ok(ok(run))
-}
-
-/// Retrieves a run.
-#[utoipa::path(
-    tag = "Runs",
-    params(("thread_id" = String, Path, description = "The thread"), ("run_id" = String, Path, description = "The run")),
-    responses((status = 200, body = RunObject), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[get("/v1/threads/{thread_id}/runs/{run_id}")]
-pub async fn retrieve(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (thread, run) = path.into_inner();
-    let exchange = Exchange::new(&state, &caller, &request_id).path(
-        ResourceKind::Thread,
-        &thread,
-        Action::Read,
-    );
-    let run = child_id(&run, "run")?;
-    let (authorized, resource, thread) = exchange.authorize_one().await?;
-    forward_recorded(
-        &authorized,
-        &resource,
-        UpstreamRequest::new(Operation::GetRun, &[&thread, &run]),
-    )
-    .await
-}
-
-/// Changes a run's metadata.
-#[utoipa::path(
-    tag = "Runs",
-    params(("thread_id" = String, Path, description = "The thread"), ("run_id" = String, Path, description = "The run")),
-    request_body = ModifyRequest,
-    responses((status = 200, body = RunObject), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[post("/v1/threads/{thread_id}/runs/{run_id}")]
-pub async fn modify(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<(String, String)>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    let (thread, run) = path.into_inner();
-    let body = object_body(body.into_inner())?;
-    let exchange = Exchange::new(&state, &caller, &request_id)
-        .path(ResourceKind::Thread, &thread, Action::Update)
-        .body(Operation::ModifyRun, &body)?;
-    let run = child_id(&run, "run")?;
-    let (authorized, _, thread) = exchange.authorize_one().await?;
-    Ok(ok(authorized
-        .forward(UpstreamRequest::new(Operation::ModifyRun, &[&thread, &run]).json(body))
-        .await?))
-}
-
-/// Cancels a run.
-#[utoipa::path(
-    tag = "Runs",
-    params(("thread_id" = String, Path, description = "The thread"), ("run_id" = String, Path, description = "The run")),
-    responses((status = 200, body = RunObject), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[post("/v1/threads/{thread_id}/runs/{run_id}/cancel")]
-pub async fn cancel(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (thread, run) = path.into_inner();
-    let exchange = Exchange::new(&state, &caller, &request_id).path(
-        ResourceKind::Thread,
-        &thread,
-        Action::Update,
-    );
-    let run = child_id(&run, "run")?;
-    let (authorized, resource, thread) = exchange.authorize_one().await?;
-    forward_recorded(
-        &authorized,
-        &resource,
-        UpstreamRequest::new(Operation::CancelRun, &[&thread, &run]),
-    )
-    .await
-}
-
-/// Submits the outputs of the tool calls a run waits for.
-#[utoipa::path(
-    tag = "Runs",
-    params(("thread_id" = String, Path, description = "The thread"), ("run_id" = String, Path, description = "The run")),
-    request_body = SubmitToolOutputsRequest,
-    responses(
-        (status = 200, description = "The run, or with `stream: true` a `text/event-stream` of its events", body = RunObject),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-#[post("/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")]
-pub async fn submit_tool_outputs(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<(String, String)>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    let (thread, run) = path.into_inner();
-    let body = object_body(body.into_inner())?;
-    let exchange = Exchange::new(&state, &caller, &request_id)
-        .path(ResourceKind::Thread, &thread, Action::Update)
-        .body(Operation::SubmitToolOutputs, &body)?;
-    let run = child_id(&run, "run")?;
-    let (authorized, resource, thread) = exchange.authorize_one().await?;
-    let asked = RunRequest::of(&body);
-    run_or_stream(
-        &authorized,
-        &resource,
-        UpstreamRequest::new(Operation::SubmitToolOutputs, &[&thread, &run]).json(body),
-        asked,
-    )
-    .await
-}
-
-/// Lists a run's steps.
-#[utoipa::path(
-    tag = "Runs",
-    params(("thread_id" = String, Path, description = "The thread"), ("run_id" = String, Path, description = "The run"), ListParams),
-    responses((status = 200, body = ListObject), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[get("/v1/threads/{thread_id}/runs/{run_id}/steps")]
-pub async fn list_steps(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<(String, String)>,
-    params: web::Query<ListParams>,
-) -> Result<HttpResponse, ApiError> {
-    let (thread, run) = path.into_inner();
-    let exchange = Exchange::new(&state, &caller, &request_id).path(
-        ResourceKind::Thread,
-        &thread,
-        Action::Read,
-    );
-    let run = child_id(&run, "run")?;
-    let query = params.upstream_query()?;
-    let (authorized, resource, thread) = exchange.authorize_one().await?;
-    let ids = [&thread, &run];
-    let mut request = UpstreamRequest::new(Operation::ListRunSteps, &ids);
-    request.query = query;
-    forward_recorded(&authorized, &resource, request).await
-}
-
-/// Retrieves a run step.
-#[utoipa::path(
-    tag = "Runs",
-    params(("thread_id" = String, Path, description = "The thread"), ("run_id" = String, Path, description = "The run"), ("step_id" = String, Path, description = "The step")),
-    responses((status = 200, body = RunStepObject), (status = 404, body = ErrorBody)),
-    security(("bearer" = []))
-)]
-#[get("/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}")]
-pub async fn retrieve_step(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (thread, run, step) = path.into_inner();
-    let exchange = Exchange::new(&state, &caller, &request_id).path(
-        ResourceKind::Thread,
-        &thread,
-        Action::Read,
-    );
-    let run = child_id(&run, "run")?;
-    let step = child_id(&step, "run step")?;
-    let (authorized, resource, thread) = exchange.authorize_one().await?;
-    forward_recorded(
-        &authorized,
-        &resource,
-        UpstreamRequest::new(Operation::GetRunStep, &[&thread, &run, &step]),
-    )
-    .await
 }

@@ -1,0 +1,207 @@
+//! The OpenAPI paths of the operation table: each row becomes one operation
+//! with the parameters, body and answers the row implies.
+
+use utoipa::IntoParams;
+use utoipa::openapi::path::{
+    HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Paths, Ref, Required, ResponseBuilder, Type};
+
+use super::common::{ListParams, PurposeFilter, RunFilter, StatusFilter};
+use super::files::OWNER_HEADER;
+use super::table::{Body, Filter, Query, ROUTES, Route, Serves, Verb};
+
+/// Every `/v1` operation, as the table serves it.
+pub fn paths() -> Paths {
+    let mut paths = Paths::new();
+    for route in ROUTES {
+        let method = match route.verb {
+            Verb::Get => HttpMethod::Get,
+            Verb::Post => HttpMethod::Post,
+            Verb::Delete => HttpMethod::Delete,
+        };
+        paths.add_path_operation(route.public_path(), vec![method], operation(route));
+    }
+    paths
+}
+
+fn operation(route: &Route) -> Operation {
+    let mut operation = OperationBuilder::new()
+        .tag(route.doc.tag)
+        .summary(Some(route.doc.summary))
+        .operation_id(Some(route.operation_id))
+        .parameters(Some(parameters(route)))
+        .security(SecurityRequirement::new::<_, _, String>("bearer", []));
+    let body = match route.body {
+        Body::None => None,
+        Body::Json(schema) => Some(("application/json", schema)),
+        Body::Multipart(schema) => Some(("multipart/form-data", schema)),
+    };
+    if let Some((content_type, schema)) = body {
+        operation = operation.request_body(Some(
+            RequestBodyBuilder::new()
+                .content(content_type, json_of(schema))
+                .required(Some(Required::True))
+                .build(),
+        ));
+    }
+    let success = ResponseBuilder::new().description(
+        route
+            .doc
+            .answer_says
+            .unwrap_or_else(|| success_description(route)),
+    );
+    let success = match route.doc.answer {
+        Some(schema) => success.content("application/json", json_of(schema)),
+        None => success.content("application/octet-stream", ContentBuilder::new().build()),
+    };
+    operation = operation.response("200", success.build());
+    for (status, says) in errors(route) {
+        operation = operation.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description(says.unwrap_or_else(|| error_description(status)))
+                .content("application/json", json_of("ErrorBody"))
+                .build(),
+        );
+    }
+    operation.build()
+}
+
+fn json_of(schema: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(schema)))
+        .build()
+}
+
+/// The failures a route documents beside 401 (said once for all).
+fn errors(route: &Route) -> Vec<(u16, Option<&'static str>)> {
+    if !route.doc.errors.is_empty() {
+        return route.doc.errors.to_vec();
+    }
+    let mut errors = Vec::new();
+    if route.body != Body::None || route.query != Query::None {
+        errors.push((400, None));
+    }
+    if route.names_an_object() {
+        errors.push((404, None));
+    }
+    errors
+}
+
+fn success_description(route: &Route) -> &'static str {
+    match route.serves {
+        Serves::Delete { .. } => "Deleted",
+        Serves::List { .. } => "A page of the list",
+        Serves::Create { .. } => "The new object",
+        _ if route.doc.answer == Some("ListObject") => "A page of the list",
+        _ if route.doc.answer == Some("DeletionStatus") => "Deleted",
+        _ => "The object",
+    }
+}
+
+fn error_description(status: u16) -> &'static str {
+    match status {
+        400 => "The request is malformed or names more ids than allowed",
+        403 => "Only a tenant admin may do this",
+        404 => "No such object, or not the caller's (the same answer)",
+        413 => "The body is too large",
+        _ => "The request failed",
+    }
+}
+
+fn parameters(route: &Route) -> Vec<Parameter> {
+    let mut parameters: Vec<Parameter> = route
+        .parameters()
+        .map(|name| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .description(Some(path_description(name)))
+                .required(Required::True)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build()
+        })
+        .collect();
+    let query = || Some(ParameterIn::Query);
+    match route.query {
+        Query::None => {}
+        Query::Page => parameters.extend(ListParams::into_params(query)),
+        Query::PageAnd(filter) => {
+            parameters.extend(ListParams::into_params(query));
+            parameters.extend(match filter {
+                Filter::RunId => RunFilter::into_params(query),
+                Filter::Status => StatusFilter::into_params(query),
+                Filter::Purpose => PurposeFilter::into_params(query),
+            });
+        }
+    }
+    if let Some(says) = route.doc.owner_header {
+        parameters.push(
+            ParameterBuilder::new()
+                .name(OWNER_HEADER)
+                .parameter_in(ParameterIn::Header)
+                .description(Some(says))
+                .required(Required::False)
+                .schema(Some(ObjectBuilder::new().schema_type(
+                    utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
+                )))
+                .build(),
+        );
+    }
+    parameters
+}
+
+fn path_description(name: &str) -> &'static str {
+    match name {
+        "assistant_id" => "The assistant",
+        "thread_id" => "The thread",
+        "message_id" => "The message",
+        "run_id" => "The run",
+        "step_id" => "The step",
+        "file_id" => "The file",
+        "vector_store_id" => "The vector store",
+        "batch_id" => "The batch",
+        other => unreachable!("no route names a parameter called {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_describes_each_row_once_and_nothing_else() {
+        let document = crate::openapi();
+        let mut described = 0;
+        for (path, item) in &document.paths.paths {
+            let Some(below) = path.strip_prefix("/v1") else {
+                continue;
+            };
+            for (verb, operation) in [
+                (Verb::Get, &item.get),
+                (Verb::Post, &item.post),
+                (Verb::Delete, &item.delete),
+            ] {
+                let Some(operation) = operation else { continue };
+                let route = ROUTES
+                    .iter()
+                    .find(|route| route.path == below && route.verb == verb)
+                    .unwrap_or_else(|| panic!("{path} is documented but not in the table"));
+                assert_eq!(operation.operation_id.as_deref(), Some(route.operation_id));
+                assert!(
+                    operation
+                        .responses
+                        .responses
+                        .values()
+                        .all(|response| matches!(response, utoipa::openapi::RefOr::T(r) if !r.description.is_empty())),
+                    "{path}: every answer says what it is"
+                );
+                described += 1;
+            }
+        }
+        assert_eq!(described, ROUTES.len());
+    }
+}

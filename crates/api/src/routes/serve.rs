@@ -1,0 +1,379 @@
+//! The one handler behind every row of the operation table that is not
+//! special: the row says what the request names and what to do; the
+//! gateway authorizes it; only its grant reaches the upstream.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{Action, Ownership, ResourceKind, UpstreamId};
+use serde_json::Value;
+use storage::repo::resources::{self, Resource};
+use upstream::{Operation, UpstreamRequest};
+
+use super::common::{
+    ListParams, PurposeFilter, RunFilter, StatusFilter, envelope, object_body, ok, pass_through,
+};
+use super::files::requested_ownership;
+use super::table::{Answer, Filter, Listed, NewOwner, Query, Route, Serves, WhoseList, child_noun};
+use crate::auth::Caller;
+use crate::gateway::recording::Recorder;
+use crate::gateway::{Authorized, Exchange, child_id, list_scope, owner_of_new};
+use crate::request_id::RequestId;
+use crate::{ApiError, AppState};
+
+/// Serves `route` for `caller`; `body` is the JSON body of routes that take one.
+pub async fn serve(
+    route: &'static Route,
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    request: HttpRequest,
+    body: Option<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.map(object_body).transpose()?;
+    let call = Call {
+        route,
+        state: &state,
+        caller: &caller,
+        request_id: &request_id,
+        request: &request,
+    };
+    match route.serves {
+        Serves::Forward {
+            operation,
+            on: (kind, action),
+            answer,
+        } => call.forward(operation, kind, action, answer, body).await,
+        Serves::Create {
+            operation,
+            kind,
+            owner,
+        } => {
+            let body = body.unwrap_or_else(|| Value::Object(Default::default()));
+            call.create(operation, kind, owner, body).await
+        }
+        Serves::Delete { operation, kind } => call.delete(operation, kind).await,
+        Serves::List {
+            kind,
+            owner,
+            objects,
+        } => call.list(kind, owner, objects).await,
+        Serves::Special(special) => unreachable!("{special:?} has a handler of its own"),
+    }
+}
+
+/// One request to a row.
+struct Call<'a> {
+    route: &'static Route,
+    state: &'a AppState,
+    caller: &'a Caller,
+    request_id: &'a RequestId,
+    request: &'a HttpRequest,
+}
+
+impl<'a> Call<'a> {
+    fn exchange(&self) -> Exchange<'a> {
+        Exchange::new(self.state, self.caller, self.request_id)
+    }
+
+    /// The path's parameters as sent, in the template's order.
+    fn path_values(&self) -> Vec<&'a str> {
+        let info = self.request.match_info();
+        self.route
+            .parameters()
+            .map(|name| info.get(name).unwrap_or_default())
+            .collect()
+    }
+
+    /// The path's children below its object: they need only be ids.
+    fn children(&self) -> Result<Vec<UpstreamId>, ApiError> {
+        self.route
+            .parameters()
+            .zip(self.path_values())
+            .skip(1)
+            .map(|(name, raw)| child_id(raw, child_noun(name)))
+            .collect()
+    }
+
+    fn query<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        if self.route.query == Query::None {
+            return Ok(T::default());
+        }
+        web::Query::<T>::from_query(self.request.query_string())
+            .map(web::Query::into_inner)
+            .map_err(|error| {
+                ApiError::bad_request(format!("Invalid query parameters: {error}"), None)
+            })
+    }
+
+    /// The page and filter passed on to an upstream list under an object
+    /// the caller may read.
+    fn upstream_query(&self) -> Result<Vec<(String, String)>, ApiError> {
+        let mut query = match self.route.query {
+            Query::None => return Ok(Vec::new()),
+            Query::Page | Query::PageAnd(_) => self.query::<ListParams>()?.upstream_query()?,
+        };
+        match self.route.query {
+            Query::PageAnd(Filter::RunId) => {
+                if let Some(run_id) = self.query::<RunFilter>()?.run_id {
+                    child_id(&run_id, "run")?;
+                    query.push(("run_id".to_owned(), run_id));
+                }
+            }
+            Query::PageAnd(Filter::Status) => {
+                if let Some(status) = self.query::<StatusFilter>()?.checked()? {
+                    query.push(("filter".to_owned(), status));
+                }
+            }
+            Query::PageAnd(Filter::Purpose) | Query::Page | Query::None => {}
+        }
+        Ok(query)
+    }
+
+    async fn forward(
+        &self,
+        operation: Operation,
+        kind: ResourceKind,
+        action: Action,
+        answer: Answer,
+        body: Option<Value>,
+    ) -> Result<HttpResponse, ApiError> {
+        let object = self.path_values()[0];
+        let mut exchange = self.exchange().path(kind, object, action);
+        if let Some(body) = &body {
+            exchange = exchange.body(operation, body)?;
+        }
+        let query = self.upstream_query()?;
+        let children = self.children()?;
+        let (authorized, resource, id) = exchange.authorize_one().await?;
+        let ids: Vec<&UpstreamId> = std::iter::once(&id).chain(&children).collect();
+        let asked = Asked::of(body.as_ref());
+        let mut upstream = UpstreamRequest::new(operation, &ids);
+        upstream.query = query;
+        if let Some(body) = body {
+            upstream = upstream.json(body);
+        }
+        match answer {
+            Answer::AsIs => Ok(ok(authorized.forward(upstream).await?)),
+            Answer::Recorded => recorded(&authorized, &resource, upstream, asked, false).await,
+            Answer::RunOrStream => recorded(&authorized, &resource, upstream, asked, true).await,
+            Answer::Assistant => {
+                let mut assistant = authorized.forward(upstream).await?;
+                if asked.uses_store_helper {
+                    Recorder::for_assistant(
+                        self.state,
+                        self.caller,
+                        &self.request_id.0,
+                        resource.facts.id,
+                    )
+                    .assistant(&assistant)
+                    .await;
+                }
+                hide_knowledge_from_members(self.caller, &mut assistant);
+                Ok(ok(assistant))
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        operation: Operation,
+        kind: ResourceKind,
+        owner: NewOwner,
+        body: Value,
+    ) -> Result<HttpResponse, ApiError> {
+        let authorized = self
+            .exchange()
+            .body(operation, &body)?
+            .authorize_create(kind)
+            .await?;
+        let asked = match owner {
+            NewOwner::Caller => Ownership::Own,
+            NewOwner::AsHeaderSays => requested_ownership(self.request)?,
+            NewOwner::Tenant => Ownership::Tenant,
+        };
+        let owner = owner_of_new(self.caller, asked)?;
+        let made_by_helper = uses_store_helper(&body);
+        // A thread carries its row's id in its metadata, so the reconciler
+        // can tell whose it is if the answer to its create was lost.
+        let stamp = kind == ResourceKind::Thread;
+        let (row, object) = authorized
+            .create(kind, owner, operation, body, stamp)
+            .await?;
+        match kind {
+            // Stores its `vector_stores` helper made, or made for its
+            // attachments, are the caller's.
+            ResourceKind::Thread => {
+                Recorder::for_new_thread(
+                    self.state,
+                    self.caller,
+                    &self.request_id.0,
+                    owner,
+                    row,
+                    object["id"].as_str(),
+                )
+                .answer(&object)
+                .await;
+            }
+            // Stores its helper made are the tenant's knowledge.
+            ResourceKind::Assistant if made_by_helper => {
+                Recorder::for_assistant(self.state, self.caller, &self.request_id.0, row)
+                    .assistant(&object)
+                    .await;
+            }
+            _ => {}
+        }
+        Ok(ok(object))
+    }
+
+    async fn delete(
+        &self,
+        operation: Operation,
+        kind: ResourceKind,
+    ) -> Result<HttpResponse, ApiError> {
+        let object = self.path_values()[0];
+        let (authorized, resource, id) = self
+            .exchange()
+            .path(kind, object, Action::Delete)
+            .authorize_one()
+            .await?;
+        Ok(ok(authorized.delete(&resource, operation, &[&id]).await?))
+    }
+
+    async fn list(
+        &self,
+        kind: ResourceKind,
+        owner: WhoseList,
+        objects: Listed,
+    ) -> Result<HttpResponse, ApiError> {
+        let params = self.query::<ListParams>()?;
+        let authorized = self
+            .exchange()
+            .cursor(kind, "after", params.after.as_deref())?
+            .cursor(kind, "before", params.before.as_deref())?
+            .authorize()
+            .await?;
+        let asked = match owner {
+            WhoseList::Callers => Ownership::Own,
+            WhoseList::AsHeaderSays => requested_ownership(self.request)?,
+        };
+        let scope = list_scope(self.caller, kind, asked)?;
+        let mut page = params.page_query()?;
+        if self.route.query == Query::PageAnd(Filter::Purpose) {
+            page.attribute_equals = self
+                .query::<PurposeFilter>()?
+                .purpose
+                .map(|purpose| ("purpose", purpose));
+        }
+        let tenant_id = self.caller.tenant.id;
+        let (listed, has_more) = self
+            .state
+            .database
+            .run("resources.list", move |conn| {
+                resources::list(conn, tenant_id, scope, kind, &page)
+            })
+            .await?;
+        let mut listed = match objects {
+            Listed::Fetched(operation) => authorized.fetch_listed(operation, listed).await?,
+            Listed::Stored => listed.into_iter().map(|row| row.attributes).collect(),
+        };
+        if kind == ResourceKind::Assistant {
+            for assistant in &mut listed {
+                hide_knowledge_from_members(self.caller, assistant);
+            }
+        }
+        Ok(ok(envelope(listed, has_more)))
+    }
+}
+
+/// What a body asks for beside the operation itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Asked {
+    /// `"stream": true`: answer with the run's events.
+    pub stream: bool,
+    /// Files attached for file search: the upstream may make the thread a
+    /// vector store for them.
+    pub attaches_files: bool,
+    /// The `vector_stores` helper: the upstream makes vector stores.
+    pub uses_store_helper: bool,
+}
+
+impl Asked {
+    pub fn of(body: Option<&Value>) -> Self {
+        body.map(|body| Self {
+            stream: body["stream"].as_bool() == Some(true),
+            attaches_files: attaches_files(body),
+            uses_store_helper: uses_store_helper(body),
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Sends a request about `thread` upstream and records, for the thread's
+/// owner, what its answer shows the upstream made; with `may_stream` and
+/// `"stream": true`, the answer is the run's events, recorded as they pass.
+pub(super) async fn recorded(
+    authorized: &Authorized<'_>,
+    thread: &Resource,
+    request: UpstreamRequest<'_>,
+    asked: Asked,
+    may_stream: bool,
+) -> Result<HttpResponse, ApiError> {
+    let recorder = authorized.recorder(thread);
+    if may_stream && asked.stream {
+        let events = authorized.stream(request).await?;
+        if asked.attaches_files {
+            recorder.thread_from_upstream().await;
+        }
+        return Ok(pass_through(
+            events,
+            Some(recorder.hook(None)),
+            authorized.state().stream_heartbeat,
+        ));
+    }
+    let answer = authorized.forward(request).await?;
+    if asked.attaches_files {
+        recorder.thread_from_upstream().await;
+    }
+    recorder.answer(&answer).await;
+    Ok(ok(answer))
+}
+
+/// Whether a body attaches files, for which the upstream may make the
+/// thread a vector store.
+fn attaches_files(body: &Value) -> bool {
+    let attaches = |message: &Value| {
+        message["attachments"]
+            .as_array()
+            .is_some_and(|attachments| !attachments.is_empty())
+    };
+    attaches(body)
+        || ["additional_messages", "messages"].iter().any(|key| {
+            body[key]
+                .as_array()
+                .is_some_and(|messages| messages.iter().any(attaches))
+        })
+}
+
+/// Whether the body asks the upstream to make vector stores (the
+/// `vector_stores` helper): only then are unknown stores in the answer new.
+fn uses_store_helper(body: &Value) -> bool {
+    body.pointer("/tool_resources/file_search/vector_stores")
+        .and_then(Value::as_array)
+        .is_some_and(|helpers| !helpers.is_empty())
+}
+
+/// Members run the tenant's assistants but may neither use nor name its
+/// knowledge: the ids of its files and vector stores are left out of what
+/// they read.
+fn hide_knowledge_from_members(caller: &Caller, assistant: &mut Value) {
+    if caller.principal.is_admin() {
+        return;
+    }
+    for knowledge in [
+        "/tool_resources/code_interpreter/file_ids",
+        "/tool_resources/file_search/vector_store_ids",
+    ] {
+        if let Some(ids) = assistant.pointer_mut(knowledge) {
+            *ids = Value::Array(Vec::new());
+        }
+    }
+}
