@@ -31,6 +31,16 @@ pub fn revert_all(conn: &mut PgConnection) -> Result<Vec<String>, StorageError> 
     })
 }
 
+/// Reverts the newest applied migration; returns its version. For tests of
+/// a migration against the data the one before it allowed.
+pub fn revert_last(conn: &mut PgConnection) -> Result<String, StorageError> {
+    with_migration_lock(conn, |conn| {
+        conn.revert_last_migration(MIGRATIONS)
+            .map(|version| version.to_string())
+            .map_err(|error| StorageError::Migration(error.to_string()))
+    })
+}
+
 /// Whether the database has every migration this binary knows. A database
 /// that is ahead (a newer release migrated it) still counts as current:
 /// migrations are written to stay compatible with the previous release.

@@ -2,6 +2,7 @@
 //! `down.sql` really undoes its `up.sql`.
 
 use devdb::TestDatabase;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
@@ -94,4 +95,87 @@ fn running_migrations_again_is_a_no_op() {
         storage::migrations::run_pending(&mut conn).unwrap(),
         Vec::<String>::new()
     );
+}
+
+#[derive(QueryableByName, Debug, PartialEq, Eq)]
+struct Claim {
+    #[diesel(sql_type = Text)]
+    slug: String,
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = Text)]
+    upstream_profile: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    grants: i64,
+}
+
+/// A deployment that ran before the one-tenant-per-object rule may hold the
+/// same upstream object in two tenants' rows (the hole the rule closes). The
+/// migration keeps the first claim and revokes the later one instead of
+/// failing to build its unique index.
+#[test]
+fn an_object_claimed_twice_before_the_rule_stays_with_its_first_claim() {
+    let database = TestDatabase::create();
+    let mut conn = storage::connect(database.url()).unwrap();
+    let reverted = storage::migrations::revert_last(&mut conn).unwrap();
+    assert!(!storage::migrations::is_current(&mut conn).unwrap());
+
+    conn.batch_execute(
+        r#"
+        INSERT INTO tenants (id, slug, display_name) VALUES
+            ('00000000-0000-0000-0000-00000000000a', 'first', 'First'),
+            ('00000000-0000-0000-0000-00000000000b', 'second', 'Second');
+        INSERT INTO users (tenant_id, id, subject) VALUES
+            ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-0000000000b1', 'owner'),
+            ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-0000000000b2', 'grantee');
+        INSERT INTO resources (tenant_id, id, kind, upstream_profile, upstream_id, state, created_at) VALUES
+            ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-0000000000a9', 'vector_store', 'default', 'vs_shared', 'active', now() - interval '1 day'),
+            ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-0000000000b9', 'vector_store', 'default', 'vs_shared', 'active', now()),
+            ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-0000000000b8', 'vector_store', 'default', 'vs_own', 'active', now());
+        INSERT INTO grants (tenant_id, id, resource_id, grantee_user_id, permission) VALUES
+            ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000b9', '00000000-0000-0000-0000-0000000000b2', 'read'),
+            ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-0000000000c2', '00000000-0000-0000-0000-0000000000b8', '00000000-0000-0000-0000-0000000000b2', 'read');
+        "#,
+    )
+    .unwrap();
+
+    let applied = storage::migrations::run_pending(&mut conn).unwrap();
+    assert_eq!(applied, [reverted]);
+    let claims: Vec<Claim> = diesel::sql_query(
+        r#"
+        SELECT t.slug, r.state, r.upstream_profile,
+               (SELECT count(*) FROM grants g WHERE g.tenant_id = r.tenant_id AND g.resource_id = r.id) AS grants
+          FROM resources r JOIN tenants t ON t.id = r.tenant_id
+         ORDER BY r.created_at, r.upstream_id
+        "#,
+    )
+    .load(&mut conn)
+    .unwrap();
+    let claim = |slug: &str, state: &str, profile: &str, grants: i64| Claim {
+        slug: slug.to_owned(),
+        state: state.to_owned(),
+        upstream_profile: profile.to_owned(),
+        grants,
+    };
+    assert_eq!(
+        claims,
+        [
+            claim("first", "active", "default", 0),
+            // The untouched object of the second tenant keeps its grant.
+            claim("second", "active", "default", 1),
+            claim(
+                "second",
+                "deleted",
+                "revoked:00000000-0000-0000-0000-0000000000b9:default",
+                0
+            ),
+        ]
+    );
+    // The rule now holds as a constraint.
+    let again = diesel::sql_query(
+        "INSERT INTO resources (tenant_id, id, kind, upstream_profile, upstream_id, state) VALUES \
+         ('00000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-0000000000b7', 'vector_store', 'default', 'vs_shared', 'active')",
+    )
+    .execute(&mut conn);
+    assert!(again.is_err(), "a second claim is refused");
 }

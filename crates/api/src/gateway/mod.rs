@@ -47,6 +47,30 @@ pub struct Exchange<'a> {
 /// The gateway's grant: every id the request named was authorized for the
 /// caller. Only the gateway makes one, and every way to the upstream takes
 /// one.
+///
+/// Route code gets one only from an [`Exchange`]:
+///
+/// ```
+/// use api::ApiError;
+/// use api::gateway::{Authorized, Exchange};
+///
+/// async fn granted(exchange: Exchange<'_>) -> Result<Authorized<'_>, ApiError> {
+///     exchange.authorize().await
+/// }
+/// ```
+///
+/// and cannot make one itself (its fields are private: E0451):
+///
+/// ```compile_fail,E0451
+/// use api::AppState;
+/// use api::auth::Caller;
+/// use api::gateway::Authorized;
+/// use api::request_id::RequestId;
+///
+/// fn forged<'a>(state: &'a AppState, caller: &'a Caller, request_id: &'a RequestId) -> Authorized<'a> {
+///     Authorized { state, caller, request_id, resources: Vec::new() }
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Authorized<'a> {
     state: &'a AppState,
