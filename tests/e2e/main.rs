@@ -14,5 +14,6 @@ mod health;
 mod idempotency;
 mod matrix;
 mod reconcile;
+mod reliability;
 mod sdk;
 mod upstream_failures;

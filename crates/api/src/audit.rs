@@ -1,7 +1,13 @@
-//! Audit events leave the request path at once: handlers hand them to a
-//! channel, and one background task writes them in batches. If the database
-//! is down or the channel is full, events are dropped and counted in the log,
-//! never blocking a request.
+//! Decision events leave the request path at once: handlers hand them to a
+//! channel, and one background task writes them in batches. A batch the
+//! database cannot take is retried for up to [`OUTAGE_PATIENCE`] while newer
+//! events queue behind it; past that, or when the queue is full, events are
+//! dropped and counted (`threadgate_audit_events_dropped_total`), never
+//! blocking a request. What a crash loses is what was queued: at most
+//! [`CAPACITY`] decisions, in practice the last few milliseconds'.
+//!
+//! Events of mutations (a create, a record, a delete) do not come here:
+//! they are written in the transaction that makes the change.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +20,9 @@ use tokio::task::JoinHandle;
 
 const CAPACITY: usize = 10_000;
 const BATCH: usize = 200;
+/// How long a batch waits out a database outage before it is dropped.
+const OUTAGE_PATIENCE: Duration = Duration::from_secs(30);
+const OUTAGE_PAUSE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct AuditSink {
@@ -63,13 +72,24 @@ async fn write_batches(
                 }
             }
         }
-        let events = std::mem::take(&mut batch);
+        let events = Arc::new(std::mem::take(&mut batch));
         let count = events.len();
-        let written = database
-            .run("audit.append", move |conn| {
-                storage::repo::audit::append_many(conn, &events)
-            })
-            .await;
+        let started = tokio::time::Instant::now();
+        let written = loop {
+            let attempt = events.clone();
+            let written = database
+                .run("audit.append", move |conn| {
+                    storage::repo::audit::append_many(conn, &attempt)
+                })
+                .await;
+            match written {
+                Err(error) if error.is_unavailable() && started.elapsed() < OUTAGE_PATIENCE => {
+                    tracing::warn!(%error, count, "audit batch waits for the database");
+                    tokio::time::sleep(OUTAGE_PAUSE).await;
+                }
+                other => break other,
+            }
+        };
         if let Err(error) = written {
             metrics::counter!("threadgate_audit_events_dropped_total").increment(count as u64);
             let total = dropped.fetch_add(count as u64, Ordering::Relaxed) + count as u64;

@@ -52,8 +52,13 @@ pub enum ApiError {
     Conflict { message: String },
     #[error("payload too large: {message}")]
     PayloadTooLarge { message: String },
+    /// Threadgate or its upstream cannot serve now; `Retry-After` says when
+    /// to come back.
     #[error("unavailable: {message}")]
-    Unavailable { message: String },
+    Unavailable {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("content filtered: {message}")]
     ContentFiltered { message: String },
     /// The upstream asked us to slow down; the delay is passed on.
@@ -88,9 +93,15 @@ impl ApiError {
         }
     }
 
+    /// Unavailable for about a second (a database blip, a probe in flight).
     pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::unavailable_for(message, std::time::Duration::from_secs(1))
+    }
+
+    pub fn unavailable_for(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
         ApiError::Unavailable {
             message: message.into(),
+            retry_after,
         }
     }
 
@@ -125,7 +136,7 @@ impl ApiError {
                 None,
                 Some("payload_too_large"),
             ),
-            ApiError::Unavailable { message } => (message.clone(), "server_error", None, None),
+            ApiError::Unavailable { message, .. } => (message.clone(), "server_error", None, None),
             ApiError::ContentFiltered { message } => (
                 message.clone(),
                 "invalid_request_error",
@@ -198,11 +209,15 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let ApiError::RateLimited {
             retry_after: Some(delay),
+        }
+        | ApiError::Unavailable {
+            retry_after: delay, ..
         } = self
         {
-            let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+            // Whole seconds, rounded up: never "come back now".
+            let seconds = (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(1);
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
-            response.insert_header(("retry-after-ms", delay.as_millis().to_string()));
+            response.insert_header(("retry-after-ms", delay.as_millis().max(1).to_string()));
         }
         if matches!(self, ApiError::Unauthenticated { .. }) {
             response.insert_header((
@@ -287,9 +302,14 @@ impl From<upstream::UpstreamError> for ApiError {
                 message: "The upstream did not answer in time; the operation may or may not have taken effect.".to_owned(),
             },
             UpstreamError::Timeout => ApiError::UpstreamTimeout,
-            UpstreamError::CircuitOpen { .. } => {
-                ApiError::unavailable("The upstream is unavailable. Please retry later.")
-            }
+            UpstreamError::CircuitOpen { retry_after, .. } => ApiError::unavailable_for(
+                "The upstream is unavailable. Please retry later.",
+                retry_after,
+            ),
+            UpstreamError::Unavailable { retry_after, .. } => ApiError::unavailable_for(
+                "The upstream is overloaded. Please retry after the delay in Retry-After.",
+                retry_after.unwrap_or(std::time::Duration::from_secs(1)),
+            ),
             other => {
                 tracing::error!(error = %other, "upstream failure");
                 ApiError::BadGateway

@@ -56,10 +56,20 @@ pub fn connect(url: &str) -> Result<PgConnection, StorageError> {
     PgConnection::establish(url).map_err(|error| StorageError::Unavailable(error.to_string()))
 }
 
+/// How long a checkout waits while the database is known to be out of
+/// reach: long enough to notice it is back, short enough that requests
+/// during an outage get their 503 at once instead of after the full
+/// acquire timeout.
+const OUTAGE_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// A pool of PostgreSQL connections. Cheap to clone.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<ConnectionManager<PgConnection>>,
+    acquire_timeout: Duration,
+    /// Cleared when a checkout fails because no connection could be opened
+    /// (not merely because all were busy); set again by the next success.
+    reachable: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Database {
@@ -87,7 +97,16 @@ impl Database {
                 statement_timeout_ms: settings.statement_timeout.as_millis(),
             }))
             .build_unchecked(manager);
-        Self { pool }
+        Self {
+            pool,
+            acquire_timeout: settings.acquire_timeout,
+            reachable: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
+
+    /// Whether the last checkout found the database reachable.
+    pub fn is_reachable(&self) -> bool {
+        self.reachable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `work` with a pooled connection on a blocking thread.
@@ -99,13 +118,46 @@ impl Database {
         F: FnOnce(&mut PgConnection) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
+        self.run_waiting_at_most(operation, self.acquire_timeout, work)
+            .await
+    }
+
+    /// [`Database::run`], waiting at most `patience` for a connection (a
+    /// readiness probe must answer within its own deadline).
+    pub async fn run_waiting_at_most<T, F>(
+        &self,
+        operation: &'static str,
+        patience: Duration,
+        work: F,
+    ) -> Result<T, StorageError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
         let pool = self.pool.clone();
+        let reachable = self.reachable.clone();
+        let patience = if self.is_reachable() {
+            patience
+        } else {
+            patience.min(OUTAGE_ACQUIRE_TIMEOUT)
+        };
         let span = tracing::info_span!("db", db.operation = operation);
         let blocking_span = span.clone();
         tokio::task::spawn_blocking(move || {
             let _entered = blocking_span.enter();
             let waiting = std::time::Instant::now();
-            let connection = pool.get();
+            let connection = pool.get_timeout(patience);
+            // A failed checkout with room in the pool could not open a
+            // connection: the database is out of reach, not just busy.
+            let opened = connection.is_ok() || pool.state().connections >= pool.max_size();
+            if reachable.swap(opened, std::sync::atomic::Ordering::Relaxed) != opened {
+                metrics::gauge!("threadgate_db_reachable").set(f64::from(u8::from(opened)));
+                if opened {
+                    tracing::info!("the database is reachable again");
+                } else {
+                    tracing::warn!("the database is out of reach: checkouts wait briefly until it is back");
+                }
+            }
             metrics::histogram!("threadgate_db_acquire_seconds").record(waiting.elapsed().as_secs_f64());
             let state = pool.state();
             metrics::gauge!("threadgate_db_pool_connections", "state" => "idle")

@@ -36,7 +36,10 @@ pub(crate) enum Admission {
     Allowed,
     /// Allowed as the half-open probe.
     Probe,
-    Rejected,
+    /// Refused; a call may be admitted again after about `retry_after`.
+    Rejected {
+        retry_after: Duration,
+    },
 }
 
 impl CircuitBreaker {
@@ -84,7 +87,10 @@ impl CircuitBreaker {
         let mut inner = self.lock();
         match inner.state {
             BreakerState::Closed => Admission::Allowed,
-            BreakerState::HalfOpen => Admission::Rejected,
+            // The probe will tell soon.
+            BreakerState::HalfOpen => Admission::Rejected {
+                retry_after: Duration::from_secs(1),
+            },
             BreakerState::Open => {
                 let waited = inner.opened_at.map_or(Duration::MAX, |at| at.elapsed());
                 if waited >= self.config.open_for {
@@ -93,7 +99,9 @@ impl CircuitBreaker {
                     tracing::info!("circuit half-open: probing the upstream");
                     Admission::Probe
                 } else {
-                    Admission::Rejected
+                    Admission::Rejected {
+                        retry_after: self.config.open_for - waited,
+                    }
                 }
             }
         }
@@ -153,7 +161,7 @@ mod tests {
         assert_eq!(breaker.state(), BreakerState::Open);
         // open_for is zero: the next call is the probe, the one after waits.
         assert_eq!(breaker.admit(), Admission::Probe);
-        assert_eq!(breaker.admit(), Admission::Rejected);
+        assert!(matches!(breaker.admit(), Admission::Rejected { .. }));
         breaker.record_failure();
         assert_eq!(breaker.state(), BreakerState::Open);
         assert_eq!(breaker.admit(), Admission::Probe);
@@ -169,6 +177,9 @@ mod tests {
             open_for: Duration::from_secs(3600),
         });
         breaker.record_failure();
-        assert_eq!(breaker.admit(), Admission::Rejected);
+        let Admission::Rejected { retry_after } = breaker.admit() else {
+            panic!("the circuit is open")
+        };
+        assert!(retry_after > Duration::from_secs(3590), "{retry_after:?}");
     }
 }

@@ -251,9 +251,10 @@ impl UpstreamClient {
             attempt += 1;
             tracing::Span::current().record("attempt", attempt);
             let admission = self.breaker.admit();
-            if admission == Admission::Rejected {
+            if let Admission::Rejected { retry_after } = admission {
                 return Err(UpstreamError::CircuitOpen {
                     profile: self.profile.clone(),
+                    retry_after,
                 });
             }
             let started = std::time::Instant::now();

@@ -77,6 +77,13 @@ pub enum UpstreamError {
     /// Any other 4xx.
     #[error("upstream: status {status}: {}", .body.message)]
     Rejected { status: u16, body: Box<ErrorBody> },
+    /// 503: the upstream is overloaded or down for a while, and may say
+    /// how long (`Retry-After`).
+    #[error("upstream: unavailable (retry after {retry_after:?})")]
+    Unavailable {
+        retry_after: Option<Duration>,
+        body: Option<Box<ErrorBody>>,
+    },
     #[error("upstream: server error {status}")]
     Server {
         status: u16,
@@ -97,7 +104,11 @@ pub enum UpstreamError {
     /// The profile's circuit breaker is open: the upstream failed repeatedly
     /// and is not being called until a probe succeeds.
     #[error("upstream: circuit open for profile `{profile}`")]
-    CircuitOpen { profile: String },
+    CircuitOpen {
+        profile: String,
+        /// How long the circuit stays open.
+        retry_after: Duration,
+    },
     /// Obtaining an access token failed.
     #[error("upstream: credential: {0}")]
     Credential(String),
@@ -134,6 +145,10 @@ impl UpstreamError {
                 retry_after,
                 body: body_or_default(),
             },
+            503 => UpstreamError::Unavailable {
+                retry_after,
+                body: parsed.map(Box::new),
+            },
             500..=599 => UpstreamError::Server {
                 status,
                 body: parsed.map(Box::new),
@@ -151,6 +166,7 @@ impl UpstreamError {
         matches!(
             self,
             UpstreamError::Server { .. }
+                | UpstreamError::Unavailable { .. }
                 | UpstreamError::Timeout
                 | UpstreamError::Transport(_)
                 | UpstreamError::Ambiguous { .. }
@@ -210,9 +226,16 @@ mod tests {
             UpstreamError::RateLimited { .. }
         ));
         assert!(matches!(
-            UpstreamError::from_status(503, None, b"oops"),
+            UpstreamError::from_status(503, Some(Duration::from_secs(7)), b"oops"),
+            UpstreamError::Unavailable {
+                retry_after: Some(delay),
+                body: None
+            } if delay == Duration::from_secs(7)
+        ));
+        assert!(matches!(
+            UpstreamError::from_status(502, None, b"oops"),
             UpstreamError::Server {
-                status: 503,
+                status: 502,
                 body: None
             }
         ));

@@ -261,7 +261,7 @@ async fn the_circuit_opens_fails_fast_and_probes_back() {
     let before = support::received(&emulator, "POST", "/threads");
     let error = create_thread(&client).await.unwrap_err();
     assert!(
-        matches!(error, UpstreamError::CircuitOpen { ref profile } if profile == "test"),
+        matches!(error, UpstreamError::CircuitOpen { ref profile, retry_after } if profile == "test" && retry_after > Duration::from_secs(3000)),
         "{error:?}"
     );
     assert_eq!(

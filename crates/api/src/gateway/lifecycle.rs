@@ -13,6 +13,27 @@ use storage::repo::resources::{self, NewResource};
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 
+/// How often an activation is tried through database blips, and the base
+/// of the growing pause between tries (0.2 s, 0.4 s, ...: about 2 s in all).
+const ACTIVATION_ATTEMPTS: u32 = 5;
+const ACTIVATION_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// What the upstream said, as PostgreSQL can store it: text cannot hold
+/// U+0000, which an upstream may put in what it generates (requests with
+/// it are refused before they are sent).
+pub(crate) fn storable(value: Value) -> Value {
+    match value {
+        Value::String(text) if text.contains('\0') => Value::String(text.replace('\0', "")),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, inner)| (key.replace('\0', ""), storable(inner)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// A reserved `pending` row, not yet active.
 #[derive(Debug)]
 #[must_use = "a reserved row must be activated or settled"]
@@ -91,21 +112,37 @@ impl Pending {
         let upstream_id = UpstreamId::parse(upstream_id)
             .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))?;
         let (tenant_id, id) = (caller.tenant.id, self.id);
-        let (stored_id, attributes) = (upstream_id.clone(), attributes.clone());
-        state
-            .database
-            .transaction("resources.activate", move |conn| {
-                resources::activate(conn, tenant_id, id, &stored_id)?;
-                resources::set_attributes(conn, tenant_id, id, &attributes)
-            })
-            .await?;
         let mut event = crate::audit::event(caller, request_id, "create", Outcome::Allow);
         event.resource_kind = Some(self.kind.as_str());
         event.resource_id = Some(id);
         event.upstream_id = Some(upstream_id.to_string());
         event.details =
             serde_json::json!({"kind": self.kind.as_str(), "upstream_id": upstream_id.as_str()});
-        state.audit.record(event);
+        let attributes = storable(attributes.clone());
+        // The object exists upstream now: the client must get it. A short
+        // database blip is waited out rather than answered with a 503 that
+        // a retry would turn into a second object.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (stored_id, attributes, event) =
+                (upstream_id.clone(), attributes.clone(), event.clone());
+            let activated = state
+                .database
+                .transaction("resources.activate", move |conn| {
+                    resources::activate(conn, tenant_id, id, &stored_id)?;
+                    resources::set_attributes(conn, tenant_id, id, &attributes)?;
+                    storage::repo::audit::append_many(conn, &[event]).map(drop)
+                })
+                .await;
+            match activated {
+                Err(error) if error.is_unavailable() && attempt < ACTIVATION_ATTEMPTS => {
+                    tracing::warn!(%error, attempt, resource = %id, "activation waits for the database");
+                    tokio::time::sleep(ACTIVATION_BACKOFF * attempt).await;
+                }
+                other => break other?,
+            }
+        }
         Ok(id)
     }
 

@@ -13,7 +13,9 @@ pub const RESOURCE_KEY: &str = "threadgate_resource_id";
 
 /// Refuses, anywhere in a body, a `metadata` that is neither an object nor
 /// null (as the upstream does, rather than letting it be replaced) or that
-/// uses a reserved key. One walk serves both rules.
+/// uses a reserved key, and any string or key with a NUL character, which
+/// Threadgate could not store once the upstream echoes it back. One walk
+/// serves all three rules, before anything is reserved or sent.
 pub fn refuse_invalid(body: &Value) -> Result<(), ApiError> {
     walk(body, "", false)
 }
@@ -24,6 +26,9 @@ fn walk(value: &Value, location: &str, inside: bool) -> Result<(), ApiError> {
     match value {
         Value::Object(map) => {
             for (key, inner) in map {
+                if key.contains('\0') {
+                    return Err(nul_in(location));
+                }
                 let here = if location.is_empty() {
                     key.clone()
                 } else {
@@ -57,8 +62,21 @@ fn walk(value: &Value, location: &str, inside: bool) -> Result<(), ApiError> {
             .iter()
             .enumerate()
             .try_for_each(|(index, item)| walk(item, &format!("{location}[{index}]"), inside)),
+        Value::String(text) if text.contains('\0') => Err(nul_in(location)),
         _ => Ok(()),
     }
+}
+
+fn nul_in(location: &str) -> ApiError {
+    let param = if location.is_empty() {
+        "body"
+    } else {
+        location
+    };
+    ApiError::bad_request(
+        format!("Invalid '{param}': text may not contain the NUL character (U+0000)."),
+        Some(param),
+    )
 }
 
 /// Removes reserved keys from every `metadata` object in an answer.

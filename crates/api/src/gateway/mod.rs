@@ -504,7 +504,10 @@ impl<'a> Authorized<'a> {
 
     /// Deletes upstream what the caller may delete: `deleting` first (gone for
     /// every reader at once), then the upstream delete (404 counts as done),
-    /// then `deleted`. An upstream failure leaves the row `deleting`.
+    /// then `deleted` with its audit event in one transaction. An upstream
+    /// failure leaves the row `deleting` for the reconciler. A request that
+    /// finds the row already on its way out (another deleted it meanwhile)
+    /// answers 404, as the object is gone.
     pub async fn delete(
         &self,
         resource: &Resource,
@@ -513,16 +516,25 @@ impl<'a> Authorized<'a> {
     ) -> Result<Value, ApiError> {
         let tenant_id = self.caller.tenant.id;
         let id = resource.facts.id;
-        self.state
+        let kind = resource.facts.kind;
+        let upstream_id = resource.upstream_id.as_ref().map(UpstreamId::as_str);
+        let deleting = self
+            .state
             .database
             .run("resources.deleting", move |conn| {
                 resources::mark_deleting(conn, tenant_id, id)
             })
-            .await?;
+            .await;
+        match deleting {
+            Err(storage::StorageError::NotFound) => {
+                return Err(not_found(kind, upstream_id.unwrap_or_default()));
+            }
+            other => other?,
+        }
         let mut event = self.event("delete", Outcome::Allow);
-        event.resource_kind = Some(resource.facts.kind.as_str());
+        event.resource_kind = Some(kind.as_str());
         event.resource_id = Some(id);
-        event.upstream_id = resource.upstream_id.as_ref().map(ToString::to_string);
+        event.upstream_id = upstream_id.map(str::to_owned);
         let answer = match self
             .upstream()?
             .call::<Value>(UpstreamRequest::new(operation, ids))
@@ -530,8 +542,8 @@ impl<'a> Authorized<'a> {
         {
             Ok(answer) => answer,
             Err(UpstreamError::NotFound(_)) => serde_json::json!({
-                "id": resource.upstream_id.as_ref().map(UpstreamId::as_str),
-                "object": resource.facts.kind.deleted_object(),
+                "id": upstream_id,
+                "object": kind.deleted_object(),
                 "deleted": true,
             }),
             Err(error) => {
@@ -543,11 +555,15 @@ impl<'a> Authorized<'a> {
         };
         self.state
             .database
-            .run("resources.deleted", move |conn| {
-                resources::mark_deleted(conn, tenant_id, id)
+            .transaction("resources.deleted", move |conn| {
+                match resources::mark_deleted(conn, tenant_id, id) {
+                    // The reconciler finished it meanwhile: deleted all the same.
+                    Ok(()) | Err(storage::StorageError::NotFound) => {}
+                    Err(other) => return Err(other),
+                }
+                storage::repo::audit::append_many(conn, &[event]).map(drop)
             })
             .await?;
-        self.state.audit.record(event);
         Ok(answer)
     }
 }

@@ -366,11 +366,17 @@ impl Recorder {
         );
         let profile = self.caller.tenant.upstream_profile.clone();
         let request_id = self.request_id.clone();
-        let recorded = self
-            .state
+        let attributes = super::lifecycle::storable(attributes);
+        let mut event =
+            crate::audit::event(&self.caller, &self.request_id, "record", Outcome::Allow);
+        event.resource_kind = Some(kind.as_str());
+        event.upstream_id = Some(id.to_string());
+        event.details = serde_json::json!({"position": candidate.position});
+        // The row and its audit event are written together, or neither is.
+        self.state
             .database
-            .run("recording.record", move |conn| {
-                resources::record_existing(
+            .transaction("recording.record", move |conn| {
+                let recorded = resources::record_existing(
                     conn,
                     &NewResource {
                         tenant_id,
@@ -382,20 +388,15 @@ impl Recorder {
                         attributes,
                     },
                     &new_id,
-                )
+                )?;
+                event.resource_id = recorded.as_ref().map(|r| r.facts.id);
+                if recorded.is_none() {
+                    event.outcome = Outcome::Deny;
+                    event.reason = Some("known_elsewhere".to_owned());
+                }
+                storage::repo::audit::append_many(conn, &[event]).map(drop)
             })
             .await?;
-        let mut event =
-            crate::audit::event(&self.caller, &self.request_id, "record", Outcome::Allow);
-        event.resource_kind = Some(kind.as_str());
-        event.resource_id = recorded.as_ref().map(|r| r.facts.id);
-        event.upstream_id = Some(id.to_string());
-        event.details = serde_json::json!({"position": candidate.position});
-        if recorded.is_none() {
-            event.outcome = Outcome::Deny;
-            event.reason = Some("known_elsewhere".to_owned());
-        }
-        self.state.audit.record(event);
         Ok(())
     }
 

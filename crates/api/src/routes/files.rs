@@ -96,6 +96,12 @@ pub async fn upload(
                     .and_then(|d| d.get_filename())
                     .unwrap_or("upload")
                     .to_owned();
+                if filename.contains('\0') {
+                    return Err(ApiError::bad_request(
+                        "Invalid 'file': its name may not contain the NUL character (U+0000).",
+                        Some("file"),
+                    ));
+                }
                 let content_type = field.content_type().map(ToString::to_string);
                 match &purpose {
                     Some(purpose) => {
