@@ -197,3 +197,85 @@ async fn a_database_outage_is_answered_at_once_with_retry_after() {
     }
     app.stop().await;
 }
+
+/// A stream the upstream breaks off ends with an `error` event in the
+/// upstream's shape, so the client knows it was cut. Before, the body just
+/// stopped.
+#[actix_web::test]
+async fn a_stream_the_upstream_breaks_off_ends_with_an_error_event() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let assistant = app.assistant("acme").await;
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    app.upstream_fault(json!({"fault": "drop-stream:after=4", "times": 1, "path": "/runs"}))
+        .await;
+    let (status, body) = app
+        .post_stream(
+            &alice,
+            &format!("/v1/threads/{thread}/runs"),
+            &json!({"assistant_id": assistant, "stream": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // How many events got through before the cut depends on flushing;
+    // what matters is how the stream ends.
+    assert!(!body.contains("[DONE]"), "{body}");
+    let last = body.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: error\ndata: "), "{body}");
+    let error: serde_json::Value =
+        serde_json::from_str(last.trim_start_matches("event: error\ndata: ")).unwrap();
+    assert_eq!(error["type"], "server_error");
+    assert_eq!(error["code"], "stream_interrupted");
+    assert!(
+        error["param"].is_null() && error["message"].is_string(),
+        "{error}"
+    );
+    app.stop().await;
+}
+
+/// A server that must stop gives open streams its grace period and then
+/// ends each with an `error` event, instead of cutting them.
+#[actix_web::test]
+async fn a_stopping_server_ends_open_streams_with_an_error_event() {
+    let app = TestApp::spawn_with(json!({"server": {"shutdown_timeout": "2s"}})).await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let assistant = app.assistant("acme").await;
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    // A run that never ends: only the stop can end its stream.
+    app.upstream_fault(json!({"fault": "never-finish", "times": 1, "path": "/runs"}))
+        .await;
+    let mut response = app
+        .client
+        .post(app.url(&format!("/v1/threads/{thread}/runs")))
+        .bearer_auth(&alice)
+        .json(&json!({"assistant_id": assistant, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("thread.run.created"));
+
+    app.begin_shutdown();
+    let mut rest = String::new();
+    // Bounded by the grace period: the stream ends, one way or the other.
+    while let Some(chunk) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk())
+            .await
+            .expect("the stream ends within the grace period")
+            .expect("the stream ends cleanly, not cut")
+    {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let last = rest.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: error\ndata: "), "{rest}");
+    assert!(last.contains("restarting"), "{last}");
+    app.stop().await;
+}

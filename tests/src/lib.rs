@@ -34,6 +34,7 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT` of `/metrics`.
     pub metrics_address: Option<String>,
     handle: ServerHandle,
+    shutdown: threadgate_server::Shutdown,
     server: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
     // Declared last so it is dropped after the server stops.
     database: Option<TestDatabase>,
@@ -149,6 +150,7 @@ impl TestApp {
             .expect("the server starts");
         let metrics_port = application.metrics_port();
         let handle = application.handle();
+        let shutdown = application.shutdown();
         let server = actix_web::rt::spawn(application.run_until_stopped());
         Self {
             address: base,
@@ -158,6 +160,7 @@ impl TestApp {
             emulator,
             issuer,
             handle,
+            shutdown,
             server,
             database,
         }
@@ -349,6 +352,12 @@ impl TestApp {
 
     /// Stops the server gracefully and waits until it has finished,
     /// queued audit events included; hands back the database for checks.
+    /// Stops the server as SIGTERM does (graceful, streams ended honestly),
+    /// without waiting for it; [`Self::stop`] still cleans up after.
+    pub fn begin_shutdown(&self) {
+        actix_web::rt::spawn(self.shutdown.clone().begin());
+    }
+
     pub async fn stop(self) -> Option<TestDatabase> {
         self.handle.stop(true).await;
         self.server

@@ -17,4 +17,7 @@ pub struct AppState {
     pub audit: AuditSink,
     /// How often a quiet stream gets a keep-alive comment.
     pub stream_heartbeat: std::time::Duration,
+    /// Cancelled just before a stopping server's grace period ends: open
+    /// streams then end with an `error` event instead of being cut.
+    pub draining: tokio_util::sync::CancellationToken,
 }

@@ -21,6 +21,7 @@ use crate::metrics;
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown: Shutdown,
     /// Writes queued audit events; finishes once the server (and with it
     /// every sender) is gone.
     audit_writer: JoinHandle<()>,
@@ -75,7 +76,9 @@ impl Application {
         let upstreams = upstream::Upstreams::new(&settings.upstreams)
             .map_err(|error| anyhow::anyhow!("setting `upstreams`: {error}"))?;
         let (audit, audit_writer) = api::audit::AuditSink::start(database.clone());
+        let draining = tokio_util::sync::CancellationToken::new();
         let state = web::Data::new(api::AppState {
+            draining: draining.clone(),
             database,
             upstreams,
             jwks: Arc::new(api::auth::JwksCache::new(
@@ -111,6 +114,8 @@ impl Application {
         })
         // Open streams get this long to finish after SIGTERM/SIGINT.
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        // Signals are ours: a stop must also end open streams honestly.
+        .disable_signals()
         .listen(listener)?;
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
@@ -119,9 +124,16 @@ impl Application {
             Some(address) => Some(metrics::serve(address)?),
             None => None,
         };
+        let server = server.run();
+        let shutdown = Shutdown {
+            server: server.handle(),
+            draining,
+            grace: settings.server.shutdown_timeout,
+        };
         Ok(Self {
             port,
-            server: server.run(),
+            server,
+            shutdown,
             audit_writer,
             metrics,
         })
@@ -141,9 +153,22 @@ impl Application {
         self.server.handle()
     }
 
+    /// Stops the server gracefully from elsewhere, as a signal would.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
     /// Serves until SIGTERM or SIGINT, then drains open requests gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
+        let on_signal = self.shutdown.clone();
+        let signals = actix_web::rt::spawn(async move {
+            if stop_signal().await.is_ok() {
+                on_signal.begin().await;
+            }
+        });
+        let served = self.server.await;
+        signals.abort();
+        served?;
         if let Some(metrics) = self.metrics {
             metrics.handle.stop(true).await;
         }
@@ -155,5 +180,50 @@ impl Application {
             tracing::warn!("audit events still queued at shutdown were not written");
         }
         Ok(())
+    }
+}
+
+/// A graceful stop: no new connections, requests in flight get the grace
+/// period (`server.shutdown_timeout`) to finish, and streams still open
+/// shortly before it ends are closed with an `error` event rather than cut.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    server: ServerHandle,
+    draining: tokio_util::sync::CancellationToken,
+    grace: Duration,
+}
+
+impl Shutdown {
+    /// Begins the stop and waits until the server has stopped.
+    pub async fn begin(self) {
+        tracing::info!(grace = ?self.grace, "stopping: draining open requests");
+        // Leave the streams a moment to send their last event before the
+        // grace period ends and connections are closed.
+        let margin = (self.grace / 2).min(Duration::from_secs(2));
+        let draining = self.draining.clone();
+        let before_the_cut = self.grace.saturating_sub(margin);
+        let timer = actix_web::rt::spawn(async move {
+            tokio::time::sleep(before_the_cut).await;
+            draining.cancel();
+        });
+        self.server.stop(true).await;
+        timer.abort();
+    }
+}
+
+/// SIGTERM (how Kubernetes stops a pod) or SIGINT (Ctrl-C).
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = terminate.recv() => Ok(()),
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
     }
 }

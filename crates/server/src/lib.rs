@@ -11,7 +11,7 @@ mod metrics;
 pub mod reconcile;
 pub mod telemetry;
 
-pub use application::Application;
+pub use application::{Application, Shutdown};
 
 use secrecy::ExposeSecret;
 

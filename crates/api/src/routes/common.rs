@@ -1,18 +1,13 @@
-//! Pieces the route modules share: list parameters, the list envelope,
-//! and passing streams through.
+//! Pieces the route modules share: list parameters and filters, JSON
+//! bodies, and the list envelope.
 
 use actix_web::HttpResponse;
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use storage::repo::resources::PageQuery;
-use upstream::{Event, EventStream};
 use utoipa::IntoParams;
 
 use crate::ApiError;
-use crate::gateway::metadata;
-use crate::gateway::recording::EventHook;
 
 /// Cursor pagination, as the Assistants API does it.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -151,74 +146,4 @@ pub fn envelope(data: Vec<Value>, has_more: bool) -> Value {
         "has_more": has_more,
         "data": data,
     })
-}
-
-/// Passes an upstream event stream to the client as it arrives: each event
-/// is sent at once, reserved metadata hidden, after `hook`'s work for it.
-/// If the client goes away, the response stream is dropped, and with it the
-/// upstream connection.
-pub fn pass_through(
-    events: EventStream,
-    mut hook: Option<EventHook>,
-    heartbeat: std::time::Duration,
-) -> HttpResponse {
-    let open = crate::observe::OpenStream::new();
-    let frames = events.then(move |item| {
-        // Lives as long as the stream: counted open until dropped.
-        let _open = &open;
-        let work = match (&item, hook.as_mut()) {
-            (Ok(event), Some(hook)) => hook(event),
-            _ => None,
-        };
-        async move {
-            if let Some(work) = work {
-                work.await;
-            }
-            match item {
-                Ok(event) => Ok::<Bytes, std::io::Error>(frame(event)),
-                // The upstream broke off: break off too, so the client sees it.
-                Err(error) => {
-                    tracing::warn!(%error, "upstream stream broke");
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionAborted,
-                        "upstream stream broke",
-                    ))
-                }
-            }
-        }
-    });
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-store"))
-        .streaming(with_heartbeats(frames, heartbeat))
-}
-
-/// Adds an SSE comment (`: keep-alive`, which clients ignore) whenever the
-/// stream has been quiet for `period`, ending when the stream ends. Writing
-/// is how a server notices that a client has gone: without it, a run that
-/// stays quiet would hold its upstream stream open for nobody.
-fn with_heartbeats(
-    frames: impl Stream<Item = Result<Bytes, std::io::Error>> + 'static,
-    period: std::time::Duration,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
-    let ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    stream::unfold(
-        (Box::pin(frames), ticker),
-        |(mut frames, mut ticker)| async move {
-            tokio::select! {
-                item = frames.next() => item.map(|item| (item, (frames, ticker))),
-                _ = ticker.tick() => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (frames, ticker))),
-            }
-        },
-    )
-}
-
-fn frame(mut event: Event) -> Bytes {
-    if !event.is_done() {
-        if let Ok(mut data) = serde_json::from_str::<Value>(&event.data) {
-            metadata::hide_reserved(&mut data);
-            event.data = data.to_string();
-        }
-    }
-    Bytes::from(format!("event: {}\ndata: {}\n\n", event.event, event.data))
 }

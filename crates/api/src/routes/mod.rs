@@ -8,6 +8,7 @@ mod files;
 mod runs;
 pub mod schemas;
 mod serve;
+mod stream;
 pub mod table;
 
 use actix_web::{HttpRequest, guard, web};

@@ -8,8 +8,9 @@ use domain::{Ownership, ResourceKind};
 use serde_json::Value;
 use upstream::{Operation, UpstreamRequest};
 
-use super::common::{object_body, ok, pass_through};
+use super::common::{object_body, ok};
 use super::serve::Asked;
+use super::stream::pass_through;
 use crate::auth::Caller;
 use crate::gateway::recording::Recorder;
 use crate::gateway::{Exchange, metadata, owner_of_new};
@@ -59,7 +60,7 @@ pub async fn create_thread_and_run(
         return Ok(pass_through(
             events,
             Some(recorder.hook(Some(pending))),
-            state.stream_heartbeat,
+            &state,
         ));
     }
 

@@ -9,9 +9,10 @@ use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{
-    ListParams, PurposeFilter, RunFilter, StatusFilter, envelope, object_body, ok, pass_through,
+    ListParams, PurposeFilter, RunFilter, StatusFilter, envelope, object_body, ok,
 };
 use super::files::requested_ownership;
+use super::stream::pass_through;
 use super::table::{Answer, Filter, Listed, NewOwner, Query, Route, Serves, WhoseList, child_noun};
 use crate::auth::Caller;
 use crate::gateway::recording::Recorder;
@@ -326,7 +327,7 @@ pub(super) async fn recorded(
         return Ok(pass_through(
             events,
             Some(recorder.hook(None)),
-            authorized.state().stream_heartbeat,
+            authorized.state(),
         ));
     }
     let answer = authorized.forward(request).await?;
