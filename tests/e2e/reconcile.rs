@@ -54,16 +54,21 @@ async fn unsettled_deletes_are_finished_and_unknown_creates_are_discarded() {
         504
     );
 
-    let report = reconcile::run(&app.admin, std::time::Duration::ZERO)
-        .await
-        .unwrap();
+    let report = reconcile::run(
+        &app.admin,
+        std::time::Duration::ZERO,
+        reconcile::Orphans::Delete,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         report,
         reconcile::Report {
             deleted: 1,
             discarded: 1,
-            failed: 0,
-            expired_idempotency_keys: 0,
+            // A thread cannot be found by listing: its create stays unknown.
+            unresolved_threads: 1,
+            ..reconcile::Report::default()
         }
     );
 
@@ -74,9 +79,118 @@ async fn unsettled_deletes_are_finished_and_unknown_creates_are_discarded() {
         .await;
     assert!(matches!(gone, Err(UpstreamError::NotFound(_))), "{gone:?}");
     // Nothing is left to settle.
-    let again = reconcile::run(&app.admin, std::time::Duration::ZERO)
+    let again = reconcile::run(
+        &app.admin,
+        std::time::Duration::ZERO,
+        reconcile::Orphans::Delete,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, reconcile::Report::default());
+    app.stop().await;
+}
+
+/// Every object the upstream lists (assistants, vector stores, files).
+async fn upstream_ids(app: &TestApp, operation: Operation) -> Vec<String> {
+    let upstream = app.admin.upstreams.get("default").unwrap();
+    let listed = upstream
+        .call::<serde_json::Value>(UpstreamRequest::new(operation, &[]).query("limit", "100"))
         .await
         .unwrap();
+    listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|object| object["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Creates whose answer never came (the process crashed, or the upstream
+/// answered too late) leave an object upstream that nobody can reach.
+/// Before, the reconciler discarded their rows and the objects stayed,
+/// orphaned. Now it finds them: a stamped object becomes its owner's, an
+/// unclaimed one is deleted; nothing listable is left without a row.
+#[actix_web::test]
+async fn the_reconciler_adopts_or_deletes_what_unanswered_creates_left_upstream() {
+    let app = TestApp::spawn_with_upstream(json!({
+        "timeouts": {"request": "300ms"},
+        "circuit_breaker": {"failure_threshold": 100},
+    }))
+    .await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let admin = app.admin_token("acme", "root");
+    for (token, path, body) in [
+        (&alice, "/v1/vector_stores", json!({"name": "late"})),
+        (
+            &admin,
+            "/v1/assistants",
+            json!({"model": "gpt-4o", "name": "late"}),
+        ),
+    ] {
+        app.upstream_fault(json!({"fault": "latency:ms=600", "times": 1, "path": path.trim_start_matches("/v1"), "method": "POST"}))
+            .await;
+        let answer = app.call(token, "POST", path, Some(body)).await;
+        assert_eq!(answer.status, 504, "{path}: {:?}", answer.body);
+    }
+    app.upstream_fault(
+        json!({"fault": "latency:ms=600", "times": 1, "path": "/files", "method": "POST"}),
+    )
+    .await;
+    let upload = app
+        .upload(&alice, "assistants", "late.txt", b"late", &[])
+        .await;
+    assert_eq!(upload.status, 504, "{:?}", upload.body);
+    // The upstream makes them after the answer was given up on.
+    app.poll("the late objects to exist upstream", || async {
+        let made = upstream_ids(&app, Operation::ListVectorStores).await.len()
+            + upstream_ids(&app, Operation::ListAssistants).await.len()
+            + upstream_ids(&app, Operation::ListFiles).await.len();
+        (made == 3).then_some(())
+    })
+    .await;
+
+    let report = reconcile::run(
+        &app.admin,
+        std::time::Duration::ZERO,
+        reconcile::Orphans::Delete,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.adopted, 2, "{report:?}");
+    assert_eq!(
+        report.orphans_deleted, 1,
+        "the file carries no stamp: {report:?}"
+    );
+    assert_eq!(report.discarded, 1, "the upload's row: {report:?}");
+
+    // The vector store is alice's now, the assistant the tenant's.
+    let stores = app.call(&alice, "GET", "/v1/vector_stores", None).await;
+    assert_eq!(stores.body["data"][0]["name"], "late", "{:?}", stores.body);
+    assert!(
+        stores.body["data"][0]["metadata"]
+            .as_object()
+            .is_some_and(|metadata| metadata.is_empty()),
+        "the stamp stays hidden: {:?}",
+        stores.body
+    );
+    let assistants = app.call(&alice, "GET", "/v1/assistants", None).await;
+    assert_eq!(assistants.body["data"][0]["name"], "late");
+    // Nothing listable upstream is without a row.
+    assert!(upstream_ids(&app, Operation::ListFiles).await.is_empty());
+    assert_eq!(
+        upstream_ids(&app, Operation::ListVectorStores).await.len(),
+        1
+    );
+    assert_eq!(upstream_ids(&app, Operation::ListAssistants).await.len(), 1);
+    // A second pass finds nothing to do.
+    let again = reconcile::run(
+        &app.admin,
+        std::time::Duration::ZERO,
+        reconcile::Orphans::Delete,
+    )
+    .await
+    .unwrap();
     assert_eq!(again, reconcile::Report::default());
     app.stop().await;
 }

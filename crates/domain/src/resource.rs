@@ -80,6 +80,12 @@ impl ResourceKind {
         }
     }
 
+    /// Whether the upstream keeps `metadata` on objects of this kind, where
+    /// Threadgate stamps the id of the row an object was created for.
+    pub const fn has_metadata(self) -> bool {
+        !matches!(self, ResourceKind::File)
+    }
+
     /// Conversation state is private to the user who created it.
     pub const fn is_conversation_state(self) -> bool {
         matches!(

@@ -59,11 +59,16 @@ enum Command {
     /// Manage a tenant's assistants.
     #[command(subcommand)]
     Assistant(AssistantCommand),
-    /// Settle rows a crash left between two steps (run it from a CronJob).
+    /// Settle rows a crash left between two steps, and find what their
+    /// creates left upstream (run it from a CronJob).
     Reconcile {
-        /// Only rows unsettled for longer than this.
+        /// Only rows unsettled, and upstream objects made, longer ago than this.
         #[arg(long, default_value = "15m", value_parser = parse_duration)]
         older_than: std::time::Duration,
+        /// Upstream objects no row can claim: `delete` them (the upstream
+        /// project is Threadgate's alone) or only `report` them.
+        #[arg(long, value_enum, default_value = "report")]
+        orphans: threadgate_server::reconcile::Orphans,
     },
 }
 
@@ -184,13 +189,20 @@ fn main() -> ExitCode {
         Command::Assistant(command) => {
             administer(config, |admin| Box::pin(assistant(admin, command)))
         }
-        Command::Reconcile { older_than } => administer(config, move |admin| {
+        Command::Reconcile {
+            older_than,
+            orphans,
+        } => administer(config, move |admin| {
             Box::pin(async move {
-                let report = threadgate_server::reconcile::run(&admin, older_than).await?;
+                let report = threadgate_server::reconcile::run(&admin, older_than, orphans).await?;
                 println!(
-                    "deleted {}, discarded {}, failed {}, expired idempotency keys {}",
+                    "adopted {}, orphans deleted {} (kept {}), deleted {}, discarded {} (unresolved threads {}), failed {}, expired idempotency keys {}",
+                    report.adopted,
+                    report.orphans_deleted,
+                    report.orphans_kept,
                     report.deleted,
                     report.discarded,
+                    report.unresolved_threads,
                     report.failed,
                     report.expired_idempotency_keys
                 );

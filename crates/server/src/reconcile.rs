@@ -1,26 +1,41 @@
-//! Settles rows a crash or a silent upstream left between two steps.
+//! Settles what a crash or a silent upstream left between two steps, and
+//! finds what such creates left upstream.
 //!
-//! * `deleting`: the upstream delete is sent again (404 counts as done), then
-//!   the row becomes `deleted`.
-//! * `pending`: the upstream never answered the create, so Threadgate never
-//!   learned the object's id and nobody can reach it through Threadgate. The
-//!   row is removed; its request id is logged so an operator can find an
-//!   orphan upstream (threads carry `threadgate_resource_id` in metadata).
+//! * **Sweep.** For each kind the upstream can list (assistants, vector
+//!   stores, files), every object of each profile that no row of any tenant
+//!   holds is looked at. One that carries the stamp of a `pending` row
+//!   (`threadgate_resource_id` in its metadata) becomes that row's: the
+//!   object is adopted for its owner and audited. One without a usable stamp
+//!   is an orphan nobody can reach: with [`Orphans::Delete`] it is deleted
+//!   upstream and audited; with [`Orphans::Report`] it is only counted. The
+//!   upstream project must then be Threadgate's alone: anything in it that
+//!   Threadgate did not create for someone is an orphan.
+//! * `deleting` rows: the upstream delete is sent again (404 counts as
+//!   done), then the row becomes `deleted`.
+//! * `pending` rows left after the sweep: the create did not make an object
+//!   (a complete sweep would have found it), so the row is removed. Threads
+//!   cannot be listed on the Assistants API: a pending thread is removed too,
+//!   and counted as unresolved (`Report::unresolved_threads` and the metric
+//!   `threadgate_reconcile_unresolved_total`), since its object may exist.
 //!
-//! It also deletes expired `Idempotency-Key` records.
-//!
-//! Safe to run from several places at once: each step is conditional on the
-//! row's state.
+//! Only rows and objects older than the pass's `older_than` are touched, so
+//! a pass never races a create still in flight. It also deletes expired
+//! `Idempotency-Key` records. Safe to run from several places at once: each
+//! step is conditional on the row's state.
 
 // The operator's own commands, run with the database's and the upstream's
 // credentials; no end-user request reaches them.
 #![allow(clippy::disallowed_methods)]
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use domain::{LifecycleState, ResourceKind};
+use chrono::{DateTime, Utc};
+use domain::{LifecycleState, ResourceId, ResourceKind, UpstreamId};
+use serde_json::Value;
+use storage::repo::audit::{AuditEvent, Outcome};
 use storage::repo::resources::{self, Resource};
-use upstream::{Operation, UpstreamError, UpstreamRequest};
+use upstream::{Operation, UpstreamClient, UpstreamError, UpstreamRequest};
 
 use crate::admin::Admin;
 
@@ -31,24 +46,66 @@ pub struct Report {
     pub discarded: usize,
     /// Rows whose upstream delete failed again; tried on the next pass.
     pub failed: usize,
+    /// Objects found upstream by their stamp and given to their row.
+    pub adopted: usize,
+    /// Objects found upstream that no row could claim, deleted there.
+    pub orphans_deleted: usize,
+    /// Such objects left in place ([`Orphans::Report`]).
+    pub orphans_kept: usize,
+    /// Pending threads removed without knowing whether the upstream made
+    /// them (threads cannot be listed).
+    pub unresolved_threads: usize,
     /// Expired `Idempotency-Key` records removed.
     pub expired_idempotency_keys: usize,
 }
 
-fn delete_operation(kind: ResourceKind) -> Option<Operation> {
-    Operation::for_kind(kind).map(|operations| operations.delete)
+/// The kinds a sweep lists, and how many pages of 100 it reads per kind and
+/// profile at most (a pass is bounded; the next one goes on).
+const SWEPT: [ResourceKind; 3] = [
+    ResourceKind::Assistant,
+    ResourceKind::VectorStore,
+    ResourceKind::File,
+];
+const MAX_PAGES: usize = 100;
+
+/// What a sweep does with an object no row can claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Orphans {
+    /// Delete it upstream (the upstream project is Threadgate's alone).
+    Delete,
+    /// Count it and leave it (the project is shared with other software).
+    Report,
 }
 
-/// One pass over rows unsettled for longer than `older_than`.
-pub async fn run(admin: &Admin, older_than: Duration) -> anyhow::Result<Report> {
-    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than)?;
+/// One pass over objects and rows older than `older_than`.
+pub async fn run(admin: &Admin, older_than: Duration, orphans: Orphans) -> anyhow::Result<Report> {
+    let cutoff = Utc::now() - chrono::Duration::from_std(older_than)?;
+    let mut report = Report::default();
+    let mut swept = HashSet::new();
+    for profile in admin.upstreams.names() {
+        for kind in SWEPT {
+            match sweep(admin, profile, kind, cutoff, orphans, &mut report).await {
+                Ok(true) => {
+                    swept.insert((profile.to_owned(), kind));
+                }
+                Ok(false) => tracing::warn!(
+                    profile,
+                    kind = kind.as_str(),
+                    "sweep incomplete: continued next pass"
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, profile, kind = kind.as_str(), "sweep failed: tried next pass")
+                }
+            }
+        }
+    }
+
     let rows = admin
         .database
         .run("reconcile.unsettled", move |conn| {
             resources::unsettled(conn, cutoff, 1000)
         })
         .await?;
-    let mut report = Report::default();
     for row in rows {
         match row.facts.state {
             LifecycleState::Deleting => {
@@ -59,12 +116,25 @@ pub async fn run(admin: &Admin, older_than: Duration) -> anyhow::Result<Report> 
                 }
             }
             LifecycleState::Pending => {
-                tracing::warn!(
-                    tenant = %row.facts.tenant_id,
-                    resource = %row.facts.id,
-                    kind = row.facts.kind.as_str(),
-                    "discarding a create whose outcome never became known"
-                );
+                let kind = row.facts.kind;
+                let listable = SWEPT.contains(&kind);
+                if listable && !swept.contains(&(row.upstream_profile.clone(), kind)) {
+                    // Not looked for yet: the object may exist.
+                    continue;
+                }
+                if !listable {
+                    tracing::warn!(
+                        tenant = %row.facts.tenant_id,
+                        resource = %row.facts.id,
+                        kind = kind.as_str(),
+                        "discarding a create whose outcome cannot be known"
+                    );
+                    metrics::counter!("threadgate_reconcile_unresolved_total", "kind" => kind.as_str())
+                        .increment(1);
+                    if kind == ResourceKind::Thread {
+                        report.unresolved_threads += 1;
+                    }
+                }
                 let (tenant, id) = (row.facts.tenant_id, row.facts.id);
                 admin
                     .database
@@ -87,15 +157,210 @@ pub async fn run(admin: &Admin, older_than: Duration) -> anyhow::Result<Report> 
     Ok(report)
 }
 
+/// Looks at every object of `kind` in `profile`; `Ok(true)` when the
+/// listing was read to its end.
+async fn sweep(
+    admin: &Admin,
+    profile: &str,
+    kind: ResourceKind,
+    cutoff: DateTime<Utc>,
+    orphans: Orphans,
+    report: &mut Report,
+) -> anyhow::Result<bool> {
+    let Some(list) = Operation::for_kind(kind).and_then(|operations| operations.list) else {
+        return Ok(true);
+    };
+    let client = admin.upstreams.get(profile)?;
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut request = UpstreamRequest::new(list, &[]).query("limit", "100");
+        if let Some(after) = &after {
+            request = request.query("after", after.clone());
+        }
+        let page: Value = client.call(request).await?;
+        let objects = page["data"].as_array().cloned().unwrap_or_default();
+        let ids: Vec<UpstreamId> = objects
+            .iter()
+            .filter_map(|object| UpstreamId::parse(object["id"].as_str()?).ok())
+            .collect();
+        let (named, wanted) = (profile.to_owned(), ids.clone());
+        let known: HashSet<UpstreamId> = admin
+            .database
+            .run("reconcile.known", move |conn| {
+                resources::known_anywhere(conn, &named, &wanted)
+            })
+            .await?
+            .into_iter()
+            .collect();
+        for object in &objects {
+            let Some(id) = object["id"]
+                .as_str()
+                .and_then(|id| UpstreamId::parse(id).ok())
+            else {
+                continue;
+            };
+            if !known.contains(&id) {
+                let found = Found {
+                    profile,
+                    kind,
+                    id: &id,
+                    object,
+                };
+                settle_unknown(admin, client, &found, cutoff, orphans, report).await?;
+            }
+        }
+        let more = page["has_more"].as_bool() == Some(true);
+        match (more, ids.last()) {
+            (true, Some(last)) => after = Some(last.to_string()),
+            _ => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
+/// An object a sweep found that no row holds.
+struct Found<'a> {
+    profile: &'a str,
+    kind: ResourceKind,
+    id: &'a UpstreamId,
+    object: &'a Value,
+}
+
+/// Adopted by the row its stamp names, or an orphan.
+async fn settle_unknown(
+    admin: &Admin,
+    client: &UpstreamClient,
+    found: &Found<'_>,
+    cutoff: DateTime<Utc>,
+    orphans: Orphans,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let Found {
+        profile,
+        kind,
+        id,
+        object,
+    } = *found;
+    let created = object["created_at"]
+        .as_i64()
+        .and_then(|seconds| DateTime::from_timestamp(seconds, 0));
+    if created.is_some_and(|created| created > cutoff) {
+        // Young: its create may still be answered.
+        return Ok(());
+    }
+    let stamp = object["metadata"][api::gateway::metadata::RESOURCE_KEY]
+        .as_str()
+        .and_then(|stamp| stamp.parse::<uuid::Uuid>().ok())
+        .map(ResourceId::from_uuid);
+    let row = match stamp {
+        Some(row) => {
+            admin
+                .database
+                .run("reconcile.stamped", move |conn| {
+                    resources::find_pending(conn, row)
+                })
+                .await?
+        }
+        None => None,
+    };
+    match row {
+        Some(row) if row.upstream_profile == profile && row.facts.kind == kind => {
+            if row.created_at > cutoff {
+                return Ok(());
+            }
+            adopt(admin, &row, id, object).await?;
+            report.adopted += 1;
+        }
+        _ if orphans == Orphans::Report => {
+            tracing::warn!(upstream_id = %id, kind = kind.as_str(), "an orphan nobody can reach (kept)");
+            report.orphans_kept += 1;
+        }
+        _ => {
+            let Some(delete) = Operation::for_kind(kind).map(|operations| operations.delete) else {
+                return Ok(());
+            };
+            match client
+                .call::<Value>(UpstreamRequest::new(delete, &[id]))
+                .await
+            {
+                Ok(_) | Err(UpstreamError::NotFound(_)) => {}
+                Err(error) => {
+                    tracing::warn!(%error, upstream_id = %id, "could not delete an orphan: tried next pass");
+                    return Ok(());
+                }
+            }
+            tracing::warn!(upstream_id = %id, kind = kind.as_str(), "deleted an orphan nobody could reach");
+            let mut event = event("delete_orphan", kind);
+            event.upstream_id = Some(id.to_string());
+            event.details = serde_json::json!({"profile": profile});
+            admin
+                .database
+                .run("reconcile.orphan", move |conn| {
+                    storage::repo::audit::append_many(conn, &[event])
+                })
+                .await?;
+            report.orphans_deleted += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The row's create did make `object`: the row becomes active with it, and
+/// the adoption is audited, in one transaction.
+async fn adopt(
+    admin: &Admin,
+    row: &Resource,
+    id: &UpstreamId,
+    object: &Value,
+) -> anyhow::Result<()> {
+    let (tenant, row_id, upstream_id) = (row.facts.tenant_id, row.facts.id, id.clone());
+    let attributes = api::gateway::lifecycle::storable(object.clone());
+    let mut event = event("adopt", row.facts.kind);
+    event.tenant_id = Some(tenant);
+    event.resource_id = Some(row_id);
+    event.upstream_id = Some(id.to_string());
+    tracing::info!(resource = %row_id, upstream_id = %id, "adopted an object whose create was never answered");
+    admin
+        .database
+        .transaction("reconcile.adopt", move |conn| {
+            resources::activate(conn, tenant, row_id, &upstream_id)?;
+            resources::set_attributes(conn, tenant, row_id, &attributes)?;
+            storage::repo::audit::append_many(conn, &[event]).map(drop)
+        })
+        .await?;
+    Ok(())
+}
+
+/// An audit event of the reconciler (no request, no credential).
+fn event(action: &str, kind: ResourceKind) -> AuditEvent {
+    AuditEvent {
+        occurred_at: Utc::now(),
+        tenant_id: None,
+        request_id: None,
+        trace_id: None,
+        actor_user_id: None,
+        actor_api_key_id: None,
+        auth_method: Some("reconciler"),
+        action: action.to_owned(),
+        resource_kind: Some(kind.as_str()),
+        resource_id: None,
+        upstream_id: None,
+        outcome: Outcome::Allow,
+        reason: None,
+        details: serde_json::json!({}),
+    }
+}
+
 async fn finish_delete(admin: &Admin, row: &Resource) -> anyhow::Result<bool> {
-    let (Some(operation), Some(upstream_id)) =
-        (delete_operation(row.facts.kind), row.upstream_id.as_ref())
-    else {
+    let (Some(operation), Some(upstream_id)) = (
+        Operation::for_kind(row.facts.kind).map(|operations| operations.delete),
+        row.upstream_id.as_ref(),
+    ) else {
         return Ok(false);
     };
     let client = admin.upstreams.get(&row.upstream_profile)?;
     match client
-        .call::<serde_json::Value>(UpstreamRequest::new(operation, &[upstream_id]))
+        .call::<Value>(UpstreamRequest::new(operation, &[upstream_id]))
         .await
     {
         Ok(_) | Err(UpstreamError::NotFound(_)) => {}

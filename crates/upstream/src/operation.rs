@@ -104,20 +104,33 @@ operations! {
 pub struct KindOperations {
     pub get: Operation,
     pub delete: Operation,
+    /// Lists every object of the kind in the upstream project (never
+    /// served to callers: it shows every tenant's); `None` where the
+    /// upstream cannot list the kind (threads).
+    pub list: Option<Operation>,
 }
 
 impl Operation {
     /// How the upstream reads and deletes an object of `kind`; `None` for
     /// kinds this surface does not serve.
     pub const fn for_kind(kind: ResourceKind) -> Option<KindOperations> {
-        let (get, delete) = match kind {
-            ResourceKind::Assistant => (Operation::GetAssistant, Operation::DeleteAssistant),
-            ResourceKind::Thread => (Operation::GetThread, Operation::DeleteThread),
-            ResourceKind::File => (Operation::GetFile, Operation::DeleteFile),
-            ResourceKind::VectorStore => (Operation::GetVectorStore, Operation::DeleteVectorStore),
+        use Operation as Op;
+        let (get, delete, list) = match kind {
+            ResourceKind::Assistant => (
+                Op::GetAssistant,
+                Op::DeleteAssistant,
+                Some(Op::ListAssistants),
+            ),
+            ResourceKind::Thread => (Op::GetThread, Op::DeleteThread, None),
+            ResourceKind::File => (Op::GetFile, Op::DeleteFile, Some(Op::ListFiles)),
+            ResourceKind::VectorStore => (
+                Op::GetVectorStore,
+                Op::DeleteVectorStore,
+                Some(Op::ListVectorStores),
+            ),
             ResourceKind::Conversation | ResourceKind::Response => return None,
         };
-        Some(KindOperations { get, delete })
+        Some(KindOperations { get, delete, list })
     }
 
     /// The template with `ids` substituted in order. Ids are [`UpstreamId`]s,
@@ -187,6 +200,11 @@ mod tests {
             assert_eq!(operations.delete.method(), Method::DELETE, "{kind:?}");
             assert_eq!(operations.get.template(), operations.delete.template());
             assert_eq!(operations.get.template().matches('{').count(), 1);
+            if let Some(list) = operations.list {
+                assert_eq!(list.method(), Method::GET, "{kind:?}");
+                let below = format!("{}/", list.template());
+                assert!(operations.get.template().starts_with(&below), "{kind:?}");
+            }
         }
         assert!(Operation::for_kind(ResourceKind::Thread).is_some());
     }

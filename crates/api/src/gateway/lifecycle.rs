@@ -21,7 +21,7 @@ const ACTIVATION_BACKOFF: std::time::Duration = std::time::Duration::from_millis
 /// What the upstream said, as PostgreSQL can store it: text cannot hold
 /// U+0000, which an upstream may put in what it generates (requests with
 /// it are refused before they are sent).
-pub(crate) fn storable(value: Value) -> Value {
+pub fn storable(value: Value) -> Value {
     match value {
         Value::String(text) if text.contains('\0') => Value::String(text.replace('\0', "")),
         Value::Array(items) => Value::Array(items.into_iter().map(storable).collect()),

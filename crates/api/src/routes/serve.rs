@@ -193,9 +193,10 @@ impl<'a> Call<'a> {
         };
         let owner = owner_of_new(self.caller, asked)?;
         let made_by_helper = uses_store_helper(&body);
-        // A thread carries its row's id in its metadata, so the reconciler
-        // can tell whose it is if the answer to its create was lost.
-        let stamp = kind == ResourceKind::Thread;
+        // The object carries its row's id in its metadata (hidden from
+        // clients), so the reconciler can tell whose it is if the answer to
+        // its create is lost. Files have no metadata.
+        let stamp = kind.has_metadata();
         let (row, object) = authorized
             .create(kind, owner, operation, body, stamp)
             .await?;

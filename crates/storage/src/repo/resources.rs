@@ -516,6 +516,23 @@ fn in_page_order(
 /// Rows left between two steps for longer than `older_than` (a crash, or an
 /// upstream that never answered), across tenants, oldest first: the
 /// reconciler's work list. Uses the partial index on unsettled rows.
+/// The pending row `id`, in whichever tenant: a stamp found on an upstream
+/// object names the row but not its tenant. Pending rows are few and
+/// `resources_unsettled` holds only them and deleting ones.
+pub fn find_pending(
+    conn: &mut PgConnection,
+    id: ResourceId,
+) -> Result<Option<Resource>, StorageError> {
+    resources::table
+        .filter(resources::id.eq(id.as_uuid()))
+        .filter(resources::state.eq(LifecycleState::Pending.as_str()))
+        .select(ResourceRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(|row| row.into_resource(Vec::new()))
+        .transpose()
+}
+
 pub fn unsettled(
     conn: &mut PgConnection,
     older_than: DateTime<Utc>,
