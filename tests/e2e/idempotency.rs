@@ -207,6 +207,7 @@ async fn a_crashed_holders_claim_refuses_retries_until_it_lapses() {
                 principal_id: alice.id.as_uuid(),
                 key: "crashed".to_owned(),
                 request_sha256,
+                request_id: "a-crashed-attempt".to_owned(),
             };
             let held = Lifetimes {
                 lock_for: chrono::Duration::minutes(1),
@@ -236,4 +237,110 @@ async fn a_crashed_holders_claim_refuses_retries_until_it_lapses() {
     let replayed = create_thread(&app, &alice, "crashed", "plans").await;
     assert_eq!(replayed.body["id"], retried.body["id"]);
     assert_eq!(replayed.headers["idempotent-replayed"], "true");
+}
+
+/// The vector stores the upstream holds, asked directly.
+#[allow(clippy::disallowed_methods)] // the test looks behind Threadgate
+async fn upstream_vector_stores(app: &TestApp) -> Vec<String> {
+    let upstream = app.admin.upstreams.get("default").unwrap();
+    let listed: serde_json::Value = upstream
+        .call(upstream::UpstreamRequest::new(
+            upstream::Operation::ListVectorStores,
+            &[],
+        ))
+        .await
+        .unwrap();
+    listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|store| store["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A create whose answer never came (the upstream answered after Threadgate
+/// gave up), retried with its key: the retry answers the object the first
+/// attempt made. Before, the key was released on the 504 and the retry made
+/// a second object.
+#[actix_web::test]
+async fn a_retry_after_an_unknown_outcome_answers_the_first_object_and_makes_no_second() {
+    let app = TestApp::spawn_with_upstream(json!({
+        "timeouts": {"request": "300ms"},
+        "circuit_breaker": {"failure_threshold": 100},
+    }))
+    .await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let create = || {
+        app.call_with_headers(
+            &alice,
+            "POST",
+            "/v1/vector_stores",
+            Some(json!({"name": "once"})),
+            &[("Idempotency-Key", "store-1")],
+        )
+    };
+    app.upstream_fault(
+        json!({"fault": "latency:ms=600", "times": 1, "path": "/vector_stores", "method": "POST"}),
+    )
+    .await;
+    let first = create().await;
+    assert_eq!(first.status, 504, "{:?}", first.body);
+    let made = app
+        .poll("the late vector store to exist upstream", || async {
+            let stores = upstream_vector_stores(&app).await;
+            (stores.len() == 1).then(|| stores[0].clone())
+        })
+        .await;
+
+    let retried = create().await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert_eq!(retried.body["id"], made.as_str());
+    assert_eq!(retried.body["name"], "once");
+    assert_eq!(retried.headers["idempotent-replayed"], "true");
+    assert!(
+        retried.body["metadata"]
+            .as_object()
+            .is_some_and(|metadata| metadata.is_empty()),
+        "the stamp stays hidden: {:?}",
+        retried.body
+    );
+    let again = create().await;
+    assert_eq!(again.body["id"], made.as_str());
+    assert_eq!(
+        upstream_vector_stores(&app).await,
+        std::slice::from_ref(&made)
+    );
+    // It is alice's.
+    let read = app
+        .call(&alice, "GET", &format!("/v1/vector_stores/{made}"), None)
+        .await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    app.stop().await;
+}
+
+/// Threads cannot be listed upstream, so whether a thread create whose
+/// answer never came made a thread cannot be known: its retry is refused
+/// (409) rather than run again, and no second thread is made.
+#[actix_web::test]
+async fn a_retried_thread_create_with_an_unknown_outcome_is_refused_not_repeated() {
+    let app = TestApp::spawn_with_upstream(json!({
+        "timeouts": {"request": "300ms"},
+        "circuit_breaker": {"failure_threshold": 100},
+    }))
+    .await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    app.upstream_fault(
+        json!({"fault": "latency:ms=600", "times": 1, "path": "/threads", "method": "POST"}),
+    )
+    .await;
+    let first = create_thread(&app, &alice, "thread-1", "plans").await;
+    assert_eq!(first.status, 504, "{:?}", first.body);
+    for _ in 0..2 {
+        let retried = create_thread(&app, &alice, "thread-1", "plans").await;
+        assert_eq!(retried.status, 409, "{:?}", retried.body);
+    }
+    assert_eq!(thread_creations(&app), 1, "no second thread");
+    app.stop().await;
 }

@@ -5,8 +5,16 @@
 //! The key belongs to the caller (tenant and user, or API key), so one caller
 //! cannot replay another's answer. A key used again with another method, path
 //! or body is refused; while the first request runs, a retry gets 409. Only
-//! successful JSON answers are kept (for a day); failures and streams release
-//! the key so that a retry runs again. Multipart uploads are not buffered to
+//! successful JSON answers are kept (for a day); failures that made nothing,
+//! and streams, release the key so that a retry runs again.
+//!
+//! A key is bound to the attempt holding it. When that attempt ends without
+//! a known outcome (a row it reserved is still `pending`: the upstream may
+//! have made the object), or its process dies, the key is not released: the
+//! next retry takes it over and first resolves what the attempt did
+//! ([`gateway::resolve`]), answering the object it made, running again if it
+//! made nothing, or, for a thread (which the upstream cannot list), answering
+//! 409 until the reconciler settles it. Multipart uploads are not buffered to
 //! be hashed and pass through without idempotency.
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -22,6 +30,7 @@ use storage::repo::audit::Outcome;
 use storage::repo::idempotency::{self, Claim, KeyedRequest, Lifetimes, StoredResponse};
 
 use crate::auth::Caller;
+use crate::gateway::{self, resolve::Resolution};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, RequestLimits};
 
@@ -86,14 +95,85 @@ pub async fn replay_or_record(
                     .body(stored.body);
             Ok(request.into_response(response))
         }
-        Ok(Claim::Acquired) => match next.call(request).await {
-            Ok(response) => settle(&state, keyed, response).await,
-            Err(error) => {
-                release(&state, keyed).await;
-                Err(error)
+        Ok(Claim::Acquired) => run(&state, keyed, next, request).await,
+        Ok(Claim::TakenOver { holder_request_id }) => {
+            let this_attempt = keyed.request_id.clone();
+            let resolution = match &holder_request_id {
+                Some(holder) => {
+                    gateway::resolve::earlier_attempt(&state, &caller, holder, &this_attempt).await
+                }
+                None => Ok(Resolution::Nothing),
+            };
+            audit_resolution(&state, &caller, &request, &keyed, &resolution);
+            match resolution {
+                Ok(Resolution::Nothing) => run(&state, keyed, next, request).await,
+                Ok(Resolution::Created(object)) => {
+                    let response = HttpResponse::Ok()
+                        .insert_header((REPLAYED_HEADER, HeaderValue::from_static("true")))
+                        .json(object);
+                    let response = request.into_response(response);
+                    settle(&state, keyed, response).await
+                }
+                Ok(Resolution::Unknowable) => {
+                    // Still bound to the attempt that may have made it.
+                    let holder = holder_request_id.unwrap_or_default();
+                    mark_unknown(&state, keyed, holder).await;
+                    Ok(request.error_response(ApiError::Conflict {
+                        message: "The first request with this Idempotency-Key ended without a \
+                                  known outcome, and whether it created the object cannot be \
+                                  known yet; retry later."
+                            .to_owned(),
+                    }))
+                }
+                Err(error) => {
+                    let holder = holder_request_id.unwrap_or_default();
+                    mark_unknown(&state, keyed, holder).await;
+                    Ok(request.error_response(error))
+                }
             }
-        },
+        }
     }
+}
+
+/// Runs the request holding the key, then keeps its answer, keeps the key
+/// bound to it (outcome unknown), or releases it.
+async fn run(
+    state: &AppState,
+    keyed: KeyedRequest,
+    next: Next<impl MessageBody + 'static>,
+    request: ServiceRequest,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match next.call(request).await {
+        Ok(response) => settle(state, keyed, response).await,
+        Err(error) => {
+            release_or_keep(state, keyed).await;
+            Err(error)
+        }
+    }
+}
+
+/// A retry that resolved an earlier attempt is a decision of its own.
+fn audit_resolution(
+    state: &AppState,
+    caller: &Caller,
+    request: &ServiceRequest,
+    keyed: &KeyedRequest,
+    resolution: &Result<Resolution, ApiError>,
+) {
+    let (outcome, found) = match resolution {
+        Ok(Resolution::Created(_)) => (Outcome::Allow, "created"),
+        Ok(Resolution::Nothing) => (Outcome::Allow, "nothing"),
+        Ok(Resolution::Unknowable) => (Outcome::Deny, "unknowable"),
+        Err(_) => (Outcome::Error, "failed"),
+    };
+    let request_id = RequestId::of(request.request());
+    let mut event = crate::audit::event(caller, &request_id.0, "resolve", outcome);
+    event.details = serde_json::json!({
+        "path": request.path(),
+        "idempotency_key": keyed.key,
+        "earlier_attempt": found,
+    });
+    state.audit.record(event);
 }
 
 /// Replays and refusals are decisions of their own; a request that runs is
@@ -109,7 +189,7 @@ fn audit_unless_run(
         Ok(Claim::Completed(_)) => (Outcome::Allow, None),
         Ok(Claim::Mismatch) => (Outcome::Deny, Some("idempotency_key_reused")),
         Ok(Claim::InProgress) => (Outcome::Deny, Some("idempotency_key_in_progress")),
-        Ok(Claim::Acquired) | Err(_) => return,
+        Ok(Claim::Acquired | Claim::TakenOver { .. }) | Err(_) => return,
     };
     let request_id = RequestId::of(request.request());
     let mut event = crate::audit::event(caller, &request_id.0, "replay", outcome);
@@ -126,8 +206,13 @@ async fn settle(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let keep = response.status().is_success() && is_json(response.headers());
     if !keep {
-        // Streams are never buffered: they pass through, and the key is let go.
-        release(state, keyed).await;
+        // Streams are never buffered: they pass through, and the key is let
+        // go; so is a failure's, unless what it did is unknown.
+        if response.status().is_success() {
+            release(state, keyed).await;
+        } else {
+            release_or_keep(state, keyed).await;
+        }
         return Ok(response.map_into_boxed_body());
     }
     let (request, response) = response.into_parts();
@@ -154,6 +239,43 @@ async fn settle(
         request,
         head.set_body(body).map_into_boxed_body(),
     ))
+}
+
+/// After a failure: when the attempt left a row `pending` (the upstream may
+/// have made its object), the key stays bound to it for the retry to
+/// resolve; otherwise it is let go so that a retry runs again.
+async fn release_or_keep(state: &AppState, keyed: KeyedRequest) {
+    let (tenant_id, attempt) = (keyed.tenant_id, keyed.request_id.clone());
+    let unsettled = state
+        .database
+        .run("idempotency.reserved", move |conn| {
+            storage::repo::resources::reserved_by_request(conn, tenant_id, &attempt)
+        })
+        .await
+        .map(|rows| {
+            rows.iter()
+                .any(|row| row.facts.state == domain::LifecycleState::Pending)
+        });
+    match unsettled {
+        Ok(false) => release(state, keyed).await,
+        // Pending, or not known: keep the key bound to the attempt.
+        Ok(true) | Err(_) => {
+            let holder = keyed.request_id.clone();
+            mark_unknown(state, keyed, holder).await;
+        }
+    }
+}
+
+async fn mark_unknown(state: &AppState, keyed: KeyedRequest, holder: String) {
+    let marked = state
+        .database
+        .run("idempotency.unknown", move |conn| {
+            idempotency::mark_unknown(conn, &keyed, &holder)
+        })
+        .await;
+    if let Err(error) = marked {
+        tracing::warn!(%error, "could not mark an idempotency key's outcome unknown; it lapses on its own");
+    }
 }
 
 /// Lets the key go so that a retry runs again.
@@ -219,6 +341,7 @@ async fn keyed_request(request: &mut ServiceRequest) -> Result<(KeyedRequest, Ca
         principal_id,
         key,
         request_sha256: hasher.finalize().into(),
+        request_id: RequestId::of(request.request()).0,
     };
     Ok((keyed, caller))
 }

@@ -31,7 +31,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{LifecycleState, ResourceId, ResourceKind, UpstreamId};
+use domain::{LifecycleState, ResourceKind, UpstreamId};
 use serde_json::Value;
 use storage::repo::audit::{AuditEvent, Outcome};
 use storage::repo::resources::{self, Resource};
@@ -248,11 +248,7 @@ async fn settle_unknown(
         // Young: its create may still be answered.
         return Ok(());
     }
-    let stamp = object["metadata"][api::gateway::metadata::RESOURCE_KEY]
-        .as_str()
-        .and_then(|stamp| stamp.parse::<uuid::Uuid>().ok())
-        .map(ResourceId::from_uuid);
-    let row = match stamp {
+    let row = match api::gateway::metadata::stamp_of(object) {
         Some(row) => {
             admin
                 .database

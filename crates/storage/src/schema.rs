@@ -62,6 +62,7 @@ diesel::table! {
         created_at -> Timestamptz,
         locked_until -> Timestamptz,
         expires_at -> Timestamptz,
+        holder_request_id -> Nullable<Text>,
     }
 }
 

@@ -390,6 +390,7 @@ fn an_idempotency_key_runs_once_lapses_when_abandoned_and_expires() {
         principal_id: uuid::Uuid::now_v7(),
         key: "retry-1".to_owned(),
         request_sha256: [1; 32],
+        request_id: "first-attempt".to_owned(),
     };
     let held = Lifetimes {
         lock_for: Duration::minutes(1),
@@ -419,7 +420,8 @@ fn an_idempotency_key_runs_once_lapses_when_abandoned_and_expires() {
         Claim::Completed(_)
     ));
 
-    // A holder that never finishes: its claim lapses and a retry takes over.
+    // A holder that never finishes: its claim lapses and a retry takes
+    // over, told which attempt it takes over from.
     let abandoned = KeyedRequest {
         key: "abandoned".to_owned(),
         ..request.clone()
@@ -429,8 +431,40 @@ fn an_idempotency_key_runs_once_lapses_when_abandoned_and_expires() {
         keep_for: Duration::hours(1),
     };
     assert_eq!(claim(&mut conn, &abandoned, lapsing), Claim::Acquired);
-    assert_eq!(claim(&mut conn, &abandoned, held), Claim::Acquired);
+    let retry = KeyedRequest {
+        request_id: "second-attempt".to_owned(),
+        ..abandoned.clone()
+    };
+    assert_eq!(
+        claim(&mut conn, &retry, held),
+        Claim::TakenOver {
+            holder_request_id: Some("first-attempt".to_owned())
+        }
+    );
     assert_eq!(claim(&mut conn, &abandoned, held), Claim::InProgress);
+
+    // A holder that ended without a known outcome: the next retry takes
+    // over at once, however long the lock was meant to last.
+    let unknown = KeyedRequest {
+        key: "unknown".to_owned(),
+        ..request.clone()
+    };
+    assert_eq!(claim(&mut conn, &unknown, held), Claim::Acquired);
+    idempotency::mark_unknown(&mut conn, &unknown, &unknown.request_id).unwrap();
+    assert_eq!(
+        claim(
+            &mut conn,
+            &KeyedRequest {
+                request_id: "later".to_owned(),
+                ..unknown.clone()
+            },
+            held
+        ),
+        Claim::TakenOver {
+            holder_request_id: Some("first-attempt".to_owned())
+        }
+    );
+    assert_eq!(claim(&mut conn, &unknown, held), Claim::InProgress);
 
     // An expired key is purged, and until then starts over for any request.
     let expiring = KeyedRequest {

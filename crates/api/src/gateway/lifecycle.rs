@@ -75,6 +75,12 @@ pub async fn reserve(
 }
 
 impl Pending {
+    /// A row an earlier attempt reserved and left `pending`, taken up by
+    /// the retry that resolves it.
+    pub(crate) fn resume(id: ResourceId, kind: ResourceKind) -> Self {
+        Self { id, kind }
+    }
+
     /// The row's id (stamped into the object's metadata for reconciliation).
     pub fn id(&self) -> ResourceId {
         self.id

@@ -110,6 +110,16 @@ pub fn stamp(object: &mut Value, resource_id: &str) {
     metadata[RESOURCE_KEY] = Value::String(resource_id.to_owned());
 }
 
+/// The row an upstream object was created for, as its stamp names it.
+/// Clients cannot set reserved keys, so a stamp is Threadgate's own.
+pub fn stamp_of(object: &Value) -> Option<domain::ResourceId> {
+    object["metadata"][RESOURCE_KEY]
+        .as_str()?
+        .parse::<uuid::Uuid>()
+        .ok()
+        .map(domain::ResourceId::from_uuid)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

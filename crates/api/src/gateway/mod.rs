@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod positions;
 pub mod recording;
 pub mod references;
+pub mod resolve;
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! `Idempotency-Key` claims: the first request with a key runs, a retry of
-//! the same request gets the stored answer, and a claim whose holder crashed
-//! lapses so that a later retry can run instead of waiting forever.
+//! the same request gets the stored answer, and a claim whose holder ended
+//! without a known outcome, or crashed, is taken over by the next retry,
+//! which first resolves what that holder did (its request id is kept).
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -18,6 +19,8 @@ pub struct KeyedRequest {
     pub key: String,
     /// SHA-256 of the method, path and body.
     pub request_sha256: [u8; 32],
+    /// The id of this attempt (also on the rows it reserves).
+    pub request_id: String,
 }
 
 /// A completed request's answer, kept to be replayed.
@@ -34,6 +37,12 @@ pub enum Claim {
     Acquired,
     /// Another request with the key is still running.
     InProgress,
+    /// This request holds the key now, but an earlier attempt ended without
+    /// a known outcome or crashed: what it did must be resolved first.
+    TakenOver {
+        /// The earlier attempt's request id, when it was recorded.
+        holder_request_id: Option<String>,
+    },
     /// The key was used with another request.
     Mismatch,
     /// The request already ran; here is its answer.
@@ -56,6 +65,7 @@ struct Existing {
     response_body: Option<Vec<u8>>,
     locked_until: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    holder_request_id: Option<String>,
 }
 
 type RowOf<'a> = diesel::dsl::Find<idempotency_keys::table, (uuid::Uuid, uuid::Uuid, &'a str)>;
@@ -87,6 +97,7 @@ pub fn claim(
                 idempotency_keys::request_sha256.eq(&request.request_sha256[..]),
                 idempotency_keys::locked_until.eq(now + lifetimes.lock_for),
                 idempotency_keys::expires_at.eq(now + lifetimes.keep_for),
+                idempotency_keys::holder_request_id.eq(&request.request_id),
             ))
             .on_conflict_do_nothing()
             .execute(conn)?;
@@ -101,6 +112,7 @@ pub fn claim(
                 idempotency_keys::response_body,
                 idempotency_keys::locked_until,
                 idempotency_keys::expires_at,
+                idempotency_keys::holder_request_id,
             ))
             .for_update()
             .first(conn)?;
@@ -115,6 +127,7 @@ pub fn claim(
                     idempotency_keys::created_at.eq(now),
                     idempotency_keys::locked_until.eq(now + lifetimes.lock_for),
                     idempotency_keys::expires_at.eq(now + lifetimes.keep_for),
+                    idempotency_keys::holder_request_id.eq(&request.request_id),
                 ))
                 .execute(conn)?;
             return Ok(Claim::Acquired);
@@ -131,14 +144,21 @@ pub fn claim(
                 body: existing.response_body.unwrap_or_default(),
             }));
         }
-        if existing.locked_until > now {
+        if existing.state == "in_progress" && existing.locked_until > now {
             return Ok(Claim::InProgress);
         }
-        // The holder crashed or gave up without releasing: this retry takes over.
+        // The holder ended without a known outcome, or crashed: this retry
+        // takes over, and resolves what the holder did before anything else.
         diesel::update(this_key)
-            .set(idempotency_keys::locked_until.eq(now + lifetimes.lock_for))
+            .set((
+                idempotency_keys::state.eq("in_progress"),
+                idempotency_keys::locked_until.eq(now + lifetimes.lock_for),
+                idempotency_keys::holder_request_id.eq(&request.request_id),
+            ))
             .execute(conn)?;
-        Ok(Claim::Acquired)
+        Ok(Claim::TakenOver {
+            holder_request_id: existing.holder_request_id,
+        })
     })
 }
 
@@ -154,6 +174,27 @@ pub fn complete(
             idempotency_keys::state.eq("completed"),
             idempotency_keys::response_status.eq(i16::try_from(response.status).unwrap_or(500)),
             idempotency_keys::response_body.eq(&response.body),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An attempt ended, but whether it created something is not known (the
+/// `holder` attempt reserved a row that is still `pending`): the key stays
+/// bound to that attempt, and the next retry takes it over at once to
+/// resolve it.
+pub fn mark_unknown(
+    conn: &mut PgConnection,
+    request: &KeyedRequest,
+    holder: &str,
+) -> Result<(), StorageError> {
+    diesel::update(row_of(request))
+        .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
+        .filter(idempotency_keys::state.eq("in_progress"))
+        .set((
+            idempotency_keys::state.eq("unknown"),
+            idempotency_keys::locked_until.eq(Utc::now()),
+            idempotency_keys::holder_request_id.eq(holder),
         ))
         .execute(conn)?;
     Ok(())

@@ -516,6 +516,25 @@ fn in_page_order(
 /// Rows left between two steps for longer than `older_than` (a crash, or an
 /// upstream that never answered), across tenants, oldest first: the
 /// reconciler's work list. Uses the partial index on unsettled rows.
+/// The rows one request reserved itself (not those it recorded for a
+/// parent), in any state but deleted.
+pub fn reserved_by_request(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    request_id: &str,
+) -> Result<Vec<Resource>, StorageError> {
+    resources::table
+        .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(resources::request_id.eq(request_id))
+        .filter(resources::parent_id.is_null())
+        .filter(resources::state.ne(LifecycleState::Deleted.as_str()))
+        .select(ResourceRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| row.into_resource(Vec::new()))
+        .collect()
+}
+
 /// The pending row `id`, in whichever tenant: a stamp found on an upstream
 /// object names the row but not its tenant. Pending rows are few and
 /// `resources_unsettled` holds only them and deleting ones.
