@@ -10,6 +10,7 @@ mod conversations;
 mod deploy;
 mod emulator;
 mod files;
+mod fuzz;
 mod health;
 mod idempotency;
 mod matrix;

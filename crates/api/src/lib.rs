@@ -69,6 +69,7 @@ caller's answer 404, exactly like ids that never existed.",
         routes::schemas::RunObject,
         routes::schemas::RunStepObject,
         routes::schemas::SearchRequest,
+        routes::schemas::StreamEvent,
         routes::schemas::SubmitToolOutputsRequest,
         routes::schemas::ThreadObject,
         routes::schemas::ToolOutput,
@@ -176,6 +177,15 @@ fn document_idempotency_key(document: &mut utoipa::openapi::OpenApi) {
                 .max_length(Some(255)),
         ))
         .build();
+    let malformed_key = utoipa::openapi::ResponseBuilder::new()
+        .description("The request is malformed (here: the Idempotency-Key header)")
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
     for (path, item) in document.paths.paths.iter_mut() {
         let Some(operation) = item.post.as_mut() else {
             continue;
@@ -188,6 +198,12 @@ fn document_idempotency_key(document: &mut utoipa::openapi::OpenApi) {
                 .parameters
                 .get_or_insert_with(Vec::new)
                 .push(RefOr::T(parameter.clone()));
+            // A malformed key is refused before anything else.
+            operation
+                .responses
+                .responses
+                .entry("400".to_owned())
+                .or_insert_with(|| malformed_key.clone().into());
         }
     }
 }

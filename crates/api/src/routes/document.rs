@@ -54,6 +54,9 @@ fn operation(route: &Route) -> Operation {
             .unwrap_or_else(|| success_description(route)),
     );
     let success = match route.doc.answer {
+        Some(schema) if route.streams() => success
+            .content("application/json", json_of(schema))
+            .content("text/event-stream", json_of("StreamEvent")),
         Some(schema) => success.content("application/json", json_of(schema)),
         None => success.content("application/octet-stream", ContentBuilder::new().build()),
     };

@@ -245,3 +245,12 @@ pub struct AssistantRequest {
     pub tool_resources: Option<Value>,
     pub metadata: Option<HashMap<String, String>>,
 }
+
+/// One server-sent event of a streamed run (`"stream": true`): `event`
+/// names it (`thread.run.created`, `thread.message.delta`, `error`, `done`,
+/// ...), `data` is its JSON object (`[DONE]` for `done`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StreamEvent {
+    pub event: String,
+    pub data: String,
+}

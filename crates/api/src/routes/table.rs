@@ -211,6 +211,17 @@ impl Route {
         }
     }
 
+    /// Whether `"stream": true` makes the answer a `text/event-stream`.
+    pub fn streams(&self) -> bool {
+        matches!(
+            self.serves,
+            Serves::Forward {
+                answer: RunOrStream,
+                ..
+            } | Serves::Special(Special::CreateThreadAndRun)
+        )
+    }
+
     /// Whether the route names an existing object at all (an upload makes
     /// one from bytes).
     pub fn names_an_object(&self) -> bool {

@@ -80,8 +80,24 @@ fn row_of(request: &KeyedRequest) -> RowOf<'_> {
 }
 
 /// Claims `request`'s key, in one transaction so two replicas racing for the
-/// same key see each other.
+/// same key see each other. A key released between this request's insert
+/// and its read (by a holder that just failed) is claimed again.
 pub fn claim(
+    conn: &mut PgConnection,
+    request: &KeyedRequest,
+    lifetimes: Lifetimes,
+) -> Result<Claim, StorageError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match claim_once(conn, request, lifetimes) {
+            Err(StorageError::NotFound) if attempts < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
+fn claim_once(
     conn: &mut PgConnection,
     request: &KeyedRequest,
     lifetimes: Lifetimes,
