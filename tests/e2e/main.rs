@@ -7,6 +7,7 @@
 mod attacks;
 mod auth;
 mod conversations;
+mod crashes;
 mod deploy;
 mod emulator;
 mod files;

@@ -39,11 +39,13 @@ const KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 const LIFETIMES: Lifetimes = Lifetimes {
-    // Long enough for any non-streaming create; a crashed holder's claim
-    // lapses after it.
-    lock_for: chrono::Duration::seconds(60),
+    // The holder renews its claim every RENEW_EVERY while it runs, so a
+    // holder whose process died loses it within this; its retry then
+    // resolves what it did instead of waiting.
+    lock_for: chrono::Duration::seconds(5),
     keep_for: chrono::Duration::hours(24),
 };
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub async fn replay_or_record(
     mut request: ServiceRequest,
@@ -143,11 +145,34 @@ async fn run(
     next: Next<impl MessageBody + 'static>,
     request: ServiceRequest,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    match next.call(request).await {
+    let renewing = keyed.clone();
+    let outcome = tokio::select! {
+        outcome = next.call(request) => outcome,
+        never = renew_while_running(state, renewing) => match never {},
+    };
+    match outcome {
         Ok(response) => settle(state, keyed, response).await,
         Err(error) => {
             release_or_keep(state, keyed).await;
             Err(error)
+        }
+    }
+}
+
+/// Keeps the claim of a running attempt alive; never returns (it is
+/// dropped when the attempt ends).
+async fn renew_while_running(state: &AppState, keyed: KeyedRequest) -> std::convert::Infallible {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        let renewing = keyed.clone();
+        let renewed = state
+            .database
+            .run("idempotency.renew", move |conn| {
+                idempotency::renew(conn, &renewing, LIFETIMES.lock_for)
+            })
+            .await;
+        if let Err(error) = renewed {
+            tracing::warn!(%error, "could not renew an idempotency claim");
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 mod docs;
 mod error;
+pub mod faults;
 pub mod gateway;
 mod health;
 pub mod idempotency;

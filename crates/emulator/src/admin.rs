@@ -13,6 +13,12 @@ pub(crate) fn scope() -> Scope {
         .route("/requests", web::get().to(requests))
         .route("/requests", web::delete().to(clear_requests))
         .route("/token-requests", web::get().to(token_requests))
+        .route("/objects", web::get().to(objects))
+}
+
+/// Every object held, by kind: what a client's records should match.
+async fn objects(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok().json(state.store().inventory())
 }
 
 async fn add_fault(state: web::Data<State>, rule: web::Json<FaultRule>) -> HttpResponse {

@@ -33,7 +33,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, middleware, web};
 
 pub use config::{EmulatorConfig, EntraSettings, Timing};
-pub use state::JournalEntry;
+pub use state::{Inventory, JournalEntry};
 
 use state::State;
 
@@ -110,6 +110,11 @@ impl RunningEmulator {
     /// Every API request received so far (not admin or token requests).
     pub fn requests(&self) -> Vec<JournalEntry> {
         self.state.journal()
+    }
+
+    /// Every object held, by kind (also `GET /_emulator/objects`).
+    pub fn inventory(&self) -> Inventory {
+        self.state.store().inventory()
     }
 
     pub async fn stop(&self) {

@@ -103,7 +103,30 @@ pub(crate) struct Store {
     pub vector_stores: HashMap<String, VectorStoreState>,
 }
 
+/// The ids of every object the emulator holds, by kind (sorted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Inventory {
+    pub assistants: Vec<String>,
+    pub threads: Vec<String>,
+    pub files: Vec<String>,
+    pub vector_stores: Vec<String>,
+}
+
 impl Store {
+    /// What it holds, for tests that compare it with a client's records.
+    pub fn inventory(&self) -> Inventory {
+        let sorted = |mut ids: Vec<String>| {
+            ids.sort();
+            ids
+        };
+        Inventory {
+            assistants: sorted(self.assistants.rows.keys().cloned().collect()),
+            threads: sorted(self.threads.keys().cloned().collect()),
+            files: sorted(self.files.keys().cloned().collect()),
+            vector_stores: sorted(self.vector_stores.keys().cloned().collect()),
+        }
+    }
+
     /// The next insertion number.
     pub fn next_seq(&mut self) -> u64 {
         self.seq += 1;

@@ -125,6 +125,7 @@ impl Pending {
         event.details =
             serde_json::json!({"kind": self.kind.as_str(), "upstream_id": upstream_id.as_str()});
         let attributes = storable(attributes.clone());
+        crate::faults::crash_point(crate::faults::BEFORE_ACTIVATION);
         // The object exists upstream now: the client must get it. A short
         // database blip is waited out rather than answered with a 503 that
         // a retry would turn into a second object.

@@ -195,6 +195,22 @@ pub fn complete(
     Ok(())
 }
 
+/// The holding attempt is still running: its claim is extended by
+/// `lock_for` from now. A holder that stops renewing (its process died)
+/// loses the claim within `lock_for`.
+pub fn renew(
+    conn: &mut PgConnection,
+    request: &KeyedRequest,
+    lock_for: Duration,
+) -> Result<(), StorageError> {
+    diesel::update(row_of(request))
+        .filter(idempotency_keys::state.eq("in_progress"))
+        .filter(idempotency_keys::holder_request_id.eq(&request.request_id))
+        .set(idempotency_keys::locked_until.eq(Utc::now() + lock_for))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// An attempt ended, but whether it created something is not known (the
 /// `holder` attempt reserved a row that is still `pending`): the key stays
 /// bound to that attempt, and the next retry takes it over at once to
