@@ -279,3 +279,105 @@ async fn a_stopping_server_ends_open_streams_with_an_error_event() {
     assert!(last.contains("restarting"), "{last}");
     app.stop().await;
 }
+
+/// Two replicas on one database and one upstream, raced: the same keyed
+/// create sent to both makes one object, the same delete sent to both
+/// answers 200 once and 404 otherwise, the same keyed run starts one run.
+/// Never a 5xx.
+#[actix_web::test]
+async fn two_replicas_raced_make_one_object_per_key_and_never_answer_5xx() {
+    let first = TestApp::spawn().await;
+    first.tenant("acme").await;
+    let second = first.replica().await;
+    let alice = first.token("acme", "alice");
+    let assistant = first.assistant("acme").await;
+    for round in 0..8 {
+        let key = format!("race-{round}");
+        let headers = [("Idempotency-Key", key.as_str())];
+        let body = json!({"metadata": {"round": round.to_string()}});
+        let (a, b) = futures_util::join!(
+            first.call_with_headers(&alice, "POST", "/v1/threads", Some(body.clone()), &headers),
+            second.call_with_headers(&alice, "POST", "/v1/threads", Some(body.clone()), &headers),
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert!(
+            statuses == [200, 200] || statuses == [200, 409],
+            "round {round}: {statuses:?} {:?} {:?}",
+            a.body,
+            b.body
+        );
+        // The loser retries until the winner is done: one thread either way.
+        let retried = first
+            .poll("the key's answer", || async {
+                let again = second
+                    .call_with_headers(&alice, "POST", "/v1/threads", Some(body.clone()), &headers)
+                    .await;
+                (again.status == 200).then_some(again)
+            })
+            .await;
+        let winner = if a.status == 200 { &a } else { &b };
+        assert_eq!(
+            retried.body["id"], winner.body["id"],
+            "round {round}: one thread per key"
+        );
+        if statuses == [200, 200] {
+            assert_eq!(
+                a.body["id"], b.body["id"],
+                "round {round}: one thread per key"
+            );
+        }
+
+        let thread = winner.body["id"].as_str().unwrap().to_owned();
+        let run_key = format!("run-{round}");
+        let run_headers = [("Idempotency-Key", run_key.as_str())];
+        let run_path = format!("/v1/threads/{thread}/runs");
+        let run_body = json!({"assistant_id": assistant});
+        let (a, b) = futures_util::join!(
+            first.call_with_headers(
+                &alice,
+                "POST",
+                &run_path,
+                Some(run_body.clone()),
+                &run_headers
+            ),
+            second.call_with_headers(
+                &alice,
+                "POST",
+                &run_path,
+                Some(run_body.clone()),
+                &run_headers
+            ),
+        );
+        assert!(
+            a.status < 500 && b.status < 500,
+            "{:?} {:?}",
+            a.body,
+            b.body
+        );
+        let runs = first.call(&alice, "GET", &run_path, None).await;
+        assert_eq!(
+            runs.body["data"].as_array().unwrap().len(),
+            1,
+            "round {round}: one run"
+        );
+
+        let target = format!("/v1/threads/{thread}");
+        let (a, b) = futures_util::join!(
+            first.call(&alice, "DELETE", &target, None),
+            second.call(&alice, "DELETE", &target, None)
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert!(
+            statuses == [200, 404] || statuses == [200, 200],
+            "round {round}: {statuses:?} {:?} {:?}",
+            a.body,
+            b.body
+        );
+    }
+    let threads = first.emulator.inventory().threads.len();
+    assert_eq!(threads, 0, "every raced thread was made once and deleted");
+    second.stop().await;
+    first.stop().await;
+}

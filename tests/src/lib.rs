@@ -31,6 +31,9 @@ pub struct TestApp {
     pub emulator: RunningEmulator,
     pub issuer: Arc<DevIssuer>,
     pub admin: Admin,
+    /// A replica shares its first server's upstream and leaves it running.
+    owns_emulator: bool,
+    database_url: String,
     /// `http://127.0.0.1:PORT` of `/metrics`.
     pub metrics_address: Option<String>,
     handle: ServerHandle,
@@ -122,6 +125,32 @@ impl TestApp {
         let emulator =
             RunningEmulator::start(emulator_config, "127.0.0.1:0".parse().expect("an address"))
                 .expect("the emulator starts");
+        Self::start_server(database_url, database, overrides, emulator, None, true).await
+    }
+
+    /// A second replica of this server: the same database and upstream, and
+    /// the same tokens, on a port of its own. Stopping it leaves this one,
+    /// the upstream and the database running.
+    pub async fn replica(&self) -> Self {
+        Self::start_server(
+            &self.database_url,
+            None,
+            json!({}),
+            self.emulator.clone(),
+            Some(self.issuer.clone()),
+            false,
+        )
+        .await
+    }
+
+    async fn start_server(
+        database_url: &str,
+        database: Option<TestDatabase>,
+        overrides: Value,
+        emulator: RunningEmulator,
+        issuer: Option<Arc<DevIssuer>>,
+        owns_emulator: bool,
+    ) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         let address = listener.local_addr().expect("an address");
         let settings = Settings::from_figment(
@@ -145,7 +174,10 @@ impl TestApp {
         )
         .expect("test settings are valid");
         let base = format!("http://{address}");
-        let issuer = Arc::new(DevIssuer::generate(&format!("{base}/dev/oidc")).expect("a key"));
+        // A replica trusts the first server's issuer, as its tenants do.
+        let issuer = issuer.unwrap_or_else(|| {
+            Arc::new(DevIssuer::generate(&format!("{base}/dev/oidc")).expect("a key"))
+        });
         let application = Application::build_on(&settings, listener, Some(issuer.clone()))
             .expect("the server starts");
         let metrics_port = application.metrics_port();
@@ -158,6 +190,8 @@ impl TestApp {
             admin: admin_for(&settings).expect("an admin handle"),
             metrics_address: metrics_port.map(|port| format!("http://127.0.0.1:{port}")),
             emulator,
+            owns_emulator,
+            database_url: database_url.to_owned(),
             issuer,
             handle,
             shutdown,
@@ -364,7 +398,9 @@ impl TestApp {
             .await
             .expect("the server task ends")
             .expect("the server stops cleanly");
-        self.emulator.stop().await;
+        if self.owns_emulator {
+            self.emulator.stop().await;
+        }
         self.database
     }
 }
