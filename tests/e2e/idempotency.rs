@@ -344,3 +344,61 @@ async fn a_retried_thread_create_with_an_unknown_outcome_is_refused_not_repeated
     assert_eq!(thread_creations(&app), 1, "no second thread");
     app.stop().await;
 }
+
+/// A message whose create was answered too late, retried with its key: the
+/// retry answers the message the first attempt made (found in the thread
+/// by the attempt's request id) instead of adding a second.
+#[actix_web::test]
+async fn a_retried_message_with_an_unknown_outcome_is_found_not_added_again() {
+    let app = TestApp::spawn_with_upstream(json!({
+        "timeouts": {"request": "300ms"},
+        "circuit_breaker": {"failure_threshold": 100},
+    }))
+    .await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    let path = format!("/v1/threads/{thread}/messages");
+    let add = || {
+        app.call_with_headers(
+            &alice,
+            "POST",
+            &path,
+            Some(json!({"role": "user", "content": "only once"})),
+            &[("Idempotency-Key", "message-1")],
+        )
+    };
+    app.upstream_fault(
+        json!({"fault": "latency:ms=600", "times": 1, "path": "/messages", "method": "POST"}),
+    )
+    .await;
+    let first = add().await;
+    assert_eq!(first.status, 504, "{:?}", first.body);
+    let made = app
+        .poll("the late message to exist", || async {
+            let listed = app.call(&alice, "GET", &path, None).await;
+            listed.body["data"][0]["id"].as_str().map(str::to_owned)
+        })
+        .await;
+    let retried = add().await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert_eq!(retried.body["id"], made.as_str());
+    assert_eq!(retried.headers["idempotent-replayed"], "true");
+    assert!(
+        retried.body["metadata"]
+            .as_object()
+            .is_some_and(|metadata| metadata.is_empty()),
+        "the stamp stays hidden: {:?}",
+        retried.body
+    );
+    let listed = app.call(&alice, "GET", &path, None).await;
+    assert_eq!(
+        listed.body["data"].as_array().unwrap().len(),
+        1,
+        "one message"
+    );
+    app.stop().await;
+}

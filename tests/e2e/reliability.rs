@@ -381,3 +381,101 @@ async fn two_replicas_raced_make_one_object_per_key_and_never_answer_5xx() {
     second.stop().await;
     first.stop().await;
 }
+
+/// PostgreSQL out of reach for three seconds in the middle of a load of
+/// keyed creates (longer than activation waits out): every answer during
+/// the outage is a 503 with `Retry-After` or a 409 while a key is held,
+/// every key ends with one object, and after a reconcile nothing is left
+/// behind and every object's creation is audited.
+#[actix_web::test]
+async fn a_database_outage_under_load_loses_nothing_and_duplicates_nothing() {
+    use threadgate_tests::outage::{CuttableProxy, address_of};
+
+    let database = devdb::TestDatabase::create();
+    let proxy = CuttableProxy::start(address_of(database.url())).await;
+    let app = TestApp::spawn_through(&proxy.url_through(database.url()), database).await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let created = std::cell::RefCell::new(std::collections::HashMap::new());
+    let unavailable = std::cell::Cell::new(0);
+
+    let worker = |worker: usize| {
+        let (app, alice, created, unavailable) = (&app, &alice, &created, &unavailable);
+        async move {
+            for round in 0..12 {
+                let key = format!("outage-{worker}-{round}");
+                let headers = [("Idempotency-Key", key.as_str())];
+                let body = json!({"name": key});
+                let mut answered = None;
+                for _ in 0..100 {
+                    let answer = app
+                        .call_with_headers(
+                            alice,
+                            "POST",
+                            "/v1/vector_stores",
+                            Some(body.clone()),
+                            &headers,
+                        )
+                        .await;
+                    match answer.status {
+                        200 => {
+                            answered = Some(answer.id());
+                            break;
+                        }
+                        503 => {
+                            assert!(
+                                answer.headers.contains_key("retry-after"),
+                                "{:?}",
+                                answer.body
+                            );
+                            unavailable.set(unavailable.get() + 1);
+                        }
+                        409 => {}
+                        other => panic!("{key}: {other} {:?}", answer.body),
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                let id = answered.unwrap_or_else(|| panic!("{key} never succeeded"));
+                assert!(created.borrow_mut().insert(key, id).is_none());
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let outage = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        proxy.cut();
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        proxy.restore();
+    };
+    futures_util::join!(worker(0), worker(1), outage);
+    assert!(unavailable.get() > 0, "the outage was felt");
+
+    let report = threadgate_server::reconcile::run(
+        &app.admin,
+        std::time::Duration::ZERO,
+        threadgate_server::reconcile::Orphans::Delete,
+    )
+    .await
+    .unwrap();
+    let created = created.into_inner();
+    let ids: std::collections::HashSet<&String> = created.values().collect();
+    assert_eq!(ids.len(), 24, "one object per key");
+    let upstream: std::collections::HashSet<String> =
+        app.emulator.inventory().vector_stores.into_iter().collect();
+    assert_eq!(
+        upstream,
+        ids.iter().map(|id| (*id).clone()).collect(),
+        "the upstream holds exactly the answered objects: {report:?}"
+    );
+    let database = app.stop().await.unwrap();
+    assert_eq!(rows(&database, "pending") + rows(&database, "deleting"), 0);
+    let mut conn = storage::connect(database.url()).unwrap();
+    let audited: i64 = diesel::RunQueryDsl::get_result(
+        diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "SELECT count(DISTINCT upstream_id) FROM audit_events WHERE action IN ('create', 'adopt')",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(audited, 24, "every object's creation is audited");
+}

@@ -4,6 +4,7 @@
 //! tenants, users and tokens in one line each. [`python`] prepares the
 //! official `openai` SDK.
 
+pub mod outage;
 pub mod python;
 
 use std::sync::Arc;
@@ -97,6 +98,12 @@ impl TestApp {
         let database = TestDatabase::create();
         let url = database.url().to_owned();
         Self::start_with(&url, Some(database), overrides).await
+    }
+
+    /// Starts the server on `database`, reached through `url` (a proxy
+    /// the test controls, say).
+    pub async fn spawn_through(url: &str, database: TestDatabase) -> Self {
+        Self::start(url, Some(database)).await
     }
 
     /// Starts the server on a database the test prepared.

@@ -102,7 +102,14 @@ pub async fn replay_or_record(
             let this_attempt = keyed.request_id.clone();
             let resolution = match &holder_request_id {
                 Some(holder) => {
-                    gateway::resolve::earlier_attempt(&state, &caller, holder, &this_attempt).await
+                    gateway::resolve::earlier_attempt(
+                        &state,
+                        &caller,
+                        holder,
+                        &this_attempt,
+                        request.path(),
+                    )
+                    .await
                 }
                 None => Ok(Resolution::Nothing),
             };
@@ -235,6 +242,11 @@ async fn settle(
         // go; so is a failure's, unless what it did is unknown.
         if response.status().is_success() {
             release(state, keyed).await;
+        } else if response.status() == StatusCode::GATEWAY_TIMEOUT {
+            // The upstream may have done it: keep the key for the retry to
+            // resolve (messages and runs have no row to tell).
+            let holder = keyed.request_id.clone();
+            mark_unknown(state, keyed, holder).await;
         } else {
             release_or_keep(state, keyed).await;
         }

@@ -10,6 +10,9 @@ pub const RESERVED_PREFIX: &str = "threadgate_";
 /// The resource row a thread belongs to, so a reconciler can match an
 /// upstream object to a row left `pending`.
 pub const RESOURCE_KEY: &str = "threadgate_resource_id";
+/// The request that created a message or a run (they have no row of their
+/// own), so a retry of that request can find what it made.
+pub const REQUEST_KEY: &str = "threadgate_request_id";
 
 /// Refuses, anywhere in a body, a `metadata` that is neither an object nor
 /// null (as the upstream does, rather than letting it be replaced) or that
@@ -100,6 +103,15 @@ pub fn hide_reserved(value: &mut Value) {
 
 /// Adds Threadgate's resource id to the `metadata` at `object`.
 pub fn stamp(object: &mut Value, resource_id: &str) {
+    stamp_as(object, RESOURCE_KEY, resource_id);
+}
+
+/// Adds the id of the request that creates it to the `metadata` at `object`.
+pub fn stamp_request(object: &mut Value, request_id: &str) {
+    stamp_as(object, REQUEST_KEY, request_id);
+}
+
+fn stamp_as(object: &mut Value, key: &str, value: &str) {
     if !object.is_object() {
         return;
     }
@@ -107,7 +119,7 @@ pub fn stamp(object: &mut Value, resource_id: &str) {
     if !metadata.is_object() {
         *metadata = Value::Object(serde_json::Map::new());
     }
-    metadata[RESOURCE_KEY] = Value::String(resource_id.to_owned());
+    metadata[key] = Value::String(value.to_owned());
 }
 
 /// The row an upstream object was created for, as its stamp names it.

@@ -354,6 +354,17 @@ impl<'a> Authorized<'a> {
     /// Sends a request upstream and answers its JSON, reserved metadata
     /// removed. The mutation (or its failure) is audited.
     pub async fn forward(&self, request: UpstreamRequest<'_>) -> Result<Value, ApiError> {
+        let mut value = self.forward_stamped(request).await?;
+        metadata::hide_reserved(&mut value);
+        Ok(value)
+    }
+
+    /// [`Authorized::forward`] with Threadgate's own stamps left in the
+    /// answer, for the gateway to read (never for the caller).
+    pub(crate) async fn forward_stamped(
+        &self,
+        request: UpstreamRequest<'_>,
+    ) -> Result<Value, ApiError> {
         let operation = request.operation;
         let result = self.upstream()?.call::<Value>(request).await;
         if operation.changes_state() {
@@ -369,9 +380,7 @@ impl<'a> Authorized<'a> {
             };
             self.state.audit.record(event);
         }
-        let mut value = result?;
-        metadata::hide_reserved(&mut value);
-        Ok(value)
+        Ok(result?)
     }
 
     /// Opens an upstream event stream.

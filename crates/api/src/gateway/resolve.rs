@@ -8,13 +8,15 @@
 // the caller's own Idempotency-Key is bound to.
 #![allow(clippy::disallowed_methods)]
 
+use domain::{Action, ResourceKind};
 use serde_json::Value;
 use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamError, UpstreamRequest};
 
 use super::lifecycle::Pending;
-use super::metadata;
+use super::{Exchange, metadata};
 use crate::auth::Caller;
+use crate::request_id::RequestId;
 use crate::{ApiError, AppState};
 
 /// What the earlier attempt turned out to have done.
@@ -35,12 +37,15 @@ pub enum Resolution {
 const PAGES: usize = 10;
 const CLOCK_SLACK_SECONDS: i64 = 300;
 
-/// Resolves the rows the attempt `holder` reserved for `caller`.
+/// Resolves what the attempt `holder` of the request to `path` did for
+/// `caller`: the rows it reserved, or, for a message or a run (which have
+/// no row), what its thread holds with the attempt's stamp.
 pub async fn earlier_attempt(
     state: &AppState,
     caller: &Caller,
     holder: &str,
     request_id: &str,
+    path: &str,
 ) -> Result<Resolution, ApiError> {
     let (tenant_id, held_by) = (caller.tenant.id, holder.to_owned());
     let rows = state
@@ -50,7 +55,7 @@ pub async fn earlier_attempt(
         })
         .await?;
     let Some(row) = rows.into_iter().next() else {
-        return Ok(Resolution::Nothing);
+        return child_of_thread(state, caller, holder, request_id, path).await;
     };
     let Some(operations) = Operation::for_kind(row.facts.kind) else {
         return Ok(Resolution::Unknowable);
@@ -101,6 +106,53 @@ pub async fn earlier_attempt(
         // Deleted since, or on its way: nothing to answer with.
         _ => Ok(Resolution::Nothing),
     }
+}
+
+/// A message or run the attempt made in one of the caller's threads, found
+/// by the attempt's request id among the thread's newest.
+async fn child_of_thread(
+    state: &AppState,
+    caller: &Caller,
+    holder: &str,
+    request_id: &str,
+    path: &str,
+) -> Result<Resolution, ApiError> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (thread, list) = match segments.as_slice() {
+        ["v1", "threads", thread, "messages"] => (*thread, Operation::ListMessages),
+        ["v1", "threads", thread, "runs"] => (*thread, Operation::ListRuns),
+        _ => return Ok(Resolution::Nothing),
+    };
+    let request_id = RequestId(request_id.to_owned());
+    let granted = Exchange::new(state, caller, &request_id)
+        .path(ResourceKind::Thread, thread, Action::Read)
+        .authorize_one()
+        .await;
+    // Not the caller's thread: the retry runs, and is refused like any other.
+    let Ok((authorized, _, id)) = granted else {
+        return Ok(Resolution::Nothing);
+    };
+    let ids = [&id];
+    let page = authorized
+        .forward_stamped(
+            UpstreamRequest::new(list, &ids)
+                .query("limit", "100")
+                .query("order", "desc"),
+        )
+        .await?;
+    let found = page["data"].as_array().and_then(|children| {
+        children
+            .iter()
+            .find(|child| child["metadata"][metadata::REQUEST_KEY] == holder)
+            .cloned()
+    });
+    Ok(match found {
+        Some(mut child) => {
+            metadata::hide_reserved(&mut child);
+            Resolution::Created(child)
+        }
+        None => Resolution::Nothing,
+    })
 }
 
 /// The upstream object stamped with `row`'s id, among the newest objects of

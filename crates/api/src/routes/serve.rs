@@ -16,7 +16,7 @@ use super::stream::pass_through;
 use super::table::{Answer, Filter, Listed, NewOwner, Query, Route, Serves, WhoseList, child_noun};
 use crate::auth::Caller;
 use crate::gateway::recording::Recorder;
-use crate::gateway::{Authorized, Exchange, child_id, list_scope, owner_of_new};
+use crate::gateway::{Authorized, Exchange, child_id, list_scope, metadata, owner_of_new};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState};
 
@@ -147,6 +147,14 @@ impl<'a> Call<'a> {
         let (authorized, resource, id) = exchange.authorize_one().await?;
         let ids: Vec<&UpstreamId> = std::iter::once(&id).chain(&children).collect();
         let asked = Asked::of(body.as_ref());
+        let mut body = body;
+        if let (Some(body), Operation::CreateMessage | Operation::CreateRun) =
+            (body.as_mut(), operation)
+        {
+            // A message or a run has no row: it carries its request's id,
+            // by which a retry of the request finds it (gateway::resolve).
+            metadata::stamp_request(body, &self.request_id.0);
+        }
         let mut upstream = UpstreamRequest::new(operation, &ids);
         upstream.query = query;
         if let Some(body) = body {
