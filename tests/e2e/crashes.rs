@@ -133,8 +133,6 @@ struct Tally {
     deleted: HashSet<String>,
     /// Keyed thread creates whose outcome Threadgate could not know.
     unresolved_threads: usize,
-    /// Uploads (which take no key) whose answer was lost to a kill.
-    lost_uploads: usize,
     five_xx: Vec<String>,
 }
 
@@ -218,43 +216,50 @@ impl Load<'_> {
         panic!("the create of {key} never settled");
     }
 
-    /// An upload takes no key: one whose answer a kill swallowed is not
-    /// sent again (the reconciler deletes what it may have left).
+    /// One keyed upload, sent again with its key until it has an outcome.
     async fn upload(&self, key: String) {
-        let form = reqwest::multipart::Form::new()
-            .text("purpose", "assistants")
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(key.clone().into_bytes()).file_name(key.clone()),
-            );
-        let sent = self
-            .server
-            .client
-            .post(format!("{}/v1/files", self.server.base))
-            .bearer_auth(&self.member_key)
-            .header("Threadgate-On-Behalf-Of", "alice")
-            .multipart(form)
-            .send()
-            .await;
-        match sent {
-            Ok(answer) => {
-                let status = answer.status().as_u16();
-                let body: Value = answer.json().await.unwrap_or(Value::Null);
-                match status {
-                    200 => {
-                        let id = body["id"].as_str().expect("an id").to_owned();
-                        self.tally.borrow_mut().created.insert(key, ("file", id));
-                    }
-                    500.. => self
-                        .tally
+        for _ in 0..80 {
+            let form = reqwest::multipart::Form::new()
+                .text("purpose", "assistants")
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(key.clone().into_bytes())
+                        .file_name(key.clone()),
+                );
+            let sent = self
+                .server
+                .client
+                .post(format!("{}/v1/files", self.server.base))
+                .bearer_auth(&self.member_key)
+                .header("Threadgate-On-Behalf-Of", "alice")
+                .header("Idempotency-Key", &key)
+                .multipart(form)
+                .send()
+                .await;
+            let Ok(answer) = sent else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let status = answer.status().as_u16();
+            let body: Value = answer.json().await.unwrap_or(Value::Null);
+            match status {
+                200 => {
+                    let id = body["id"].as_str().expect("an id").to_owned();
+                    self.tally.borrow_mut().created.insert(key, ("file", id));
+                    return;
+                }
+                409 => tokio::time::sleep(Duration::from_millis(250)).await,
+                500.. => {
+                    self.tally
                         .borrow_mut()
                         .five_xx
-                        .push(format!("{status} {body}")),
-                    other => panic!("upload answered {other}: {body}"),
+                        .push(format!("{status} {body}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+                other => panic!("upload answered {other}: {body}"),
             }
-            Err(_) => self.tally.borrow_mut().lost_uploads += 1,
         }
+        panic!("the upload of {key} never settled");
     }
 
     async fn delete(&self, kind: &str, id: &str) {
@@ -318,9 +323,17 @@ impl Load<'_> {
     async fn supervise(&self, env: &[(String, String)]) -> (usize, usize) {
         let (mut kills, mut deaths) = (0, 0);
         while kills < KILLS {
+            // Each kill hits a load that is moving: a few creates answered
+            // since the last one (at most 20 s of waiting), then a random
+            // pause.
+            let answered = self.tally.borrow().created.len();
             let pause = 150 + self.random.below(450);
-            for _ in 0..pause / 25 {
+            let mut waited = 0;
+            while waited < pause
+                || (self.tally.borrow().created.len() < answered + 3 && waited < 20_000)
+            {
                 tokio::time::sleep(Duration::from_millis(25)).await;
+                waited += 25;
                 if self.server.revive(env).await {
                     deaths += 1;
                 }
@@ -516,26 +529,29 @@ async fn killed_at_random_under_load_nothing_is_lost_duplicated_or_left_behind()
         "{orphan_threads} threads upstream without a row, {} reported unresolved",
         report.unresolved_threads
     );
-    let mut per_key: HashMap<String, usize> = HashMap::new();
-    for (key, (_, id)) in &tally.created {
-        if inventory.vector_stores.contains(id) || inventory.assistants.contains(id) {
-            *per_key.entry(key.clone()).or_default() += 1;
-        }
-    }
-    let objects = inventory.vector_stores.len() + inventory.assistants.len();
-    let surviving: usize = per_key.values().sum();
+    let listable: HashSet<&String> = inventory
+        .vector_stores
+        .iter()
+        .chain(&inventory.assistants)
+        .chain(&inventory.files)
+        .collect();
+    let answered = tally
+        .created
+        .values()
+        .filter(|(_, id)| listable.contains(id))
+        .count();
     assert_eq!(
-        objects, surviving,
-        "every vector store and assistant upstream is one keyed create's, once"
+        listable.len(),
+        answered,
+        "every vector store, assistant and file upstream is one keyed create's, once"
     );
     println!(
         "crashes: {kills} kills and {deaths} deaths at the fault point; {} creates answered, {} deleted; \
-         {} thread creates unresolvable ({orphan_threads} threads upstream without a row), \
-         {} uploads' answers lost; reconcile: {report:?}",
+         {} thread creates unresolvable ({orphan_threads} threads upstream without a row); \
+         reconcile: {report:?}",
         tally.created.len(),
         tally.deleted.len(),
         tally.unresolved_threads,
-        tally.lost_uploads,
     );
     let checks = load.tally.take();
     assert!(

@@ -402,3 +402,64 @@ async fn a_retried_message_with_an_unknown_outcome_is_found_not_added_again() {
     );
     app.stop().await;
 }
+
+/// An upload with an `Idempotency-Key`, sent again: the same file, not a
+/// second one; its answer lost to a timeout, the retry answers the file the
+/// first attempt made; the key with another file name is refused.
+#[actix_web::test]
+async fn keyed_uploads_are_made_once() {
+    let app = TestApp::spawn_with_upstream(json!({
+        "timeouts": {"request": "300ms"},
+        "circuit_breaker": {"failure_threshold": 100},
+    }))
+    .await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let (server, alice) = (&app, alice.as_str());
+    let upload = move |key: &'static str, name: &'static str| async move {
+        server
+            .upload(
+                alice,
+                "assistants",
+                name,
+                b"twice?",
+                &[("Idempotency-Key", key)],
+            )
+            .await
+    };
+
+    let first = upload("upload-1", "a.txt").await;
+    let again = upload("upload-1", "a.txt").await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(upload("upload-1", "b.txt").await.status, 400);
+
+    app.upstream_fault(
+        json!({"fault": "latency:ms=600", "times": 1, "path": "/files", "method": "POST"}),
+    )
+    .await;
+    let lost = upload("upload-2", "late.txt").await;
+    assert_eq!(lost.status, 504, "{:?}", lost.body);
+    let made = app
+        .poll("the late file to exist upstream", || async {
+            let files = app.emulator.inventory().files;
+            (files.len() == 2).then(|| {
+                files
+                    .into_iter()
+                    .find(|id| first.body["id"] != id.as_str())
+                    .unwrap()
+            })
+        })
+        .await;
+    let retried = upload("upload-2", "late.txt").await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert_eq!(retried.body["id"], made.as_str());
+    assert_eq!(retried.headers["idempotent-replayed"], "true");
+    assert_eq!(app.emulator.inventory().files.len(), 2, "no third file");
+    let read = app
+        .call(alice, "GET", &format!("/v1/files/{made}"), None)
+        .await;
+    assert_eq!(read.status, 200, "the file is alice's: {:?}", read.body);
+    app.stop().await;
+}

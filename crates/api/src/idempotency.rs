@@ -14,8 +14,12 @@
 //! next retry takes it over and first resolves what the attempt did
 //! ([`gateway::resolve`]), answering the object it made, running again if it
 //! made nothing, or, for a thread (which the upstream cannot list), answering
-//! 409 until the reconciler settles it. Multipart uploads are not buffered to
-//! be hashed and pass through without idempotency.
+//! 409 until the reconciler settles it.
+//!
+//! Multipart uploads are never buffered to be hashed: their handler claims
+//! the key once it has read the purpose and the file's name
+//! ([`claim_upload`]), which is what identifies an upload's request, and
+//! the file's bytes stream on as before.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -115,7 +119,10 @@ pub async fn replay_or_record(
             };
             audit_resolution(&state, &caller, &request, &keyed, &resolution);
             match resolution {
-                Ok(Resolution::Nothing) => run(&state, keyed, next, request).await,
+                Ok(Resolution::Nothing) => {
+                    hold(&state, &keyed).await?;
+                    run(&state, keyed, next, request).await
+                }
                 Ok(Resolution::Created(object)) => {
                     let response = HttpResponse::Ok()
                         .insert_header((REPLAYED_HEADER, HeaderValue::from_static("true")))
@@ -331,31 +338,12 @@ async fn release(state: &AppState, keyed: KeyedRequest) {
 /// Who holds the key and what they asked: authenticates the caller (the
 /// handler reuses it) and reads the body to hash it, putting it back after.
 async fn keyed_request(request: &mut ServiceRequest) -> Result<(KeyedRequest, Caller), ApiError> {
-    let key = request
-        .headers()
-        .get(KEY_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .filter(|key| !key.is_empty() && key.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
-                None,
-            )
-        })?
-        .to_owned();
+    let key = key_of(request.headers())?.ok_or_else(malformed_key)?;
     let caller = {
         let (http_request, payload) = request.parts_mut();
         Caller::from_request(http_request, payload).await?
     };
-    let principal_id = match (caller.user(), caller.principal.authentication.api_key_id()) {
-        (Some(user), _) => user.as_uuid(),
-        (None, Some(api_key)) => api_key.as_uuid(),
-        (None, None) => {
-            return Err(ApiError::Forbidden {
-                message: "This credential cannot use idempotency keys.".to_owned(),
-            });
-        }
-    };
+    let principal_id = principal_of(&caller)?;
     let limit = request
         .app_data::<web::Data<RequestLimits>>()
         .map_or(1024 * 1024, |limits| limits.max_json_body_bytes);
@@ -383,6 +371,37 @@ async fn keyed_request(request: &mut ServiceRequest) -> Result<(KeyedRequest, Ca
     Ok((keyed, caller))
 }
 
+/// The request's `Idempotency-Key`, if it sent one.
+fn key_of(headers: &header::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(KEY_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= 255)
+        .map(|key| Some(key.to_owned()))
+        .ok_or_else(malformed_key)
+}
+
+fn malformed_key() -> ApiError {
+    ApiError::bad_request(
+        "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+        None,
+    )
+}
+
+/// Whose keys these are: the user, or the API key acting as itself.
+fn principal_of(caller: &Caller) -> Result<uuid::Uuid, ApiError> {
+    match (caller.user(), caller.principal.authentication.api_key_id()) {
+        (Some(user), _) => Ok(user.as_uuid()),
+        (None, Some(api_key)) => Ok(api_key.as_uuid()),
+        (None, None) => Err(ApiError::Forbidden {
+            message: "This credential cannot use idempotency keys.".to_owned(),
+        }),
+    }
+}
+
 async fn read_body(request: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
     let mut payload = request.take_payload();
     let mut body = BytesMut::new();
@@ -403,4 +422,134 @@ fn is_json(headers: &header::HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"))
+}
+
+/// What a keyed upload may do, once its purpose and file name are known.
+#[derive(Debug)]
+pub(crate) enum UploadClaim {
+    /// It runs; its outcome is told to [`finish_upload`].
+    Run(KeyedRequest),
+    /// The first attempt's answer, to be replayed.
+    Replay(StoredResponse),
+    /// An earlier attempt ended without a known outcome: resolve it with
+    /// its request id, then run or answer.
+    TakenOver(KeyedRequest, Option<String>),
+}
+
+/// Claims an upload's `Idempotency-Key`, if it has one: its request is the
+/// method, the path, the purpose and the file's name.
+pub(crate) async fn claim_upload(
+    state: &AppState,
+    caller: &Caller,
+    request: &actix_web::HttpRequest,
+    purpose: &str,
+    filename: &str,
+) -> Result<Option<UploadClaim>, ApiError> {
+    let Some(key) = key_of(request.headers())? else {
+        return Ok(None);
+    };
+    let principal_id = principal_of(caller)?;
+    let mut hasher = Sha256::new();
+    for part in ["POST", request.path(), purpose, filename] {
+        hasher.update(part);
+        hasher.update([0]);
+    }
+    let keyed = KeyedRequest {
+        tenant_id: caller.tenant.id,
+        principal_id,
+        key,
+        request_sha256: hasher.finalize().into(),
+        request_id: RequestId::of(request).0,
+    };
+    let claiming = keyed.clone();
+    let claim = state
+        .database
+        .run("idempotency.claim", move |conn| {
+            idempotency::claim(conn, &claiming, LIFETIMES)
+        })
+        .await?;
+    Ok(Some(match claim {
+        Claim::Acquired => UploadClaim::Run(keyed),
+        Claim::Completed(stored) => UploadClaim::Replay(stored),
+        Claim::TakenOver { holder_request_id } => UploadClaim::TakenOver(keyed, holder_request_id),
+        Claim::InProgress => {
+            return Err(ApiError::Conflict {
+                message: "A request with this Idempotency-Key is still in progress; retry later."
+                    .to_owned(),
+            });
+        }
+        Claim::Mismatch => {
+            return Err(ApiError::bad_request(
+                "This Idempotency-Key was used with another request; keys can only be reused \
+                 with the same method, path, purpose and file name.",
+                None,
+            ));
+        }
+    }))
+}
+
+/// Keeps an upload's answer for replay, keeps its key bound to it when the
+/// outcome is unknown, or lets it go.
+pub(crate) async fn finish_upload(
+    state: &AppState,
+    keyed: KeyedRequest,
+    outcome: &Result<serde_json::Value, ApiError>,
+) {
+    match outcome {
+        Ok(_) => {
+            let stored = stored(outcome);
+            let completed = state
+                .database
+                .run("idempotency.complete", move |conn| {
+                    idempotency::complete(conn, &keyed, &stored)
+                })
+                .await;
+            if let Err(error) = completed {
+                tracing::warn!(%error, "could not store an idempotent answer");
+            }
+        }
+        Err(ApiError::UpstreamUnknownOutcome { .. }) => {
+            let holder = keyed.request_id.clone();
+            mark_unknown(state, keyed, holder).await;
+        }
+        Err(_) => release_or_keep(state, keyed).await,
+    }
+}
+
+/// The answer kept for an upload's outcome.
+pub(crate) fn stored(outcome: &Result<serde_json::Value, ApiError>) -> StoredResponse {
+    StoredResponse {
+        status: 200,
+        body: outcome
+            .as_ref()
+            .map(|file| file.to_string().into_bytes())
+            .unwrap_or_default(),
+    }
+}
+
+/// Binds the key to this attempt, which runs now (the attempt it took the
+/// key over from made nothing).
+pub(crate) async fn hold(state: &AppState, keyed: &KeyedRequest) -> Result<(), ApiError> {
+    let holding = keyed.clone();
+    state
+        .database
+        .run("idempotency.hold", move |conn| {
+            idempotency::hold(conn, &holding)
+        })
+        .await?;
+    Ok(())
+}
+
+/// A replayed answer.
+pub(crate) fn replayed(stored: StoredResponse) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
+        .content_type(header::ContentType::json())
+        .insert_header((REPLAYED_HEADER, HeaderValue::from_static("true")))
+        .body(stored.body)
+}
+
+/// A key that could not be resolved stays bound to the attempt that may
+/// have made the object.
+pub(crate) async fn keep_unknown(state: &AppState, keyed: KeyedRequest, holder: Option<String>) {
+    mark_unknown(state, keyed, holder.unwrap_or_default()).await;
 }

@@ -157,8 +157,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     document
 }
 
-/// Every JSON `POST` under `/v1` takes `Idempotency-Key` ([`idempotency`]);
-/// said once here rather than on every route.
+/// Every `POST` under `/v1` takes `Idempotency-Key` ([`idempotency`]; an
+/// upload's request is its purpose and file name); said once here rather
+/// than on every route.
 fn document_idempotency_key(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
@@ -191,10 +192,7 @@ fn document_idempotency_key(document: &mut utoipa::openapi::OpenApi) {
         let Some(operation) = item.post.as_mut() else {
             continue;
         };
-        let takes_json = operation.request_body.as_ref().is_none_or(
-            |body| matches!(body, RefOr::T(body) if body.content.contains_key("application/json")),
-        );
-        if path.starts_with("/v1/") && takes_json {
+        if path.starts_with("/v1/") {
             operation
                 .parameters
                 .get_or_insert_with(Vec::new)

@@ -339,6 +339,10 @@ impl<'a> Exchange<'a> {
 // The grant is where authorized requests reach the upstream.
 #[allow(clippy::disallowed_methods)]
 impl<'a> Authorized<'a> {
+    pub fn caller(&self) -> &'a Caller {
+        self.caller
+    }
+
     pub fn state(&self) -> &'a AppState {
         self.state
     }

@@ -108,6 +108,97 @@ pub async fn earlier_attempt(
     }
 }
 
+/// Resolves what the upload attempt `holder` did. A file has no metadata to
+/// stamp: the attempt's file is the one file upstream, made since its row
+/// was reserved, with its purpose and name, that no row of any tenant
+/// holds. None, or more than one, and the attempt counts as having made
+/// nothing (what it may have made is an orphan the reconciler deletes).
+pub async fn earlier_upload(
+    state: &AppState,
+    caller: &Caller,
+    holder: &str,
+    request_id: &str,
+    purpose: &str,
+    filename: &str,
+) -> Result<Resolution, ApiError> {
+    let (tenant_id, held_by) = (caller.tenant.id, holder.to_owned());
+    let rows = state
+        .database
+        .run("resolve.rows", move |conn| {
+            resources::reserved_by_request(conn, tenant_id, &held_by)
+        })
+        .await?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(Resolution::Nothing);
+    };
+    let client = state.upstreams.get(&row.upstream_profile)?;
+    match (row.facts.state, &row.upstream_id) {
+        (domain::LifecycleState::Active, Some(id)) => {
+            match client
+                .call::<Value>(UpstreamRequest::new(Operation::GetFile, &[id]))
+                .await
+            {
+                Ok(file) => Ok(Resolution::Created(file)),
+                Err(UpstreamError::NotFound(_)) => Ok(Resolution::Nothing),
+                Err(error) => Err(error.into()),
+            }
+        }
+        (domain::LifecycleState::Pending, _) => {
+            let listed: Value = client
+                .call(
+                    UpstreamRequest::new(Operation::ListFiles, &[])
+                        .query("purpose", purpose)
+                        .query("order", "desc")
+                        .query("limit", "100"),
+                )
+                .await?;
+            let since = row.created_at.timestamp() - CLOCK_SLACK_SECONDS;
+            let candidates: Vec<Value> = listed["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|file| {
+                    file["filename"] == filename
+                        && file["created_at"].as_i64().is_some_and(|at| at >= since)
+                })
+                .cloned()
+                .collect();
+            let ids: Vec<domain::UpstreamId> = candidates
+                .iter()
+                .filter_map(|file| domain::UpstreamId::parse(file["id"].as_str()?).ok())
+                .collect();
+            let profile = row.upstream_profile.clone();
+            let wanted = ids.clone();
+            let known = state
+                .database
+                .run("resolve.known", move |conn| {
+                    resources::known_anywhere(conn, &profile, &wanted)
+                })
+                .await?;
+            let unclaimed: Vec<&Value> = candidates
+                .iter()
+                .filter(|file| !known.iter().any(|id| file["id"] == id.as_str()))
+                .collect();
+            if let [file] = unclaimed.as_slice() {
+                let file = (*file).clone();
+                Pending::resume(row.facts.id, row.facts.kind)
+                    .activate(state, caller, request_id, &file)
+                    .await?;
+                return Ok(Resolution::Created(file));
+            }
+            let (tenant, id) = (row.facts.tenant_id, row.facts.id);
+            state
+                .database
+                .run("resolve.discard", move |conn| {
+                    resources::discard_pending(conn, tenant, id)
+                })
+                .await?;
+            Ok(Resolution::Nothing)
+        }
+        _ => Ok(Resolution::Nothing),
+    }
+}
+
 /// A message or run the attempt made in one of the caller's threads, found
 /// by the attempt's request id among the thread's newest.
 async fn child_of_thread(

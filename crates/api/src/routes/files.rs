@@ -13,7 +13,9 @@ use upstream::{Operation, StreamUpload, UpstreamRequest};
 
 use super::common::ok;
 use crate::auth::Caller;
-use crate::gateway::{Authorized, Exchange, owner_of_new};
+use crate::gateway::resolve::{self, Resolution};
+use crate::gateway::{Authorized, Exchange, metadata, owner_of_new};
+use crate::idempotency::{self, UploadClaim};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, RequestLimits};
 
@@ -63,7 +65,7 @@ pub async fn upload(
     let owner = owner_of_new(&caller, requested_ownership(&request)?)?;
 
     let mut purpose: Option<String> = None;
-    let mut uploaded: Option<Value> = None;
+    let mut uploaded: Option<HttpResponse> = None;
     // A file part before the purpose is kept on disk until the purpose is known.
     let mut spooled: Option<(tempfile::NamedTempFile, String, Option<String>)> = None;
     while let Some(field) = form.next().await {
@@ -106,18 +108,16 @@ pub async fn upload(
                 match &purpose {
                     Some(purpose) => {
                         let source = field.map_err(|e| e.to_string());
-                        uploaded = Some(
-                            stream_upload(
-                                &authorized,
-                                owner,
-                                purpose,
-                                filename,
-                                content_type,
-                                source,
-                                limit,
-                            )
-                            .await?,
-                        );
+                        let upload = Upload {
+                            authorized: &authorized,
+                            request: &request,
+                            owner,
+                            purpose,
+                            filename,
+                            content_type,
+                            limit,
+                        };
+                        uploaded = Some(upload.keyed(source).await?);
                     }
                     None => {
                         spooled = Some((spool(&mut field, limit).await?, filename, content_type))
@@ -135,16 +135,16 @@ pub async fn upload(
                 .await
                 .map_err(ApiError::internal)?;
             let source = tokio_util::io::ReaderStream::new(reopened).map_err(|e| e.to_string());
-            stream_upload(
-                &authorized,
+            let upload = Upload {
+                authorized: &authorized,
+                request: &request,
                 owner,
-                &purpose,
+                purpose: &purpose,
                 filename,
                 content_type,
-                source,
                 limit,
-            )
-            .await?
+            };
+            upload.keyed(source).await?
         }
         (None, _, None) => {
             return Err(ApiError::bad_request(
@@ -159,7 +159,95 @@ pub async fn upload(
             ));
         }
     };
-    Ok(ok(file))
+    Ok(file)
+}
+
+/// One file part on its way to the upstream.
+struct Upload<'a> {
+    authorized: &'a Authorized<'a>,
+    request: &'a HttpRequest,
+    owner: Owner,
+    purpose: &'a str,
+    filename: String,
+    content_type: Option<String>,
+    limit: usize,
+}
+
+impl Upload<'_> {
+    /// Uploads, honouring an `Idempotency-Key`: a retry of an upload that
+    /// succeeded gets its answer again, and one whose outcome was unknown
+    /// gets the file the first attempt made, or runs again if it made none.
+    async fn keyed(
+        self,
+        source: impl Stream<Item = Result<Bytes, String>> + Unpin,
+    ) -> Result<HttpResponse, ApiError> {
+        let state = self.authorized.state();
+        let caller = self.authorized.caller();
+        let claim =
+            idempotency::claim_upload(state, caller, self.request, self.purpose, &self.filename)
+                .await?;
+        let keyed = match claim {
+            None => return Ok(ok(self.send(source).await?)),
+            Some(UploadClaim::Replay(stored)) => return Ok(idempotency::replayed(stored)),
+            Some(UploadClaim::Run(keyed)) => keyed,
+            Some(UploadClaim::TakenOver(keyed, holder)) => {
+                let resolution = match &holder {
+                    Some(holder) => {
+                        resolve::earlier_upload(
+                            state,
+                            caller,
+                            holder,
+                            &keyed.request_id,
+                            self.purpose,
+                            &self.filename,
+                        )
+                        .await
+                    }
+                    None => Ok(Resolution::Nothing),
+                };
+                match resolution {
+                    Ok(Resolution::Nothing) => {
+                        idempotency::hold(state, &keyed).await?;
+                        keyed
+                    }
+                    Ok(Resolution::Created(mut file)) => {
+                        metadata::hide_reserved(&mut file);
+                        let answer = Ok(file);
+                        idempotency::finish_upload(state, keyed, &answer).await;
+                        let stored = idempotency::stored(&answer);
+                        return Ok(idempotency::replayed(stored));
+                    }
+                    Ok(Resolution::Unknowable) | Err(_) => {
+                        idempotency::keep_unknown(state, keyed, holder).await;
+                        return Err(resolution.err().unwrap_or_else(|| ApiError::Conflict {
+                            message: "The first upload with this Idempotency-Key ended without \
+                                      a known outcome; retry later."
+                                .to_owned(),
+                        }));
+                    }
+                }
+            }
+        };
+        let outcome = self.send(source).await;
+        idempotency::finish_upload(state, keyed, &outcome).await;
+        Ok(ok(outcome?))
+    }
+
+    async fn send(
+        self,
+        source: impl Stream<Item = Result<Bytes, String>> + Unpin,
+    ) -> Result<Value, ApiError> {
+        stream_upload(
+            self.authorized,
+            self.owner,
+            self.purpose,
+            self.filename,
+            self.content_type,
+            source,
+            self.limit,
+        )
+        .await
+    }
 }
 
 fn too_large(limit: usize) -> ApiError {

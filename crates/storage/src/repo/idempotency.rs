@@ -165,11 +165,13 @@ fn claim_once(
         }
         // The holder ended without a known outcome, or crashed: this retry
         // takes over, and resolves what the holder did before anything else.
+        // The key stays bound to that holder until the retry runs itself
+        // ([`hold`]): a retry that dies while resolving leaves the next one
+        // the same attempt to resolve.
         diesel::update(this_key)
             .set((
                 idempotency_keys::state.eq("in_progress"),
                 idempotency_keys::locked_until.eq(now + lifetimes.lock_for),
-                idempotency_keys::holder_request_id.eq(&request.request_id),
             ))
             .execute(conn)?;
         Ok(Claim::TakenOver {
@@ -191,6 +193,17 @@ pub fn complete(
             idempotency_keys::response_status.eq(i16::try_from(response.status).unwrap_or(500)),
             idempotency_keys::response_body.eq(&response.body),
         ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A retry that took the key over found the earlier attempt made nothing
+/// and runs itself: the key is bound to it from now on.
+pub fn hold(conn: &mut PgConnection, request: &KeyedRequest) -> Result<(), StorageError> {
+    diesel::update(row_of(request))
+        .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
+        .filter(idempotency_keys::state.eq("in_progress"))
+        .set(idempotency_keys::holder_request_id.eq(&request.request_id))
         .execute(conn)?;
     Ok(())
 }
