@@ -143,6 +143,8 @@ struct Load<'a> {
     tally: RefCell<Tally>,
     random: Random,
     stop: Cell<bool>,
+    /// Every worker has stopped.
+    finished: Cell<bool>,
 }
 
 impl Load<'_> {
@@ -342,6 +344,14 @@ impl Load<'_> {
             kills += 1;
         }
         self.stop.set(true);
+        // The workers finish what they were doing; a death at the fault
+        // point meanwhile is revived too.
+        while !self.finished.get() {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            if self.server.revive(env).await {
+                deaths += 1;
+            }
+        }
         (kills, deaths)
     }
 }
@@ -434,9 +444,13 @@ async fn killed_at_random_under_load_nothing_is_lost_duplicated_or_left_behind()
         tally: RefCell::new(Tally::default()),
         random: Random(Cell::new(SEED)),
         stop: Cell::new(false),
+        finished: Cell::new(false),
     });
 
-    let workers = futures_util::future::join_all((0..WORKERS).map(|worker| load.worker(worker)));
+    let workers = async {
+        futures_util::future::join_all((0..WORKERS).map(|worker| load.worker(worker))).await;
+        load.finished.set(true);
+    };
     let ((kills, deaths), _) = futures_util::join!(load.supervise(&server.env), workers);
 
     // The rest without the fault point, reconciled.

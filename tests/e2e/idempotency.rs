@@ -404,8 +404,11 @@ async fn a_retried_message_with_an_unknown_outcome_is_found_not_added_again() {
 }
 
 /// An upload with an `Idempotency-Key`, sent again: the same file, not a
-/// second one; its answer lost to a timeout, the retry answers the file the
-/// first attempt made; the key with another file name is refused.
+/// second one; the key with another file name is refused. Its answer lost
+/// to a timeout, the retry uploads again: a file has nothing that proves
+/// which upstream file the first attempt made, so it is never adopted by
+/// its name (another tenant's could have it); the first attempt's file is
+/// an orphan the reconciler deletes.
 #[actix_web::test]
 async fn keyed_uploads_are_made_once() {
     let app = TestApp::spawn_with_upstream(json!({
@@ -454,9 +457,28 @@ async fn keyed_uploads_are_made_once() {
         .await;
     let retried = upload("upload-2", "late.txt").await;
     assert_eq!(retried.status, 200, "{:?}", retried.body);
-    assert_eq!(retried.body["id"], made.as_str());
-    assert_eq!(retried.headers["idempotent-replayed"], "true");
-    assert_eq!(app.emulator.inventory().files.len(), 2, "no third file");
+    assert_ne!(
+        retried.body["id"],
+        made.as_str(),
+        "never adopted by its name"
+    );
+    let again = upload("upload-2", "late.txt").await;
+    assert_eq!(again.body["id"], retried.body["id"]);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let report = threadgate_server::reconcile::run(
+        &app.admin,
+        std::time::Duration::ZERO,
+        threadgate_server::reconcile::Orphans::Delete,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.orphans_deleted, 1, "{report:?}");
+    let made = retried.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.emulator.inventory().files.len(),
+        2,
+        "the orphan is gone"
+    );
     let read = app
         .call(alice, "GET", &format!("/v1/files/{made}"), None)
         .await;

@@ -106,21 +106,29 @@ pub async fn replay_or_record(
             let this_attempt = keyed.request_id.clone();
             let resolution = match &holder_request_id {
                 Some(holder) => {
-                    gateway::resolve::earlier_attempt(
+                    renewed(
                         &state,
-                        &caller,
+                        &keyed,
                         holder,
-                        &this_attempt,
-                        request.path(),
+                        gateway::resolve::earlier_attempt(
+                            &state,
+                            &caller,
+                            holder,
+                            &this_attempt,
+                            request.path(),
+                        ),
                     )
                     .await
                 }
                 None => Ok(Resolution::Nothing),
             };
             audit_resolution(&state, &caller, &request, &keyed, &resolution);
+            let holder = holder_request_id.clone().unwrap_or_default();
             match resolution {
                 Ok(Resolution::Nothing) => {
-                    hold(&state, &keyed).await?;
+                    if !hold(&state, &keyed, holder_request_id.as_deref()).await? {
+                        return Ok(request.error_response(moved_on()));
+                    }
                     run(&state, keyed, next, request).await
                 }
                 Ok(Resolution::Created(object)) => {
@@ -128,11 +136,11 @@ pub async fn replay_or_record(
                         .insert_header((REPLAYED_HEADER, HeaderValue::from_static("true")))
                         .json(object);
                     let response = request.into_response(response);
-                    settle(&state, keyed, response).await
+                    // The answer is the attempt's it took over.
+                    settle(&state, keyed, holder, response).await
                 }
                 Ok(Resolution::Unknowable) => {
                     // Still bound to the attempt that may have made it.
-                    let holder = holder_request_id.unwrap_or_default();
                     mark_unknown(&state, keyed, holder).await;
                     Ok(request.error_response(ApiError::Conflict {
                         message: "The first request with this Idempotency-Key ended without a \
@@ -142,12 +150,19 @@ pub async fn replay_or_record(
                     }))
                 }
                 Err(error) => {
-                    let holder = holder_request_id.unwrap_or_default();
                     mark_unknown(&state, keyed, holder).await;
                     Ok(request.error_response(error))
                 }
             }
         }
+    }
+}
+
+/// Another retry took the key over first.
+pub(crate) fn moved_on() -> ApiError {
+    ApiError::Conflict {
+        message: "Another request with this Idempotency-Key is handling it; retry later."
+            .to_owned(),
     }
 }
 
@@ -159,13 +174,10 @@ async fn run(
     next: Next<impl MessageBody + 'static>,
     request: ServiceRequest,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let renewing = keyed.clone();
-    let outcome = tokio::select! {
-        outcome = next.call(request) => outcome,
-        never = renew_while_running(state, renewing) => match never {},
-    };
+    let this_attempt = keyed.request_id.clone();
+    let outcome = renewed(state, &keyed, &this_attempt, next.call(request)).await;
     match outcome {
-        Ok(response) => settle(state, keyed, response).await,
+        Ok(response) => settle(state, keyed, this_attempt, response).await,
         Err(error) => {
             release_or_keep(state, keyed).await;
             Err(error)
@@ -173,16 +185,33 @@ async fn run(
     }
 }
 
-/// Keeps the claim of a running attempt alive; never returns (it is
-/// dropped when the attempt ends).
-async fn renew_while_running(state: &AppState, keyed: KeyedRequest) -> std::convert::Infallible {
+/// Does `work` while keeping the claim of the attempt `holder` alive.
+pub(crate) async fn renewed<T>(
+    state: &AppState,
+    keyed: &KeyedRequest,
+    holder: &str,
+    work: impl Future<Output = T>,
+) -> T {
+    tokio::select! {
+        outcome = work => outcome,
+        never = renew_while_running(state, keyed.clone(), holder.to_owned()) => match never {},
+    }
+}
+
+/// Keeps the claim of the attempt `holder` alive; never returns (it is
+/// dropped when the work it accompanies ends).
+async fn renew_while_running(
+    state: &AppState,
+    keyed: KeyedRequest,
+    holder: String,
+) -> std::convert::Infallible {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
-        let renewing = keyed.clone();
+        let (renewing, holding) = (keyed.clone(), holder.clone());
         let renewed = state
             .database
             .run("idempotency.renew", move |conn| {
-                idempotency::renew(conn, &renewing, LIFETIMES.lock_for)
+                idempotency::renew(conn, &renewing, &holding, LIFETIMES.lock_for)
             })
             .await;
         if let Err(error) = renewed {
@@ -237,10 +266,12 @@ fn audit_unless_run(
     state.audit.record(event);
 }
 
-/// Keeps a successful JSON answer for replay, or releases the key.
+/// Keeps a successful JSON answer for replay (as the answer of the attempt
+/// `holder` the key is bound to), or releases the key.
 async fn settle(
     state: &AppState,
     keyed: KeyedRequest,
+    holder: String,
     response: ServiceResponse<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let keep = response.status().is_success() && is_json(response.headers());
@@ -252,7 +283,6 @@ async fn settle(
         } else if response.status() == StatusCode::GATEWAY_TIMEOUT {
             // The upstream may have done it: keep the key for the retry to
             // resolve (messages and runs have no row to tell).
-            let holder = keyed.request_id.clone();
             mark_unknown(state, keyed, holder).await;
         } else {
             release_or_keep(state, keyed).await;
@@ -271,7 +301,7 @@ async fn settle(
     let completed = state
         .database
         .run("idempotency.complete", move |conn| {
-            idempotency::complete(conn, &keyed, &stored)
+            idempotency::complete(conn, &keyed, &holder, &stored)
         })
         .await;
     if let Err(error) = completed {
@@ -493,6 +523,7 @@ pub(crate) async fn claim_upload(
 pub(crate) async fn finish_upload(
     state: &AppState,
     keyed: KeyedRequest,
+    holder: String,
     outcome: &Result<serde_json::Value, ApiError>,
 ) {
     match outcome {
@@ -501,7 +532,7 @@ pub(crate) async fn finish_upload(
             let completed = state
                 .database
                 .run("idempotency.complete", move |conn| {
-                    idempotency::complete(conn, &keyed, &stored)
+                    idempotency::complete(conn, &keyed, &holder, &stored)
                 })
                 .await;
             if let Err(error) = completed {
@@ -509,7 +540,6 @@ pub(crate) async fn finish_upload(
             }
         }
         Err(ApiError::UpstreamUnknownOutcome { .. }) => {
-            let holder = keyed.request_id.clone();
             mark_unknown(state, keyed, holder).await;
         }
         Err(_) => release_or_keep(state, keyed).await,
@@ -527,17 +557,21 @@ pub(crate) fn stored(outcome: &Result<serde_json::Value, ApiError>) -> StoredRes
     }
 }
 
-/// Binds the key to this attempt, which runs now (the attempt it took the
-/// key over from made nothing).
-pub(crate) async fn hold(state: &AppState, keyed: &KeyedRequest) -> Result<(), ApiError> {
-    let holding = keyed.clone();
-    state
+/// Binds the key to this attempt, which runs now (the attempt `previous`
+/// it took the key over from made nothing); `false` if another retry moved
+/// the key on first.
+pub(crate) async fn hold(
+    state: &AppState,
+    keyed: &KeyedRequest,
+    previous: Option<&str>,
+) -> Result<bool, ApiError> {
+    let (holding, previous) = (keyed.clone(), previous.map(str::to_owned));
+    Ok(state
         .database
         .run("idempotency.hold", move |conn| {
-            idempotency::hold(conn, &holding)
+            idempotency::hold(conn, &holding, previous.as_deref())
         })
-        .await?;
-    Ok(())
+        .await?)
 }
 
 /// A replayed answer.

@@ -1,5 +1,8 @@
 //! `x-request-id` on every response: the client's own when it sent a sane
-//! one, a new one otherwise. Handlers read it through [`RequestId`].
+//! one, a new one otherwise. Handlers read [`RequestId`]: the server's own
+//! id of the request, unique whatever the client sent (the client's id, if
+//! any, followed by a random suffix), because rows an attempt reserves and
+//! the Idempotency-Key bound to it are found by this id.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,7 +19,7 @@ pub async fn assign(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = request
+    let sent = request
         .headers()
         .get(&HEADER)
         .and_then(|value| value.to_str().ok())
@@ -27,8 +30,16 @@ pub async fn assign(
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    request.extensions_mut().insert(RequestId(id.clone()));
+        .map(str::to_owned);
+    let fresh = uuid::Uuid::new_v4();
+    let (id, internal) = match sent {
+        Some(sent) => {
+            let internal = format!("{sent}.{}", fresh.simple());
+            (sent, internal)
+        }
+        None => (fresh.to_string(), fresh.to_string()),
+    };
+    request.extensions_mut().insert(RequestId(internal));
     let mut response = next.call(request).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);

@@ -5,8 +5,10 @@
 //!   stores, files), every object of each profile that no row of any tenant
 //!   holds is looked at. One that carries the stamp of a `pending` row
 //!   (`threadgate_resource_id` in its metadata) becomes that row's: the
-//!   object is adopted for its owner and audited. One without a usable stamp
-//!   is an orphan nobody can reach: with [`Orphans::Delete`] it is deleted
+//!   object is adopted for its owner and audited. What the upstream makes
+//!   by itself for a thread or an assistant (output files, unstamped vector
+//!   stores) is left to be recorded through its owner. Anything else
+//!   without a usable stamp is an orphan nobody can reach: with [`Orphans::Delete`] it is deleted
 //!   upstream and audited; with [`Orphans::Report`] it is only counted. The
 //!   upstream project must then be Threadgate's alone: anything in it that
 //!   Threadgate did not create for someone is an orphan.
@@ -248,7 +250,13 @@ async fn settle_unknown(
         // Young: its create may still be answered.
         return Ok(());
     }
-    let row = match api::gateway::metadata::stamp_of(object) {
+    let stamp = api::gateway::metadata::stamp_of(object);
+    if stamp.is_none() && made_by_the_upstream(kind, object) {
+        // Its owner is a thread or an assistant; it is recorded when an
+        // answer about them shows it (gateway::recording), not here.
+        return Ok(());
+    }
+    let row = match stamp {
         Some(row) => {
             admin
                 .database
@@ -299,6 +307,17 @@ async fn settle_unknown(
         }
     }
     Ok(())
+}
+
+/// Objects the upstream makes by itself for a thread or an assistant: code
+/// interpreter's output files, and vector stores made by a `vector_stores`
+/// helper or for attachments (Threadgate's own creates are stamped).
+fn made_by_the_upstream(kind: ResourceKind, object: &Value) -> bool {
+    match kind {
+        ResourceKind::File => object["purpose"] == "assistants_output",
+        ResourceKind::VectorStore => true,
+        _ => false,
+    }
 }
 
 /// The row's create did make `object`: the row becomes active with it, and

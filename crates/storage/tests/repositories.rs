@@ -411,7 +411,7 @@ fn an_idempotency_key_runs_once_lapses_when_abandoned_and_expires() {
         status: 200,
         body: br#"{"id":"thread_1"}"#.to_vec(),
     };
-    idempotency::complete(&mut conn, &request, &answer).unwrap();
+    idempotency::complete(&mut conn, &request, &request.request_id, &answer).unwrap();
     assert_eq!(claim(&mut conn, &request, held), Claim::Completed(answer));
     // Releasing a completed key changes nothing.
     idempotency::release(&mut conn, &request).unwrap();
@@ -441,6 +441,13 @@ fn an_idempotency_key_runs_once_lapses_when_abandoned_and_expires() {
             holder_request_id: Some("first-attempt".to_owned())
         }
     );
+    assert_eq!(claim(&mut conn, &abandoned, held), Claim::InProgress);
+    // Until the retry runs itself, the key stays bound to the first attempt:
+    // a retry that dies while resolving leaves the next one the same task.
+    assert!(!idempotency::hold(&mut conn, &retry, Some("someone-else")).unwrap());
+    assert!(idempotency::hold(&mut conn, &retry, Some("first-attempt")).unwrap());
+    // The first attempt, come back, can no longer release the retry's key.
+    idempotency::release(&mut conn, &abandoned).unwrap();
     assert_eq!(claim(&mut conn, &abandoned, held), Claim::InProgress);
 
     // A holder that ended without a known outcome: the next retry takes

@@ -47,16 +47,14 @@ pub async fn earlier_attempt(
     request_id: &str,
     path: &str,
 ) -> Result<Resolution, ApiError> {
-    let (tenant_id, held_by) = (caller.tenant.id, holder.to_owned());
-    let rows = state
-        .database
-        .run("resolve.rows", move |conn| {
-            resources::reserved_by_request(conn, tenant_id, &held_by)
-        })
-        .await?;
-    let Some(row) = rows.into_iter().next() else {
+    let Some(row) = reserved_row(state, caller, holder).await? else {
         return child_of_thread(state, caller, holder, request_id, path).await;
     };
+    // A create-thread-and-run answers with its run, which cannot be found
+    // again by its thread's row: whether it ran is not known here.
+    if path.trim_end_matches('/') == "/v1/threads/runs" {
+        return Ok(Resolution::Unknowable);
+    }
     let Some(operations) = Operation::for_kind(row.facts.kind) else {
         return Ok(Resolution::Unknowable);
     };
@@ -92,13 +90,7 @@ pub async fn earlier_attempt(
                     // Nothing upstream carries its stamp: the create made
                     // nothing (were it only late, the object will be an
                     // orphan that the reconciler deletes).
-                    let (tenant, id) = (row.facts.tenant_id, row.facts.id);
-                    state
-                        .database
-                        .run("resolve.discard", move |conn| {
-                            resources::discard_pending(conn, tenant, id)
-                        })
-                        .await?;
+                    discard(state, &row).await?;
                     Ok(Resolution::Nothing)
                 }
             }
@@ -109,26 +101,17 @@ pub async fn earlier_attempt(
 }
 
 /// Resolves what the upload attempt `holder` did. A file has no metadata to
-/// stamp: the attempt's file is the one file upstream, made since its row
-/// was reserved, with its purpose and name, that no row of any tenant
-/// holds. None, or more than one, and the attempt counts as having made
-/// nothing (what it may have made is an orphan the reconciler deletes).
+/// stamp, and nothing else proves which upstream file an attempt made (a
+/// name is anybody's to choose), so a file is never adopted: an attempt
+/// whose row is active is answered again; one whose row is still pending
+/// counts as having made nothing, and what it may have made is an orphan
+/// nobody can reach, deleted by the reconciler.
 pub async fn earlier_upload(
     state: &AppState,
     caller: &Caller,
     holder: &str,
-    request_id: &str,
-    purpose: &str,
-    filename: &str,
 ) -> Result<Resolution, ApiError> {
-    let (tenant_id, held_by) = (caller.tenant.id, holder.to_owned());
-    let rows = state
-        .database
-        .run("resolve.rows", move |conn| {
-            resources::reserved_by_request(conn, tenant_id, &held_by)
-        })
-        .await?;
-    let Some(row) = rows.into_iter().next() else {
+    let Some(row) = reserved_row(state, caller, holder).await? else {
         return Ok(Resolution::Nothing);
     };
     let client = state.upstreams.get(&row.upstream_profile)?;
@@ -144,59 +127,43 @@ pub async fn earlier_upload(
             }
         }
         (domain::LifecycleState::Pending, _) => {
-            let listed: Value = client
-                .call(
-                    UpstreamRequest::new(Operation::ListFiles, &[])
-                        .query("purpose", purpose)
-                        .query("order", "desc")
-                        .query("limit", "100"),
-                )
-                .await?;
-            let since = row.created_at.timestamp() - CLOCK_SLACK_SECONDS;
-            let candidates: Vec<Value> = listed["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|file| {
-                    file["filename"] == filename
-                        && file["created_at"].as_i64().is_some_and(|at| at >= since)
-                })
-                .cloned()
-                .collect();
-            let ids: Vec<domain::UpstreamId> = candidates
-                .iter()
-                .filter_map(|file| domain::UpstreamId::parse(file["id"].as_str()?).ok())
-                .collect();
-            let profile = row.upstream_profile.clone();
-            let wanted = ids.clone();
-            let known = state
-                .database
-                .run("resolve.known", move |conn| {
-                    resources::known_anywhere(conn, &profile, &wanted)
-                })
-                .await?;
-            let unclaimed: Vec<&Value> = candidates
-                .iter()
-                .filter(|file| !known.iter().any(|id| file["id"] == id.as_str()))
-                .collect();
-            if let [file] = unclaimed.as_slice() {
-                let file = (*file).clone();
-                Pending::resume(row.facts.id, row.facts.kind)
-                    .activate(state, caller, request_id, &file)
-                    .await?;
-                return Ok(Resolution::Created(file));
-            }
-            let (tenant, id) = (row.facts.tenant_id, row.facts.id);
-            state
-                .database
-                .run("resolve.discard", move |conn| {
-                    resources::discard_pending(conn, tenant, id)
-                })
-                .await?;
+            discard(state, &row).await?;
             Ok(Resolution::Nothing)
         }
         _ => Ok(Resolution::Nothing),
     }
+}
+
+/// The row the attempt `holder` reserved for an object of the caller's
+/// own (as the caller would own what they create): the key is the caller's,
+/// and so are the objects its attempts made.
+async fn reserved_row(
+    state: &AppState,
+    caller: &Caller,
+    holder: &str,
+) -> Result<Option<Resource>, ApiError> {
+    let (tenant_id, held_by) = (caller.tenant.id, holder.to_owned());
+    let rows = state
+        .database
+        .run("resolve.rows", move |conn| {
+            resources::reserved_by_request(conn, tenant_id, &held_by)
+        })
+        .await?;
+    Ok(rows.into_iter().find(|row| match row.facts.owner {
+        domain::Owner::User(user) => caller.user() == Some(user),
+        domain::Owner::Tenant => caller.principal.is_admin(),
+    }))
+}
+
+async fn discard(state: &AppState, row: &Resource) -> Result<(), ApiError> {
+    let (tenant, id) = (row.facts.tenant_id, row.facts.id);
+    state
+        .database
+        .run("resolve.discard", move |conn| {
+            resources::discard_pending(conn, tenant, id)
+        })
+        .await?;
+    Ok(())
 }
 
 /// A message or run the attempt made in one of the caller's threads, found

@@ -190,35 +190,35 @@ impl Upload<'_> {
             None => return Ok(ok(self.send(source).await?)),
             Some(UploadClaim::Replay(stored)) => return Ok(idempotency::replayed(stored)),
             Some(UploadClaim::Run(keyed)) => keyed,
-            Some(UploadClaim::TakenOver(keyed, holder)) => {
-                let resolution = match &holder {
+            Some(UploadClaim::TakenOver(keyed, previous)) => {
+                let resolution = match &previous {
                     Some(holder) => {
-                        resolve::earlier_upload(
+                        idempotency::renewed(
                             state,
-                            caller,
+                            &keyed,
                             holder,
-                            &keyed.request_id,
-                            self.purpose,
-                            &self.filename,
+                            resolve::earlier_upload(state, caller, holder),
                         )
                         .await
                     }
                     None => Ok(Resolution::Nothing),
                 };
+                let holder = previous.clone().unwrap_or_default();
                 match resolution {
                     Ok(Resolution::Nothing) => {
-                        idempotency::hold(state, &keyed).await?;
+                        if !idempotency::hold(state, &keyed, previous.as_deref()).await? {
+                            return Err(idempotency::moved_on());
+                        }
                         keyed
                     }
                     Ok(Resolution::Created(mut file)) => {
                         metadata::hide_reserved(&mut file);
                         let answer = Ok(file);
-                        idempotency::finish_upload(state, keyed, &answer).await;
-                        let stored = idempotency::stored(&answer);
-                        return Ok(idempotency::replayed(stored));
+                        idempotency::finish_upload(state, keyed, holder, &answer).await;
+                        return Ok(idempotency::replayed(idempotency::stored(&answer)));
                     }
                     Ok(Resolution::Unknowable) | Err(_) => {
-                        idempotency::keep_unknown(state, keyed, holder).await;
+                        idempotency::keep_unknown(state, keyed, previous).await;
                         return Err(resolution.err().unwrap_or_else(|| ApiError::Conflict {
                             message: "The first upload with this Idempotency-Key ended without \
                                       a known outcome; retry later."
@@ -228,8 +228,9 @@ impl Upload<'_> {
                 }
             }
         };
-        let outcome = self.send(source).await;
-        idempotency::finish_upload(state, keyed, &outcome).await;
+        let this_attempt = keyed.request_id.clone();
+        let outcome = idempotency::renewed(state, &keyed, &this_attempt, self.send(source)).await;
+        idempotency::finish_upload(state, keyed, this_attempt, &outcome).await;
         Ok(ok(outcome?))
     }
 

@@ -180,14 +180,18 @@ fn claim_once(
     })
 }
 
-/// Stores the answer of the request holding the key.
+/// Stores the answer for the attempt `holder` the key is bound to (a
+/// retry answering what the attempt it took over made passes that
+/// attempt). Nothing is stored if the key has moved on to another attempt.
 pub fn complete(
     conn: &mut PgConnection,
     request: &KeyedRequest,
+    holder: &str,
     response: &StoredResponse,
 ) -> Result<(), StorageError> {
     diesel::update(row_of(request))
         .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
+        .filter(idempotency_keys::holder_request_id.eq(holder))
         .set((
             idempotency_keys::state.eq("completed"),
             idempotency_keys::response_status.eq(i16::try_from(response.status).unwrap_or(500)),
@@ -197,15 +201,28 @@ pub fn complete(
     Ok(())
 }
 
-/// A retry that took the key over found the earlier attempt made nothing
-/// and runs itself: the key is bound to it from now on.
-pub fn hold(conn: &mut PgConnection, request: &KeyedRequest) -> Result<(), StorageError> {
-    diesel::update(row_of(request))
+/// A retry that took the key over from the attempt `previous` found that
+/// it made nothing, and runs itself: the key is bound to the retry from
+/// now on. `false` when another retry moved the key on meanwhile.
+pub fn hold(
+    conn: &mut PgConnection,
+    request: &KeyedRequest,
+    previous: Option<&str>,
+) -> Result<bool, StorageError> {
+    let key = row_of(request)
         .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
-        .filter(idempotency_keys::state.eq("in_progress"))
-        .set(idempotency_keys::holder_request_id.eq(&request.request_id))
-        .execute(conn)?;
-    Ok(())
+        .filter(idempotency_keys::state.eq("in_progress"));
+    let updated = match previous {
+        Some(previous) => {
+            diesel::update(key.filter(idempotency_keys::holder_request_id.eq(previous)))
+                .set(idempotency_keys::holder_request_id.eq(&request.request_id))
+                .execute(conn)?
+        }
+        None => diesel::update(key.filter(idempotency_keys::holder_request_id.is_null()))
+            .set(idempotency_keys::holder_request_id.eq(&request.request_id))
+            .execute(conn)?,
+    };
+    Ok(updated == 1)
 }
 
 /// The holding attempt is still running: its claim is extended by
@@ -214,11 +231,12 @@ pub fn hold(conn: &mut PgConnection, request: &KeyedRequest) -> Result<(), Stora
 pub fn renew(
     conn: &mut PgConnection,
     request: &KeyedRequest,
+    holder: &str,
     lock_for: Duration,
 ) -> Result<(), StorageError> {
     diesel::update(row_of(request))
         .filter(idempotency_keys::state.eq("in_progress"))
-        .filter(idempotency_keys::holder_request_id.eq(&request.request_id))
+        .filter(idempotency_keys::holder_request_id.eq(holder))
         .set(idempotency_keys::locked_until.eq(Utc::now() + lock_for))
         .execute(conn)?;
     Ok(())
@@ -236,10 +254,10 @@ pub fn mark_unknown(
     diesel::update(row_of(request))
         .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
         .filter(idempotency_keys::state.eq("in_progress"))
+        .filter(idempotency_keys::holder_request_id.eq(holder))
         .set((
             idempotency_keys::state.eq("unknown"),
             idempotency_keys::locked_until.eq(Utc::now()),
-            idempotency_keys::holder_request_id.eq(holder),
         ))
         .execute(conn)?;
     Ok(())
@@ -251,6 +269,7 @@ pub fn release(conn: &mut PgConnection, request: &KeyedRequest) -> Result<(), St
     diesel::delete(row_of(request))
         .filter(idempotency_keys::request_sha256.eq(&request.request_sha256[..]))
         .filter(idempotency_keys::state.eq("in_progress"))
+        .filter(idempotency_keys::holder_request_id.eq(&request.request_id))
         .execute(conn)?;
     Ok(())
 }

@@ -513,9 +513,6 @@ fn in_page_order(
     query.limit(limit).select(ResourceRow::as_select())
 }
 
-/// Rows left between two steps for longer than `older_than` (a crash, or an
-/// upstream that never answered), across tenants, oldest first: the
-/// reconciler's work list. Uses the partial index on unsettled rows.
 /// The rows one request reserved itself (not those it recorded for a
 /// parent), in any state but deleted.
 pub fn reserved_by_request(
@@ -552,6 +549,9 @@ pub fn find_pending(
         .transpose()
 }
 
+/// Rows left between two steps for longer than `older_than` (a crash, or an
+/// upstream that never answered), across tenants, oldest first: the
+/// reconciler's work list. Uses the partial index on unsettled rows.
 pub fn unsettled(
     conn: &mut PgConnection,
     older_than: DateTime<Utc>,
