@@ -410,3 +410,80 @@ async fn key_was_used(app: &TestApp, prefix: &str) -> bool {
         .await
         .unwrap()
 }
+
+/// Azure's clients send a key in `api-key`; Threadgate reads a credential
+/// there as in `Authorization: Bearer`, by the same rules. Two that
+/// disagree are refused, and a refusal names the header it read.
+#[actix_web::test]
+async fn a_credential_in_the_api_key_header_counts_like_a_bearer_one() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let token = app.token("acme", "alice");
+    let key = app
+        .admin
+        .create_api_key("acme", "azure backend", false, false)
+        .await
+        .unwrap()
+        .key;
+    let get = |headers: Vec<(&'static str, String)>| {
+        let mut request = app.client.get(app.url("/v1/threads"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        threadgate_tests::Answer::of(request)
+    };
+    for credential in [&token, &key] {
+        let answer = get(vec![("api-key", credential.clone())]).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let both = get(vec![
+            ("api-key", credential.clone()),
+            ("Authorization", format!("Bearer {credential}")),
+        ])
+        .await;
+        assert_eq!(both.status, 200, "agreeing credentials: {:?}", both.body);
+    }
+    let disagreeing = get(vec![
+        ("api-key", key.clone()),
+        ("Authorization", format!("Bearer {token}")),
+    ])
+    .await;
+    assert_eq!(disagreeing.status, 401);
+    assert!(
+        disagreeing.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("different credentials"),
+        "{:?}",
+        disagreeing.body
+    );
+    let forged = get(vec![("api-key", format!("{key}x"))]).await;
+    assert_eq!(forged.status, 401);
+    assert!(
+        forged.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("api-key header"),
+        "{:?}",
+        forged.body
+    );
+    let forged = get(vec![("Authorization", format!("Bearer {token}x"))]).await;
+    assert!(
+        forged.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization header"),
+        "{:?}",
+        forged.body
+    );
+    let missing = get(vec![]).await;
+    assert_eq!(missing.status, 401);
+    assert!(
+        missing.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("api-key"),
+        "{:?}",
+        missing.body
+    );
+    app.stop().await;
+}

@@ -121,3 +121,33 @@ async fn metrics_are_served_apart_with_route_templates_and_no_tenant_ids() {
     assert!(!text.contains(&thread), "no object id in metrics");
     app.stop().await;
 }
+
+/// The Azure surface needs a supported `api-version`, and says so.
+#[actix_web::test]
+async fn the_azure_surface_needs_a_supported_api_version() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    for (query, expected) in [
+        ("", "Missing required query parameter: api-version"),
+        ("?api-version=2023-05-15", "API version not supported"),
+    ] {
+        let refused = app
+            .call(&alice, "GET", &format!("/openai/threads{query}"), None)
+            .await;
+        assert_eq!(refused.status, 400, "{query}: {:?}", refused.body);
+        assert_eq!(refused.body["error"]["message"], expected);
+        assert_eq!(refused.body["error"]["param"], "api-version");
+    }
+    let served = app
+        .call(
+            &alice,
+            "GET",
+            "/openai/threads?api-version=2025-04-01-preview",
+            None,
+        )
+        .await;
+    assert_eq!(served.status, 200, "{:?}", served.body);
+    assert_eq!(served.body["object"], "list");
+    app.stop().await;
+}

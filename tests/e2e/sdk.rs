@@ -19,3 +19,28 @@ async fn the_openai_sdk_works_against_threadgate() {
         .unwrap();
     app.stop().await;
 }
+
+/// Azure's client, `openai.AzureOpenAI`, with each of its credentials.
+#[actix_web::test]
+async fn azures_client_works_against_threadgate() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let assistant = app.assistant("acme").await;
+    let backend_key = app
+        .admin
+        .create_api_key("acme", "azure backend", false, true)
+        .await
+        .unwrap()
+        .key;
+    let env = vec![
+        ("THREADGATE_URL", app.address.clone()),
+        ("ALICE_TOKEN", app.token("acme", "alice")),
+        ("BOB_TOKEN", app.token("acme", "bob")),
+        ("BACKEND_KEY", backend_key),
+        ("ASSISTANT_ID", assistant),
+    ];
+    tokio::task::spawn_blocking(move || python::pytest("test_threadgate_azure_sdk.py", &env))
+        .await
+        .unwrap();
+    app.stop().await;
+}

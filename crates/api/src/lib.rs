@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod azure;
 mod docs;
 mod error;
 pub mod faults;

@@ -99,6 +99,8 @@ impl Application {
             App::new()
                 // Innermost: sees the caller's answer before anything else adds to it.
                 .wrap(middleware::from_fn(api::idempotency::replay_or_record))
+                // Before the key is claimed: a wrong api-version changes nothing.
+                .wrap(middleware::from_fn(api::azure::api_version))
                 .wrap(api::no_store())
                 .wrap(middleware::from_fn(api::observe::record_http))
                 .wrap(TracingLogger::<api::observe::RequestSpan>::new())

@@ -62,8 +62,9 @@ impl From<Rejection> for ApiError {
         tracing::debug!(%rejection, "credential rejected");
         let message = match rejection {
             Rejection::Missing => {
-                "You didn't provide an API key. You need to provide your API key in an \
-                 Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                "You didn't provide an API key. You need to provide your API key or token in an \
+                 Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), \
+                 or in an api-key header."
             }
             _ => "The bearer credential is invalid or expired.",
         };
@@ -105,17 +106,40 @@ impl FromRequest for Caller {
     }
 }
 
-#[tracing::instrument(name = "authenticate", skip_all, fields(tenant = tracing::field::Empty, method = tracing::field::Empty))]
-async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller, ApiError> {
-    let token = request
-        .headers()
+/// The header Azure's clients send a key in.
+const API_KEY_HEADER: &str = "api-key";
+
+/// The credential and the header it came in: `Authorization: Bearer`, as
+/// OpenAI's clients send it, or `api-key`, as Azure's send a key. Both may
+/// be sent only if they agree.
+fn credential(request: &HttpRequest) -> Result<(String, &'static str), ApiError> {
+    let headers = request.headers();
+    let bearer = headers
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|token| !token.is_empty())
-        .ok_or(Rejection::Missing)?
-        .to_owned();
+        .filter(|token| !token.is_empty());
+    let api_key = headers
+        .get(API_KEY_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|key| !key.is_empty());
+    match (bearer, api_key) {
+        (Some(bearer), Some(api_key)) if bearer != api_key => Err(ApiError::Unauthenticated {
+            message: "The Authorization and api-key headers carry different credentials; send \
+                      one credential, in one of them."
+                .to_owned(),
+        }),
+        (Some(bearer), _) => Ok((bearer.to_owned(), "Authorization")),
+        (None, Some(api_key)) => Ok((api_key.to_owned(), "api-key")),
+        (None, None) => Err(Rejection::Missing.into()),
+    }
+}
+
+#[tracing::instrument(name = "authenticate", skip_all, fields(tenant = tracing::field::Empty, method = tracing::field::Empty))]
+async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller, ApiError> {
+    let (token, header) = credential(request)?;
     let on_behalf_of = request
         .headers()
         .get(ON_BEHALF_OF_HEADER)
@@ -125,8 +149,8 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller,
             ApiError::bad_request("The Threadgate-On-Behalf-Of header must be text.", None)
         })?;
 
-    let claimed = if api_key::looks_like_key(&token) {
-        api_key::verify(state, &token, on_behalf_of.as_deref()).await?
+    let verified = if api_key::looks_like_key(&token) {
+        api_key::verify(state, &token, on_behalf_of.as_deref()).await
     } else {
         if on_behalf_of.is_some() {
             return Err(ApiError::bad_request(
@@ -134,8 +158,15 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller,
                 None,
             ));
         }
-        jwt::verify(state, &token).await?
+        jwt::verify(state, &token).await
     };
+    // Say which header was read, never why the credential failed.
+    let claimed = verified.map_err(|error| match error {
+        ApiError::Unauthenticated { .. } => ApiError::Unauthenticated {
+            message: format!("The credential in the {header} header is invalid or expired."),
+        },
+        other => other,
+    })?;
     let span = tracing::Span::current();
     span.record("tenant", tracing::field::display(claimed.tenant_id));
     span.record("method", claimed.authentication.method());

@@ -52,7 +52,9 @@ pub async fn earlier_attempt(
     };
     // A create-thread-and-run answers with its run, which cannot be found
     // again by its thread's row: whether it ran is not known here.
-    if path.trim_end_matches('/') == "/v1/threads/runs" {
+    if crate::azure::below_surface(path)
+        .is_some_and(|below| below.trim_end_matches('/') == "/threads/runs")
+    {
         return Ok(Resolution::Unknowable);
     }
     let Some(operations) = Operation::for_kind(row.facts.kind) else {
@@ -175,10 +177,11 @@ async fn child_of_thread(
     request_id: &str,
     path: &str,
 ) -> Result<Resolution, ApiError> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let below = crate::azure::below_surface(path).unwrap_or(path);
+    let segments: Vec<&str> = below.trim_start_matches('/').split('/').collect();
     let (thread, list) = match segments.as_slice() {
-        ["v1", "threads", thread, "messages"] => (*thread, Operation::ListMessages),
-        ["v1", "threads", thread, "runs"] => (*thread, Operation::ListRuns),
+        ["threads", thread, "messages"] => (*thread, Operation::ListMessages),
+        ["threads", thread, "runs"] => (*thread, Operation::ListRuns),
         _ => return Ok(Resolution::Nothing),
     };
     let request_id = RequestId(request_id.to_owned());

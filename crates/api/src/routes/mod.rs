@@ -23,10 +23,18 @@ use crate::auth::Caller;
 use crate::request_id::RequestId;
 
 /// Registers every row of the table, in its order, each as the one method
-/// on its path (other methods fall through to OpenAI's unknown-URL answer).
+/// on its path (other methods fall through to OpenAI's unknown-URL answer),
+/// on both surfaces: OpenAI's `/v1`, and Azure's `/openai` (whose
+/// `api-version` [`crate::azure::api_version`] checks first).
 pub fn configure(config: &mut web::ServiceConfig) {
-    for route in table::ROUTES {
-        let resource = web::resource(route.public_path()).guard(guard::Method(route.verb.method()));
+    let rows = table::ROUTES.iter();
+    let both = rows
+        .clone()
+        .map(|route| ("/v1", route))
+        .chain(rows.map(|route| (crate::azure::PREFIX, route)));
+    for (surface, route) in both {
+        let resource = web::resource(format!("{surface}{}", route.path))
+            .guard(guard::Method(route.verb.method()));
         config.service(match route.serves {
             Serves::Special(Special::Upload) => resource.to(files::upload),
             Serves::Special(Special::FileContent) => resource.to(files::content),
