@@ -9,6 +9,7 @@ mod auth;
 mod conversations;
 mod crashes;
 mod deploy;
+mod document;
 mod emulator;
 mod files;
 mod fuzz;
