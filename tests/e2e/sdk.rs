@@ -1,6 +1,6 @@
 //! The official `openai` Python SDK, pointed at Threadgate.
 
-use threadgate_tests::{TestApp, python};
+use threadgate_tests::{TestApp, node, python};
 
 #[actix_web::test]
 async fn the_openai_sdk_works_against_threadgate() {
@@ -39,7 +39,12 @@ async fn azures_client_works_against_threadgate() {
         ("BACKEND_KEY", backend_key),
         ("ASSISTANT_ID", assistant),
     ];
+    let node_env = env.clone();
     tokio::task::spawn_blocking(move || python::pytest("test_threadgate_azure_sdk.py", &env))
+        .await
+        .unwrap();
+    // And Node's, from the same `openai` package family.
+    tokio::task::spawn_blocking(move || node::run("azure_flow.mjs", &node_env))
         .await
         .unwrap();
     app.stop().await;

@@ -4,6 +4,7 @@
 //! tenants, users and tokens in one line each. [`python`] prepares the
 //! official `openai` SDK.
 
+pub mod node;
 pub mod outage;
 pub mod python;
 
