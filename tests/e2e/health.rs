@@ -110,6 +110,10 @@ async fn metrics_are_served_apart_with_route_templates_and_no_tenant_ids() {
         "threadgate_audit_events_queued_total",
         "threadgate_open_streams",
         "threadgate_upstream_circuit_state",
+        r#"threadgate_build_info{version=""#,
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_cpu_seconds_total ",
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
@@ -149,5 +153,27 @@ async fn the_azure_surface_needs_a_supported_api_version() {
         .await;
     assert_eq!(served.status, 200, "{:?}", served.body);
     assert_eq!(served.body["object"], "list");
+    app.stop().await;
+}
+
+/// A malformed query parameter is named in plain words.
+#[actix_web::test]
+async fn a_malformed_limit_is_named_in_plain_words() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    for path in ["/v1/threads?limit=many", "/v1/files?limit=1.5"] {
+        let refused = app.call(&alice, "GET", path, None).await;
+        assert_eq!(refused.status, 400, "{path}");
+        assert_eq!(refused.body["error"]["param"], "limit", "{path}");
+        let message = refused.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("Invalid 'limit': integer"), "{message}");
+        assert!(!message.contains("deserialize"), "{message}");
+    }
+    // Unknown parameters are ignored, as the upstream ignores them.
+    let listed = app
+        .call(&alice, "GET", "/v1/threads?limit=2&colour=blue", None)
+        .await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
     app.stop().await;
 }

@@ -90,8 +90,85 @@ fn describe() {
         "threadgate_audit_events_dropped_total",
         "Audit events lost (queue full or database unavailable)."
     );
+    describe_counter!(
+        "threadgate_streams_cut_total",
+        "Streams ended with an error event, by reason (upstream, shutdown)."
+    );
+    describe_counter!(
+        "threadgate_reconcile_unresolved_total",
+        "Creates whose outcome could not be known (threads cannot be listed upstream)."
+    );
+    describe_gauge!(
+        "threadgate_db_reachable",
+        "1 while the database is reachable, 0 after a checkout could not open a connection."
+    );
+    describe_gauge!(
+        "threadgate_build_info",
+        "Always 1; the labels say which build is running."
+    );
     metrics::gauge!("threadgate_open_streams").increment(0.0);
     metrics::counter!("threadgate_audit_events_dropped_total").increment(0);
+    metrics::gauge!("threadgate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    process::describe();
+}
+
+/// The process's own figures, in Prometheus's conventional names, read from
+/// `/proc` when `/metrics` is scraped (Linux, where Threadgate runs).
+mod process {
+    use metrics::{describe_counter, describe_gauge};
+
+    pub(super) fn describe() {
+        describe_counter!(
+            "process_cpu_seconds_total",
+            "User and system CPU time spent."
+        );
+        describe_gauge!("process_resident_memory_bytes", "Resident memory size.");
+        describe_gauge!("process_open_fds", "Open file descriptors.");
+        describe_gauge!(
+            "process_start_time_seconds",
+            "Start time since the Unix epoch."
+        );
+    }
+
+    pub(super) fn record() {
+        let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+            return;
+        };
+        // Fields after the command name, which is in parentheses.
+        let Some(fields) = stat.rsplit_once(") ").map(|(_, rest)| rest) else {
+            return;
+        };
+        let fields: Vec<&str> = fields.split_whitespace().collect();
+        let number = |index: usize| {
+            fields
+                .get(index)
+                .and_then(|field| field.parse::<u64>().ok())
+        };
+        // Kernel clock ticks per second: 100 on every Linux Threadgate runs on.
+        const TICKS: f64 = 100.0;
+        if let (Some(user), Some(system)) = (number(11), number(12)) {
+            metrics::counter!("process_cpu_seconds_total").absolute((user + system) / TICKS as u64);
+        }
+        if let Some(pages) = number(21) {
+            metrics::gauge!("process_resident_memory_bytes").set((pages * 4096) as f64);
+        }
+        if let (Some(started), Ok(uptime)) = (number(19), std::fs::read_to_string("/proc/uptime")) {
+            let booted_ago: f64 = uptime
+                .split_whitespace()
+                .next()
+                .and_then(|seconds| seconds.parse().ok())
+                .unwrap_or(0.0);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_secs_f64())
+                .unwrap_or(0.0);
+            metrics::gauge!("process_start_time_seconds")
+                .set(now - booted_ago + started as f64 / TICKS);
+        }
+        if let Ok(open) = std::fs::read_dir("/proc/self/fd") {
+            metrics::gauge!("process_open_fds").set(open.count() as f64);
+        }
+    }
 }
 
 pub(crate) struct MetricsServer {
@@ -110,6 +187,7 @@ pub(crate) fn serve(address: SocketAddr) -> anyhow::Result<MetricsServer> {
         App::new().route(
             "/metrics",
             web::get().to(move || async move {
+                process::record();
                 HttpResponse::Ok()
                     .content_type("text/plain; version=0.0.4")
                     .body(recorder.render())

@@ -65,7 +65,12 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Telemetry> {
     let registry = tracing_subscriber::registry().with(filter).with(traces);
     let result = match settings.format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    // Colours for a terminal only, never in a file or a pipe.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

@@ -98,7 +98,18 @@ impl<'a> Call<'a> {
         if self.route.query == Query::None {
             return Ok(T::default());
         }
-        web::Query::<T>::from_query(self.request.query_string())
+        let raw = self.request.query_string();
+        // The one typed parameter, named in plain words when it is not a number.
+        if let Some((_, limit)) = url::form_urlencoded::parse(raw.as_bytes())
+            .find(|(name, value)| name == "limit" && value.parse::<i64>().is_err())
+        {
+            return Err(ApiError::bad_request(
+                format!("Invalid 'limit': integer between 1 and 100 expected, got '{limit}'."),
+                Some("limit"),
+            ));
+        }
+        // Unknown parameters are ignored, as the upstream ignores them.
+        web::Query::<T>::from_query(raw)
             .map(web::Query::into_inner)
             .map_err(|error| {
                 ApiError::bad_request(format!("Invalid query parameters: {error}"), None)
