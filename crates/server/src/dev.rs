@@ -98,6 +98,10 @@ fn serve(config: Option<&Path>, listen: &SocketAddr, state_dir: &Path) -> anyhow
                 "credential": {"kind": "azure_api_key", "key": config.api_key},
             });
             figment = figment.merge(Serialized::default("upstreams.default", profile));
+            eprintln!(
+                "The upstream emulator (Azure flavour, in this process) listens on {}: it stands in for Azure OpenAI.",
+                running.base_url()
+            );
             emulator = Some(running);
         }
         // Learn the port first: the issuer's URL contains it.
@@ -168,6 +172,19 @@ fn serve(config: Option<&Path>, listen: &SocketAddr, state_dir: &Path) -> anyhow
         println!("  python3 -c 'import openai, os; c = openai.AzureOpenAI(azure_endpoint=\"{url}\", api_version=\"2025-04-01-preview\", azure_ad_token=os.environ[\"TOKEN\"]); print(c.beta.assistants.list())'");
         println!();
         println!("More users and tenants: threadgate dev token --tenant T --user U [--admin]");
+        println!("Administration commands (threadgate tenant|issuer|apikey|assistant|reconcile) against this server:");
+        println!();
+        println!("  export THREADGATE_DATABASE__URL='{}'", session.database_url);
+        if let Some(emulator) = &emulator {
+            println!("  export THREADGATE_UPSTREAMS__DEFAULT__FLAVOUR=azure");
+            println!("  export THREADGATE_UPSTREAMS__DEFAULT__ENDPOINT={}", emulator.base_url());
+            println!("  export THREADGATE_UPSTREAMS__DEFAULT__CREDENTIAL__KIND=azure_api_key");
+            println!(
+                "  export THREADGATE_UPSTREAMS__DEFAULT__CREDENTIAL__KEY={}",
+                EmulatorConfig::default().api_key
+            );
+        }
+        println!();
         println!("API documentation: {url}/docs");
         if let Some(port) = application.metrics_port() {
             println!("Metrics: http://127.0.0.1:{port}/metrics");
