@@ -177,3 +177,51 @@ async fn a_malformed_limit_is_named_in_plain_words() {
     assert_eq!(listed.status, 200, "{:?}", listed.body);
     app.stop().await;
 }
+
+/// `/docs` is Swagger UI from the binary itself: every asset is served here
+/// (nothing from a CDN), it reads this server's document, tries operations
+/// out, and offers both credentials.
+#[actix_web::test]
+async fn the_docs_page_is_served_whole_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+    let page = app.get("/docs/").await.text().await.unwrap();
+    assert!(page.contains("swagger-ui"), "{page}");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "only local assets: {page}"
+    );
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
+        let served = app.get(&format!("/docs/{asset}")).await;
+        assert_eq!(served.status(), 200, "{asset}");
+    }
+    let initializer = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        initializer.contains(r#""url": "/openapi.json""#),
+        "{initializer}"
+    );
+    assert!(
+        initializer.contains(r#""tryItOutEnabled": true"#),
+        "{initializer}"
+    );
+    let document: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["api_key"]["name"], "api-key");
+    app.stop().await;
+}

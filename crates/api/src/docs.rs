@@ -1,6 +1,6 @@
-//! The OpenAPI document at `/openapi.json`, and a page at `/docs` that shows
-//! it without any asset from elsewhere: the page and its script are part of
-//! the binary, so it works offline and behind strict firewalls.
+//! The OpenAPI document at `/openapi.json`, and an interactive reference at
+//! `/docs/` that needs no asset from elsewhere: Swagger UI's files are part
+//! of the binary (vendored at build time, never downloaded).
 
 use std::sync::OnceLock;
 
@@ -24,15 +24,22 @@ pub async fn openapi_json() -> HttpResponse {
         .body(document())
 }
 
-/// A browsable page of the OpenAPI document.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "HTML", content_type = "text/html")))]
+/// The interactive reference: Swagger UI, built into the binary (it works
+/// offline and behind strict firewalls), at `/docs/`.
+#[utoipa::path(tag = "operations", responses((status = 308, description = "To the interactive reference at /docs/")))]
 #[get("/docs")]
 pub async fn docs_page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-        ))
-        .body(include_str!("docs.html"))
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/docs/"))
+        .finish()
+}
+
+/// Swagger UI over `/openapi.json`, with try-it-out on every operation and
+/// the credential (bearer token or api-key) kept across reloads.
+pub fn swagger_ui() -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(
+        utoipa_swagger_ui::Config::from("/openapi.json")
+            .try_it_out_enabled(true)
+            .persist_authorization(true),
+    )
 }

@@ -100,6 +100,16 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+        // Azure's clients send the same credentials in `api-key`.
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "api-key",
+                    "The same credential as the bearer one (a tenant API key or a token), as Azure's clients send it.",
+                ),
+            )),
+        );
     }
 }
 
@@ -135,6 +145,7 @@ pub fn configure(limits: RequestLimits) -> impl Fn(&mut web::ServiceConfig) + Cl
             config,
         ));
         routes::configure(config);
+        config.service(docs::swagger_ui());
         config.default_service(web::to(error::unknown_route));
     }
 }

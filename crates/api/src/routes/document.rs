@@ -33,7 +33,8 @@ fn operation(route: &Route) -> Operation {
         .summary(Some(route.doc.summary))
         .operation_id(Some(route.operation_id))
         .parameters(Some(parameters(route)))
-        .security(SecurityRequirement::new::<_, _, String>("bearer", []));
+        .security(SecurityRequirement::new::<_, _, String>("bearer", []))
+        .security(SecurityRequirement::new::<_, _, String>("api_key", []));
     let body = match route.body {
         Body::None => None,
         Body::Json(schema) => Some(("application/json", schema)),
