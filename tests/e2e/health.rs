@@ -225,3 +225,20 @@ async fn the_docs_page_is_served_whole_from_the_binary() {
     assert_eq!(schemes["api_key"]["name"], "api-key");
     app.stop().await;
 }
+
+/// `/docs` in a real browser: authorize with a token, create a thread.
+#[actix_web::test]
+async fn the_docs_page_creates_a_thread_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let env = vec![
+        ("THREADGATE_URL", app.address.clone()),
+        ("TOKEN", app.token("acme", "alice")),
+    ];
+    tokio::task::spawn_blocking(move || {
+        threadgate_tests::python::pytest("test_docs_browser.py", &env)
+    })
+    .await
+    .unwrap();
+    app.stop().await;
+}

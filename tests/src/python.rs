@@ -101,7 +101,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn pytest(test_file: &str, env: &[(&str, String)]) {
     let mut command = Command::new(interpreter());
     command
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        // -rs: a skipped test says why, in the summary.
+        .args(["-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"])
         // The Assistants API is deprecated upstream; the SDK says so on every call.
         .args(["-W", "ignore::DeprecationWarning", test_file])
         .current_dir(tests_dir());
@@ -116,6 +117,10 @@ pub fn pytest(test_file: &str, env: &[(&str, String)]) {
         "pytest {test_file} failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
-    // pytest's summary, so the run's log shows what ran (captured unless it fails).
+    // pytest's summary, so the run's log shows what ran and what was skipped
+    // and why (captured unless it fails).
+    for line in stdout.lines().filter(|line| line.starts_with("SKIPPED")) {
+        println!("{line}");
+    }
     println!("{}", stdout.lines().last().unwrap_or_default());
 }
