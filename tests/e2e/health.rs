@@ -153,6 +153,35 @@ async fn the_azure_surface_needs_a_supported_api_version() {
         .await;
     assert_eq!(served.status, 200, "{:?}", served.body);
     assert_eq!(served.body["object"], "list");
+
+    // Errors in each surface's spelling: Azure's `code` is a string (the
+    // status when there is no specific code) and absent fields are left out.
+    let missing = "/threads/thread_0123456789abcdef01234567";
+    let azure = app
+        .call(
+            &alice,
+            "GET",
+            &format!("/openai{missing}?api-version=2025-04-01-preview"),
+            None,
+        )
+        .await;
+    assert_eq!(azure.status, 404);
+    assert_eq!(azure.body["error"]["code"], "404", "{:?}", azure.body);
+    assert!(
+        azure.body["error"].get("param").is_none(),
+        "{:?}",
+        azure.body
+    );
+    let openai = app
+        .call(&alice, "GET", &format!("/v1{missing}"), None)
+        .await;
+    assert_eq!(openai.status, 404);
+    assert!(openai.body["error"]["code"].is_null(), "{:?}", openai.body);
+    assert!(openai.body["error"]["param"].is_null(), "{:?}", openai.body);
+    assert_eq!(
+        azure.body["error"]["message"],
+        openai.body["error"]["message"]
+    );
     app.stop().await;
 }
 

@@ -71,7 +71,44 @@ fn operation(route: &Route) -> Operation {
                 .build(),
         );
     }
+    // What any operation can meet on its way to the upstream and back.
+    for (status, says, retry_after) in UPSTREAM_TROUBLE {
+        let mut answer = ResponseBuilder::new()
+            .description(*says)
+            .content("application/json", json_of("ErrorBody"));
+        if *retry_after {
+            answer = answer.header("Retry-After", retry_after_header());
+        }
+        operation = operation.response(status.to_string(), answer.build());
+    }
     operation.build()
+}
+
+/// Failures every operation can answer, and whether they say when to retry.
+const UPSTREAM_TROUBLE: &[(u16, &str, bool)] = &[
+    (
+        429,
+        "The upstream's rate limit: retry after Retry-After seconds",
+        true,
+    ),
+    (502, "The upstream failed to process the request", false),
+    (
+        503,
+        "The upstream or the database is unavailable: retry after Retry-After seconds",
+        true,
+    ),
+    (
+        504,
+        "The upstream did not answer in time (for a change: it may have happened)",
+        false,
+    ),
+];
+
+fn retry_after_header() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+        .description(Some("Seconds to wait before retrying."))
+        .build()
 }
 
 fn json_of(schema: &str) -> utoipa::openapi::Content {
