@@ -441,10 +441,23 @@ async fn a_database_outage_under_load_loses_nothing_and_duplicates_nothing() {
             }
         }
     };
+    // Cut once the load is moving; keep it cut for three seconds, and at
+    // least until a request has felt it (at most ten).
     let outage = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for _ in 0..200 {
+            if !created.borrow().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
         proxy.cut();
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        for _ in 0..70 {
+            if unavailable.get() > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         proxy.restore();
     };
     futures_util::join!(worker(0), worker(1), outage);

@@ -58,6 +58,10 @@ fn operation(route: &Route) -> Operation {
         Some(schema) if route.streams() => success
             .content("application/json", json_of(schema))
             .content("text/event-stream", json_of("StreamEvent")),
+        Some(_) if route.doc.items.is_some() => success.content(
+            "application/json",
+            list_of(route.doc.items.unwrap_or_default()),
+        ),
         Some(schema) => success.content("application/json", json_of(schema)),
         None => success.content("application/octet-stream", ContentBuilder::new().build()),
     };
@@ -109,6 +113,31 @@ fn retry_after_header() -> utoipa::openapi::header::Header {
         .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
         .description(Some("Seconds to wait before retrying."))
         .build()
+}
+
+/// The list envelope with its `data` typed.
+fn list_of(item: &str) -> utoipa::openapi::Content {
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType};
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let envelope = ObjectBuilder::new()
+        .property("object", text().description(Some("Always `list`.")))
+        .property(
+            "data",
+            ArrayBuilder::new().items(Ref::from_schema_name(item)),
+        )
+        .property(
+            "first_id",
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+        )
+        .property(
+            "last_id",
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+        )
+        .property("has_more", ObjectBuilder::new().schema_type(Type::Boolean))
+        .required("object")
+        .required("data")
+        .required("has_more");
+    ContentBuilder::new().schema(Some(envelope)).build()
 }
 
 fn json_of(schema: &str) -> utoipa::openapi::Content {

@@ -177,6 +177,8 @@ pub struct Doc {
     pub answer: Option<&'static str>,
     /// When the success answer needs more words than its schema's name.
     pub answer_says: Option<&'static str>,
+    /// For a list: the schema of its `data` items.
+    pub items: Option<&'static str>,
     /// Failure statuses beside 401 (documented for all), with what they
     /// mean here when that needs saying; empty for the usual ones (400
     /// where the route reads a body or a query, 404 where it names an id).
@@ -263,6 +265,7 @@ impl Route {
                 summary: "",
                 answer: None,
                 answer_says: None,
+                items: None,
                 errors: &[],
                 owner_header: None,
             },
@@ -282,6 +285,12 @@ impl Route {
         self.doc.tag = tag;
         self.doc.summary = summary;
         self.doc.answer = None;
+        self
+    }
+
+    /// A list of `item`s (a schema's name).
+    const fn of(mut self, item: &'static str) -> Self {
+        self.doc.items = Some(item);
         self
     }
 
@@ -378,6 +387,7 @@ pub static ROUTES: &[Route] = &[
     get("/assistants", "listAssistants", list(Assistant, WhoseList::Callers, Listed::Fetched(Op::GetAssistant)))
         .page()
         .doc("Assistants", "Lists the tenant's assistants (never another tenant's: the list comes\nfrom Threadgate's records, not from the upstream's list).", "ListObject")
+        .of("AssistantObject")
         .errors(&[(400, None), (404, Some("A cursor names no assistant of the tenant"))]),
     post("/assistants", "createAssistant", create(Op::CreateAssistant, Assistant, NewOwner::Tenant))
         .json("AssistantRequest")
@@ -407,6 +417,7 @@ pub static ROUTES: &[Route] = &[
     get("/threads", "listThreads", list(Thread, WhoseList::Callers, Listed::Fetched(Op::GetThread)))
         .page()
         .doc("Threads", "Lists the caller's own threads (an extension: the upstream has no such list).", "ListObject")
+        .of("ThreadObject")
         .says("The caller's threads")
         .errors(&[(400, None), (404, Some("A cursor names no thread of the caller"))]),
     get("/threads/{thread_id}", "getThread", forward(Op::GetThread, Thread, Read, Recorded))
@@ -420,7 +431,8 @@ pub static ROUTES: &[Route] = &[
     // Messages: authorized through their thread.
     get("/threads/{thread_id}/messages", "listMessages", forward(Op::ListMessages, Thread, Read, Recorded))
         .page_and(Filter::RunId)
-        .doc("Messages", "Lists a thread's messages.", "ListObject"),
+        .doc("Messages", "Lists a thread's messages.", "ListObject")
+        .of("MessageObject"),
     post("/threads/{thread_id}/messages", "createMessage", forward(Op::CreateMessage, Thread, Update, Recorded))
         .json("CreateMessageRequest")
         .doc("Messages", "Adds a message to a thread.", "MessageObject"),
@@ -435,7 +447,8 @@ pub static ROUTES: &[Route] = &[
     // Runs and their steps: authorized through their thread.
     get("/threads/{thread_id}/runs", "listRuns", forward(Op::ListRuns, Thread, Read, Recorded))
         .page()
-        .doc("Runs", "Lists a thread's runs.", "ListObject"),
+        .doc("Runs", "Lists a thread's runs.", "ListObject")
+        .of("RunObject"),
     post("/threads/{thread_id}/runs", "createRun", forward(Op::CreateRun, Thread, Update, RunOrStream))
         .json("CreateRunRequest")
         .doc("Runs", "Runs one of the tenant's assistants on a thread of the caller.", "RunObject")
@@ -455,7 +468,8 @@ pub static ROUTES: &[Route] = &[
         .says(STREAMS),
     get("/threads/{thread_id}/runs/{run_id}/steps", "listRunSteps", forward(Op::ListRunSteps, Thread, Read, Recorded))
         .page()
-        .doc("Runs", "Lists a run's steps.", "ListObject"),
+        .doc("Runs", "Lists a run's steps.", "ListObject")
+        .of("RunStepObject"),
     get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", "getRunStep", forward(Op::GetRunStep, Thread, Read, Recorded))
         .doc("Runs", "Retrieves a run step.", "RunStepObject"),
 
@@ -468,6 +482,7 @@ pub static ROUTES: &[Route] = &[
     get("/files", "listFiles", list(File, WhoseList::AsHeaderSays, Listed::Stored))
         .page_and(Filter::Purpose)
         .doc("Files", "Lists the caller's files (or, with `Threadgate-Owner: tenant`, the tenant's).", "ListObject")
+        .of("FileObject")
         .owner_header("`tenant` lists the tenant's files (admins only)")
         .errors(&[(400, None), (404, Some("A cursor names no file of the caller"))]),
     get("/files/{file_id}", "retrieveFile", forward(Op::GetFile, File, Read, AsIs))
@@ -486,6 +501,7 @@ pub static ROUTES: &[Route] = &[
     get("/vector_stores", "listVectorStores", list(VectorStore, WhoseList::AsHeaderSays, Listed::Fetched(Op::GetVectorStore)))
         .page()
         .doc("Vector stores", "Lists the caller's vector stores (or, with `Threadgate-Owner: tenant`, the tenant's).", "ListObject")
+        .of("VectorStoreObject")
         .owner_header("`tenant` lists the tenant's (admins only)"),
     get("/vector_stores/{vector_store_id}", "getVectorStore", forward(Op::GetVectorStore, VectorStore, Read, AsIs))
         .doc("Vector stores", "Retrieves a vector store.", "VectorStoreObject"),
@@ -500,7 +516,8 @@ pub static ROUTES: &[Route] = &[
         .says("A page of results"),
     get("/vector_stores/{vector_store_id}/files", "listVectorStoreFiles", forward(Op::ListVectorStoreFiles, VectorStore, Read, AsIs))
         .page_and(Filter::Status)
-        .doc("Vector stores", "Lists the files of a vector store.", "ListObject"),
+        .doc("Vector stores", "Lists the files of a vector store.", "ListObject")
+        .of("VectorStoreFileObject"),
     post("/vector_stores/{vector_store_id}/files", "createVectorStoreFile", forward(Op::CreateVectorStoreFile, VectorStore, Update, AsIs))
         .json("VectorStoreFileRequest")
         .doc("Vector stores", "Adds one of the caller's files to a vector store of theirs.", "VectorStoreFileObject"),
@@ -523,7 +540,8 @@ pub static ROUTES: &[Route] = &[
         .doc("Vector stores", "Cancels a file batch.", "FileBatchObject"),
     get("/vector_stores/{vector_store_id}/file_batches/{batch_id}/files", "listFilesInVectorStoreBatch", forward(Op::ListFileBatchFiles, VectorStore, Read, AsIs))
         .page_and(Filter::Status)
-        .doc("Vector stores", "Lists the files of a batch.", "ListObject"),
+        .doc("Vector stores", "Lists the files of a batch.", "ListObject")
+        .of("VectorStoreFileObject"),
 ];
 
 #[cfg(test)]
