@@ -194,6 +194,9 @@ fn describe(error: &figment::Error) -> String {
     let source = match error.metadata.as_ref() {
         Some(metadata) => match &metadata.source {
             Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+            // The built-in defaults are given as a serialized value, whose
+            // name (a Rust type's) means nothing to whoever reads this.
+            _ if metadata.name.contains("::") => String::new(),
             _ => format!(" (from {})", metadata.name),
         },
         None => String::new(),
@@ -210,6 +213,17 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+
+    #[test]
+    fn errors_never_name_a_rust_type() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let error = Settings::load(None).unwrap_err().to_string();
+            assert!(error.contains("setting `database.url`: missing"), "{error}");
+            assert!(!error.contains("::"), "{error}");
+            Ok(())
+        });
+    }
 
     #[test]
     fn environment_overrides_file_and_defaults() {
