@@ -179,6 +179,8 @@ pub struct Doc {
     pub answer_says: Option<&'static str>,
     /// For a list: the schema of its `data` items.
     pub items: Option<&'static str>,
+    /// An example body (JSON), for the interactive reference.
+    pub example: Option<&'static str>,
     /// Failure statuses beside 401 (documented for all), with what they
     /// mean here when that needs saying; empty for the usual ones (400
     /// where the route reads a body or a query, 404 where it names an id).
@@ -266,6 +268,7 @@ impl Route {
                 answer: None,
                 answer_says: None,
                 items: None,
+                example: None,
                 errors: &[],
                 owner_header: None,
             },
@@ -285,6 +288,12 @@ impl Route {
         self.doc.tag = tag;
         self.doc.summary = summary;
         self.doc.answer = None;
+        self
+    }
+
+    /// An example body (JSON text).
+    const fn example(mut self, json: &'static str) -> Self {
+        self.doc.example = Some(json);
         self
     }
 
@@ -391,6 +400,7 @@ pub static ROUTES: &[Route] = &[
         .errors(&[(400, None), (404, Some("A cursor names no assistant of the tenant"))]),
     post("/assistants", "createAssistant", create(Op::CreateAssistant, Assistant, NewOwner::Tenant))
         .json("AssistantRequest")
+        .example(r#"{"model": "gpt-4o", "name": "Support", "instructions": "You answer support questions.", "tools": [{"type": "file_search"}]}"#)
         .doc("Assistants", "Creates an assistant of the tenant (tenant admins only).", "AssistantObject")
         .errors(&[(400, None), (403, Some("Not a tenant admin")), (404, Some("A file or vector store in tool_resources is not the tenant's"))]),
     get("/assistants/{assistant_id}", "getAssistant", forward(Op::GetAssistant, Assistant, Read, AssistantView))
@@ -406,11 +416,13 @@ pub static ROUTES: &[Route] = &[
     // Threads: the caller's own.
     post("/threads/runs", "createThreadAndRun", Serves::Special(Special::CreateThreadAndRun))
         .json("CreateThreadAndRunRequest")
+        .example(r#"{"assistant_id": "asst_abc123", "thread": {"messages": [{"role": "user", "content": "Hello!"}]}}"#)
         .doc("Runs", "Creates a thread for the caller and runs an assistant on it.", "RunObject")
         .says(STREAMS)
         .errors(&[(400, None), (404, Some("The assistant or a named file is not the caller's"))]),
     post("/threads", "createThread", create(Op::CreateThread, Thread, NewOwner::Caller))
         .json("CreateThreadRequest")
+        .example(r#"{"messages": [{"role": "user", "content": "Hello!"}], "metadata": {"topic": "greeting"}}"#)
         .doc("Threads", "Creates a thread owned by the caller.", "ThreadObject")
         .says("The new thread")
         .errors(&[(400, Some("Invalid body")), (404, Some("A named file or vector store is not the caller's"))]),
@@ -435,6 +447,7 @@ pub static ROUTES: &[Route] = &[
         .of("MessageObject"),
     post("/threads/{thread_id}/messages", "createMessage", forward(Op::CreateMessage, Thread, Update, Recorded))
         .json("CreateMessageRequest")
+        .example(r#"{"role": "user", "content": "How long do refunds take?"}"#)
         .doc("Messages", "Adds a message to a thread.", "MessageObject"),
     get("/threads/{thread_id}/messages/{message_id}", "getMessage", forward(Op::GetMessage, Thread, Read, Recorded))
         .doc("Messages", "Retrieves a message.", "MessageObject"),
@@ -451,6 +464,7 @@ pub static ROUTES: &[Route] = &[
         .of("RunObject"),
     post("/threads/{thread_id}/runs", "createRun", forward(Op::CreateRun, Thread, Update, RunOrStream))
         .json("CreateRunRequest")
+        .example(r#"{"assistant_id": "asst_abc123"}"#)
         .doc("Runs", "Runs one of the tenant's assistants on a thread of the caller.", "RunObject")
         .says(STREAMS)
         .errors(&[(400, None), (404, Some("The thread, the assistant or a named file is not the caller's"))]),
@@ -464,6 +478,7 @@ pub static ROUTES: &[Route] = &[
         .errors(&[(400, Some("The run cannot be cancelled in its state")), (404, None)]),
     post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", "submitToolOuputsToRun", forward(Op::SubmitToolOutputs, Thread, Update, RunOrStream))
         .json("SubmitToolOutputsRequest")
+        .example(r#"{"tool_outputs": [{"tool_call_id": "call_abc123", "output": "22 degrees"}]}"#)
         .doc("Runs", "Submits the outputs of the tool calls a run waits for.", "RunObject")
         .says(STREAMS),
     get("/threads/{thread_id}/runs/{run_id}/steps", "listRunSteps", forward(Op::ListRunSteps, Thread, Read, Recorded))
@@ -496,6 +511,7 @@ pub static ROUTES: &[Route] = &[
     // Vector stores: the caller's (admins: also the tenant's), their files and batches.
     post("/vector_stores", "createVectorStore", create(Op::CreateVectorStore, VectorStore, NewOwner::AsHeaderSays))
         .json("VectorStoreRequest")
+        .example(r#"{"name": "Support FAQ", "file_ids": ["file-abc123"]}"#)
         .doc("Vector stores", "Creates a vector store, optionally with files of the caller.", "VectorStoreObject")
         .owner_header("`tenant` makes it the tenant's (admins only)"),
     get("/vector_stores", "listVectorStores", list(VectorStore, WhoseList::AsHeaderSays, Listed::Fetched(Op::GetVectorStore)))
@@ -512,6 +528,7 @@ pub static ROUTES: &[Route] = &[
         .doc("Vector stores", "Deletes a vector store.", "DeletionStatus"),
     post("/vector_stores/{vector_store_id}/search", "searchVectorStore", forward(Op::SearchVectorStore, VectorStore, Read, AsIs))
         .json("SearchRequest")
+        .example(r#"{"query": "refund policy"}"#)
         .doc("Vector stores", "Searches a vector store.", "ListObject")
         .says("A page of results"),
     get("/vector_stores/{vector_store_id}/files", "listVectorStoreFiles", forward(Op::ListVectorStoreFiles, VectorStore, Read, AsIs))
