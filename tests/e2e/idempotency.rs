@@ -239,36 +239,13 @@ async fn a_crashed_holders_claim_refuses_retries_until_it_lapses() {
     assert_eq!(replayed.headers["idempotent-replayed"], "true");
 }
 
-/// The vector stores the upstream holds, asked directly.
-#[allow(clippy::disallowed_methods)] // the test looks behind Threadgate
-async fn upstream_vector_stores(app: &TestApp) -> Vec<String> {
-    let upstream = app.admin.upstreams.get("default").unwrap();
-    let listed: serde_json::Value = upstream
-        .call(upstream::UpstreamRequest::new(
-            upstream::Operation::ListVectorStores,
-            &[],
-        ))
-        .await
-        .unwrap();
-    listed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|store| store["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// A create whose answer never came (the upstream answered after Threadgate
 /// gave up), retried with its key: the retry answers the object the first
 /// attempt made. Before, the key was released on the 504 and the retry made
 /// a second object.
 #[actix_web::test]
 async fn a_retry_after_an_unknown_outcome_answers_the_first_object_and_makes_no_second() {
-    let app = TestApp::spawn_with_upstream(json!({
-        "timeouts": {"request": "300ms"},
-        "circuit_breaker": {"failure_threshold": 100},
-    }))
-    .await;
+    let app = TestApp::spawn_with_impatient_upstream().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
     let create = || {
@@ -288,7 +265,7 @@ async fn a_retry_after_an_unknown_outcome_answers_the_first_object_and_makes_no_
     assert_eq!(first.status, 504, "{:?}", first.body);
     let made = app
         .poll("the late vector store to exist upstream", || async {
-            let stores = upstream_vector_stores(&app).await;
+            let stores = app.emulator.inventory().vector_stores;
             (stores.len() == 1).then(|| stores[0].clone())
         })
         .await;
@@ -308,7 +285,7 @@ async fn a_retry_after_an_unknown_outcome_answers_the_first_object_and_makes_no_
     let again = create().await;
     assert_eq!(again.body["id"], made.as_str());
     assert_eq!(
-        upstream_vector_stores(&app).await,
+        app.emulator.inventory().vector_stores,
         std::slice::from_ref(&made)
     );
     // It is alice's.
@@ -324,11 +301,7 @@ async fn a_retry_after_an_unknown_outcome_answers_the_first_object_and_makes_no_
 /// (409) rather than run again, and no second thread is made.
 #[actix_web::test]
 async fn a_retried_thread_create_with_an_unknown_outcome_is_refused_not_repeated() {
-    let app = TestApp::spawn_with_upstream(json!({
-        "timeouts": {"request": "300ms"},
-        "circuit_breaker": {"failure_threshold": 100},
-    }))
-    .await;
+    let app = TestApp::spawn_with_impatient_upstream().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
     app.upstream_fault(
@@ -350,11 +323,7 @@ async fn a_retried_thread_create_with_an_unknown_outcome_is_refused_not_repeated
 /// by the attempt's request id) instead of adding a second.
 #[actix_web::test]
 async fn a_retried_message_with_an_unknown_outcome_is_found_not_added_again() {
-    let app = TestApp::spawn_with_upstream(json!({
-        "timeouts": {"request": "300ms"},
-        "circuit_breaker": {"failure_threshold": 100},
-    }))
-    .await;
+    let app = TestApp::spawn_with_impatient_upstream().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
     let thread = app
@@ -411,11 +380,7 @@ async fn a_retried_message_with_an_unknown_outcome_is_found_not_added_again() {
 /// an orphan the reconciler deletes.
 #[actix_web::test]
 async fn keyed_uploads_are_made_once() {
-    let app = TestApp::spawn_with_upstream(json!({
-        "timeouts": {"request": "300ms"},
-        "circuit_breaker": {"failure_threshold": 100},
-    }))
-    .await;
+    let app = TestApp::spawn_with_impatient_upstream().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
     let (server, alice) = (&app, alice.as_str());

@@ -11,11 +11,7 @@ use upstream::{Operation, UpstreamError, UpstreamRequest};
 
 #[actix_web::test]
 async fn unsettled_deletes_are_finished_and_unknown_creates_are_discarded() {
-    let app = TestApp::spawn_with_upstream(json!({
-        "timeouts": {"request": "300ms"},
-        "circuit_breaker": {"failure_threshold": 100},
-    }))
-    .await;
+    let app = TestApp::spawn_with_impatient_upstream().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
     let thread = app
@@ -90,21 +86,6 @@ async fn unsettled_deletes_are_finished_and_unknown_creates_are_discarded() {
     app.stop().await;
 }
 
-/// Every object the upstream lists (assistants, vector stores, files).
-async fn upstream_ids(app: &TestApp, operation: Operation) -> Vec<String> {
-    let upstream = app.admin.upstreams.get("default").unwrap();
-    let listed = upstream
-        .call::<serde_json::Value>(UpstreamRequest::new(operation, &[]).query("limit", "100"))
-        .await
-        .unwrap();
-    listed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|object| object["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Creates whose answer never came (the process crashed, or the upstream
 /// answered too late) leave an object upstream that nobody can reach.
 /// Before, the reconciler discarded their rows and the objects stayed,
@@ -112,11 +93,7 @@ async fn upstream_ids(app: &TestApp, operation: Operation) -> Vec<String> {
 /// unclaimed one is deleted; nothing listable is left without a row.
 #[actix_web::test]
 async fn the_reconciler_adopts_or_deletes_what_unanswered_creates_left_upstream() {
-    let app = TestApp::spawn_with_upstream(json!({
-        "timeouts": {"request": "300ms"},
-        "circuit_breaker": {"failure_threshold": 100},
-    }))
-    .await;
+    let app = TestApp::spawn_with_impatient_upstream().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
     let admin = app.admin_token("acme", "root");
@@ -143,9 +120,8 @@ async fn the_reconciler_adopts_or_deletes_what_unanswered_creates_left_upstream(
     assert_eq!(upload.status, 504, "{:?}", upload.body);
     // The upstream makes them after the answer was given up on.
     app.poll("the late objects to exist upstream", || async {
-        let made = upstream_ids(&app, Operation::ListVectorStores).await.len()
-            + upstream_ids(&app, Operation::ListAssistants).await.len()
-            + upstream_ids(&app, Operation::ListFiles).await.len();
+        let held = app.emulator.inventory();
+        let made = held.vector_stores.len() + held.assistants.len() + held.files.len();
         (made == 3).then_some(())
     })
     .await;
@@ -177,12 +153,9 @@ async fn the_reconciler_adopts_or_deletes_what_unanswered_creates_left_upstream(
     let assistants = app.call(&alice, "GET", "/v1/assistants", None).await;
     assert_eq!(assistants.body["data"][0]["name"], "late");
     // Nothing listable upstream is without a row.
-    assert!(upstream_ids(&app, Operation::ListFiles).await.is_empty());
-    assert_eq!(
-        upstream_ids(&app, Operation::ListVectorStores).await.len(),
-        1
-    );
-    assert_eq!(upstream_ids(&app, Operation::ListAssistants).await.len(), 1);
+    assert!(app.emulator.inventory().files.is_empty());
+    assert_eq!(app.emulator.inventory().vector_stores.len(), 1);
+    assert_eq!(app.emulator.inventory().assistants.len(), 1);
     // A second pass finds nothing to do.
     let again = reconcile::run(
         &app.admin,

@@ -53,11 +53,7 @@ async fn upstream_failures_are_mapped_and_never_leak_the_upstream() {
 
 #[actix_web::test]
 async fn timeouts_are_504_and_an_unknown_create_outcome_stays_pending() {
-    let app = TestApp::spawn_with_upstream(json!({
-        "timeouts": {"request": "300ms"},
-        "circuit_breaker": {"failure_threshold": 100},
-    }))
-    .await;
+    let app = TestApp::spawn_with_impatient_upstream().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
     let thread = app

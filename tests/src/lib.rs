@@ -101,6 +101,17 @@ impl TestApp {
         Self::start_with(&url, Some(database), overrides).await
     }
 
+    /// Starts the server with an upstream it waits on for 300 ms only (a
+    /// slower answer is a timeout, or an unknown outcome for a change) and
+    /// a circuit that does not open on the way.
+    pub async fn spawn_with_impatient_upstream() -> Self {
+        Self::spawn_with_upstream(json!({
+            "timeouts": {"request": "300ms"},
+            "circuit_breaker": {"failure_threshold": 100},
+        }))
+        .await
+    }
+
     /// Starts the server on `database`, reached through `url` (a proxy
     /// the test controls, say).
     pub async fn spawn_through(url: &str, database: TestDatabase) -> Self {

@@ -80,6 +80,14 @@ pub async fn earlier_attempt(
             let Some(list) = operations.list else {
                 return Ok(Resolution::Unknowable);
             };
+            if !row.facts.kind.has_metadata() {
+                // A file carries nothing that proves which attempt made it
+                // (a name is anybody's to choose), so it is never adopted:
+                // the attempt counts as having made nothing, and what it
+                // may have made is an orphan the reconciler deletes.
+                discard(state, &row).await?;
+                return Ok(Resolution::Nothing);
+            }
             match stamped(client, list, &row).await? {
                 Some(mut object) => {
                     Pending::resume(row.facts.id, row.facts.kind)
@@ -98,40 +106,6 @@ pub async fn earlier_attempt(
             }
         }
         // Deleted since, or on its way: nothing to answer with.
-        _ => Ok(Resolution::Nothing),
-    }
-}
-
-/// Resolves what the upload attempt `holder` did. A file has no metadata to
-/// stamp, and nothing else proves which upstream file an attempt made (a
-/// name is anybody's to choose), so a file is never adopted: an attempt
-/// whose row is active is answered again; one whose row is still pending
-/// counts as having made nothing, and what it may have made is an orphan
-/// nobody can reach, deleted by the reconciler.
-pub async fn earlier_upload(
-    state: &AppState,
-    caller: &Caller,
-    holder: &str,
-) -> Result<Resolution, ApiError> {
-    let Some(row) = reserved_row(state, caller, holder).await? else {
-        return Ok(Resolution::Nothing);
-    };
-    let client = state.upstreams.get(&row.upstream_profile)?;
-    match (row.facts.state, &row.upstream_id) {
-        (domain::LifecycleState::Active, Some(id)) => {
-            match client
-                .call::<Value>(UpstreamRequest::new(Operation::GetFile, &[id]))
-                .await
-            {
-                Ok(file) => Ok(Resolution::Created(file)),
-                Err(UpstreamError::NotFound(_)) => Ok(Resolution::Nothing),
-                Err(error) => Err(error.into()),
-            }
-        }
-        (domain::LifecycleState::Pending, _) => {
-            discard(state, &row).await?;
-            Ok(Resolution::Nothing)
-        }
         _ => Ok(Resolution::Nothing),
     }
 }

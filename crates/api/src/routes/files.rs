@@ -197,7 +197,13 @@ impl Upload<'_> {
                             state,
                             &keyed,
                             holder,
-                            resolve::earlier_upload(state, caller, holder),
+                            resolve::earlier_attempt(
+                                state,
+                                caller,
+                                holder,
+                                &keyed.request_id,
+                                self.request.path(),
+                            ),
                         )
                         .await
                     }
