@@ -88,6 +88,17 @@ async fn metrics_are_served_apart_with_route_templates_and_no_tenant_ids() {
         .to_owned();
     app.call(&bob, "GET", &format!("/v1/threads/{thread}"), None)
         .await;
+    // A finished run's tokens are counted for its tenant.
+    let assistant = app.assistant("acme").await;
+    let run = app
+        .call(
+            &alice,
+            "POST",
+            &format!("/v1/threads/{thread}/runs"),
+            Some(serde_json::json!({"assistant_id": assistant})),
+        )
+        .await;
+    app.finished_run(&alice, &thread, &run.id()).await;
     // Not on the public port.
     assert_eq!(app.get("/metrics").await.status(), 404);
     let text = app
@@ -114,6 +125,8 @@ async fn metrics_are_served_apart_with_route_templates_and_no_tenant_ids() {
         "process_resident_memory_bytes ",
         "process_open_fds ",
         "process_cpu_seconds_total ",
+        r#"threadgate_tokens_total{tenant="acme",direction="input"}"#,
+        r#"threadgate_tokens_total{tenant="acme",direction="output"}"#,
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }

@@ -19,4 +19,5 @@ mod matrix;
 mod reconcile;
 mod reliability;
 mod sdk;
+mod surfaces;
 mod upstream_failures;

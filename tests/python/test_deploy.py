@@ -32,16 +32,44 @@ def one(docs: list[dict], kind: str, name: str = "threadgate") -> dict:
     return found[0]
 
 
-@pytest.mark.parametrize("overlay", ["dev", "production"])
-def test_overlays_render_and_validate(overlay):
+BASE_KINDS = [
+    "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Job", "NetworkPolicy",
+    "PodDisruptionBudget", "Service", "ServiceAccount",
+]
+
+
+@pytest.mark.parametrize("overlay, extra", [("dev", []), ("production", ["ServiceMonitor"])])
+def test_overlays_render_and_validate(overlay, extra):
     docs = render(overlay)
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == sorted([
-        "ConfigMap", "CronJob", "Deployment", "HorizontalPodAutoscaler", "Job", "NetworkPolicy",
-        "PodDisruptionBudget", "Service", "ServiceAccount",
-    ])
+    assert kinds == sorted(BASE_KINDS + extra)
     for doc in docs:
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # a CRD: checked against the objects it scrapes below
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_production_metrics_are_scraped_from_the_metrics_port():
+    docs = render("production")
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["namespace"] == "threadgate"
+    service = one(docs, "Service")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    labels = service["metadata"].get("labels", {})
+    assert selector.items() <= labels.items(), (selector, labels)
+    [endpoint] = monitor["spec"]["endpoints"]
+    ports = {port["name"]: port for port in service["spec"]["ports"]}
+    assert endpoint["port"] == "metrics" and ports["metrics"]["port"] == 9464
+    assert endpoint["path"] == "/metrics"
+    # The network policy lets the monitoring namespace reach that port.
+    ingress = one(docs, "NetworkPolicy")["spec"]["ingress"]
+    assert any(
+        port["port"] == 9464
+        and any(peer.get("namespaceSelector", {}).get("matchLabels", {}).get(
+            "kubernetes.io/metadata.name") == "monitoring" for peer in rule["from"])
+        for rule in ingress for port in rule["ports"]
+    )
 
 
 def test_production_is_hardened_and_scaled():

@@ -1,13 +1,17 @@
 //! The Azure-shaped surface: every `/v1` route also answers under
 //! `/openai/...` with `api-version`, so `AzureOpenAI(azure_endpoint=...)`
 //! clients work unchanged. Same table, same handlers; this module checks
-//! the version before anything else looks at the request, and gives error
-//! bodies Azure's spelling on the way out.
+//! the version before anything else looks at the request, gives error
+//! bodies Azure's spelling on the way out, and holds the few answer shapes
+//! in which the two specifications differ ([`Surface`]), so each surface
+//! answers in its own whichever flavour the upstream speaks.
 
-use actix_web::HttpResponse;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::Value;
 
 use crate::ApiError;
 
@@ -70,19 +74,104 @@ async fn in_azure_spelling(response: HttpResponse<BoxBody>) -> HttpResponse<BoxB
     let Ok(bytes) = actix_web::body::to_bytes(body).await else {
         return head.set_body(BoxBody::new(())).map_into_boxed_body();
     };
-    let Ok(mut error) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+    let Ok(mut error) = serde_json::from_slice::<Value>(&bytes) else {
         return head.set_body(BoxBody::new(bytes));
     };
-    if let Some(detail) = error
-        .get_mut("error")
-        .and_then(serde_json::Value::as_object_mut)
-    {
+    if let Some(detail) = error.get_mut("error").and_then(Value::as_object_mut) {
         detail.retain(|_, value| !value.is_null());
         detail
             .entry("code")
-            .or_insert_with(|| serde_json::Value::String(status.as_u16().to_string()));
+            .or_insert_with(|| Value::String(status.as_u16().to_string()));
     }
     head.set_body(BoxBody::new(error.to_string()))
+}
+
+/// The surface a request came in on: OpenAI's `/v1` or Azure's `/openai`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    OpenAi,
+    Azure,
+}
+
+/// A run step's `object` in each specification.
+const RUN_STEP_OBJECTS: [&str; 2] = ["thread.run.step", "assistant.run.step"];
+
+impl Surface {
+    pub fn of(request: &HttpRequest) -> Self {
+        if request.path().starts_with(&format!("{PREFIX}/")) {
+            Surface::Azure
+        } else {
+            Surface::OpenAi
+        }
+    }
+
+    /// The status of a successful upload: OpenAI's `createFile` answers 200,
+    /// Azure's `uploadFile` 201 Created.
+    pub fn upload_status(self) -> StatusCode {
+        match self {
+            Surface::OpenAi => StatusCode::OK,
+            Surface::Azure => StatusCode::CREATED,
+        }
+    }
+
+    /// OpenAI names a run step `thread.run.step`, Azure `assistant.run.step`.
+    fn run_step_object(self) -> &'static str {
+        match self {
+            Surface::OpenAi => RUN_STEP_OBJECTS[0],
+            Surface::Azure => RUN_STEP_OBJECTS[1],
+        }
+    }
+
+    /// Puts an upstream answer (an object, a list of them, or a streamed
+    /// event's data) in this surface's shapes. Only the `object` of a run
+    /// step differs, and only a known position is read: the answer itself,
+    /// or the items of a list.
+    pub fn shape(self, answer: &mut Value) {
+        if answer["object"] == "list" {
+            if let Some(items) = answer["data"].as_array_mut() {
+                items.iter_mut().for_each(|item| self.shape_object(item));
+            }
+        } else {
+            self.shape_object(answer);
+        }
+    }
+
+    fn shape_object(self, object: &mut Value) {
+        match object["object"].as_str() {
+            Some(name) if RUN_STEP_OBJECTS.contains(&name) => {
+                object["object"] = Value::from(self.run_step_object());
+            }
+            Some("model") => self.shape_model(object),
+            _ => {}
+        }
+    }
+
+    /// OpenAI's model has `created` and `owned_by`; Azure's (its authoring
+    /// API's) `created_at` and, where the upstream is Azure, its
+    /// capabilities and lifecycle. Each surface gets its own timestamp name
+    /// and OpenAI's `owned_by` (`system`, as for OpenAI's own models).
+    fn shape_model(self, model: &mut Value) {
+        let Some(fields) = model.as_object_mut() else {
+            return;
+        };
+        let created = fields
+            .get("created")
+            .or_else(|| fields.get("created_at"))
+            .cloned();
+        let (keep, drop) = match self {
+            Surface::OpenAi => ("created", "created_at"),
+            Surface::Azure => ("created_at", "created"),
+        };
+        fields.remove(drop);
+        if let Some(created) = created {
+            fields.insert(keep.to_owned(), created);
+        }
+        if self == Surface::OpenAi {
+            fields
+                .entry("owned_by")
+                .or_insert_with(|| Value::from("system"));
+        }
+    }
 }
 
 /// The path below the surface it came in on (`/v1` or `/openai`).
@@ -90,4 +179,53 @@ pub fn below_surface(path: &str) -> Option<&str> {
     path.strip_prefix("/v1")
         .or_else(|| path.strip_prefix(PREFIX))
         .filter(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn each_surface_names_run_steps_its_own_way_whatever_the_upstream_said() {
+        for upstream in RUN_STEP_OBJECTS {
+            let mut step = json!({"id": "step_1", "object": upstream});
+            Surface::Azure.shape(&mut step);
+            assert_eq!(step["object"], "assistant.run.step");
+            let mut list = json!({"object": "list", "data": [{"object": upstream}]});
+            Surface::OpenAi.shape(&mut list);
+            assert_eq!(list["data"][0]["object"], "thread.run.step");
+        }
+    }
+
+    #[test]
+    fn models_carry_each_surfaces_timestamp_name() {
+        let from_azure =
+            json!({"id": "gpt-4o", "object": "model", "created_at": 7, "status": "succeeded"});
+        let mut list = json!({"object": "list", "data": [from_azure]});
+        Surface::OpenAi.shape(&mut list);
+        let model = &list["data"][0];
+        assert_eq!(model["created"], 7);
+        assert_eq!(model["owned_by"], "system");
+        assert!(model.get("created_at").is_none());
+
+        let mut from_openai =
+            json!({"id": "gpt-4o", "object": "model", "created": 7, "owned_by": "system"});
+        Surface::Azure.shape(&mut from_openai);
+        assert_eq!(from_openai["created_at"], 7);
+        assert!(from_openai.get("created").is_none());
+    }
+
+    #[test]
+    fn other_objects_and_echoed_content_are_left_alone() {
+        let mut message = json!({
+            "object": "thread.message",
+            "metadata": {"object": "thread.run.step"},
+            "content": [{"object": "thread.run.step"}],
+        });
+        let before = message.clone();
+        Surface::Azure.shape(&mut message);
+        assert_eq!(message, before);
+    }
 }

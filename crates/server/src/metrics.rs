@@ -59,6 +59,10 @@ fn describe() {
         "Upstream attempt latency by operation."
     );
     describe_counter!(
+        "threadgate_tokens_total",
+        "Tokens of finished runs by tenant (slug) and direction (input, output)."
+    );
+    describe_counter!(
         "threadgate_upstream_retries_total",
         "Upstream retries by operation."
     );

@@ -9,20 +9,33 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use devdb::TestDatabase;
 use emulator::{EmulatorConfig, RunningEmulator};
 use figment::providers::Serialized;
+use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use prost::Message as _;
 use serde_json::{Value, json};
 use threadgate_server::admin::IssuerSpec;
 use threadgate_server::config::Settings;
 use threadgate_server::dev_issuer::DevIssuer;
+use threadgate_server::telemetry::OtlpProtocol;
 use threadgate_server::{Application, admin_for, telemetry};
 
 const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
-/// A collector that keeps every OTLP/HTTP JSON export it receives.
-fn collector() -> (String, Arc<Mutex<Vec<Value>>>) {
+/// One export as the collector received it: its content type, and its
+/// spans as OTLP/JSON (protobuf exports are decoded into the same shape).
+#[derive(Debug, Clone)]
+struct Export {
+    content_type: String,
+    body: Value,
+}
+
+/// A collector that keeps every OTLP/HTTP export it receives, JSON or protobuf.
+fn collector() -> (String, Arc<Mutex<Vec<Export>>>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let kept = received.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -33,12 +46,22 @@ fn collector() -> (String, Arc<Mutex<Vec<Value>>>) {
                 let kept = kept.clone();
                 App::new().route(
                     "/v1/traces",
-                    web::post().to(move |body: web::Bytes| {
+                    web::post().to(move |request: HttpRequest, body: web::Bytes| {
                         let kept = kept.clone();
                         async move {
-                            kept.lock().unwrap().push(
-                                serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
-                            );
+                            let content_type = request
+                                .headers()
+                                .get("content-type")
+                                .and_then(|value| value.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            let body = if content_type == "application/x-protobuf" {
+                                let decoded = ExportTraceServiceRequest::decode(body).unwrap();
+                                serde_json::to_value(decoded).unwrap()
+                            } else {
+                                serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)
+                            };
+                            kept.lock().unwrap().push(Export { content_type, body });
                             HttpResponse::Ok().json(json!({}))
                         }
                     }),
@@ -53,6 +76,26 @@ fn collector() -> (String, Arc<Mutex<Vec<Value>>>) {
         });
     });
     (address, received)
+}
+
+/// Every span of every export.
+fn spans_of(exports: &[Export]) -> Vec<Value> {
+    exports
+        .iter()
+        .flat_map(|export| {
+            export.body["resourceSpans"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|resource| {
+            resource["scopeSpans"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|scope| scope["spans"].as_array().cloned().unwrap_or_default())
+        .collect()
 }
 
 fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
@@ -74,7 +117,7 @@ fn a_request_leaves_its_span_tree_with_the_collector() {
     })
     .unwrap();
 
-    let emulator_journal = actix_web::rt::System::new().block_on(async {
+    let (emulator_journal, emulator_port) = actix_web::rt::System::new().block_on(async {
         let database = TestDatabase::create();
         let emulator = RunningEmulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap()).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -133,6 +176,7 @@ fn a_request_leaves_its_span_tree_with_the_collector() {
         handle.stop(true).await;
         server.await.unwrap().unwrap();
         let journal = emulator.requests();
+        let port = emulator.address().port();
         emulator.stop().await;
         // The server has stopped, so its audit events are written: the
         // read of the thread names the caller's trace.
@@ -145,28 +189,13 @@ fn a_request_leaves_its_span_tree_with_the_collector() {
             .expect("the read is audited");
         assert_eq!(read.trace_id.as_deref(), Some(CLIENT_TRACE));
         drop(database);
-        journal
+        (journal, port)
     });
     // Shutting down flushes every finished span to the collector.
     drop(telemetry);
 
-    let spans: Vec<Value> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .flat_map(|export| {
-            export["resourceSpans"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .flat_map(|resource| {
-            resource["scopeSpans"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .flat_map(|scope| scope["spans"].as_array().cloned().unwrap_or_default())
+    let spans: Vec<Value> = spans_of(&received.lock().unwrap())
+        .into_iter()
         .filter(|span| {
             span["traceId"].as_str().map(str::to_lowercase) == Some(CLIENT_TRACE.to_owned())
         })
@@ -184,13 +213,27 @@ fn a_request_leaves_its_span_tree_with_the_collector() {
         "/v1/threads/{thread_id}"
     );
     assert!(attribute(server, "tenant.id").is_some(), "{server}");
-    assert_eq!(
-        attribute(server, "http.status_code").unwrap()["intValue"]
-            .to_string()
-            .trim_matches('"'),
-        "200"
+    // OpenTelemetry's HTTP semantic conventions, as they stand.
+    let text = |span: &Value, key: &str| {
+        attribute(span, key)
+            .map(|value| value.to_string())
+            .unwrap_or_else(|| panic!("no {key} in {span}"))
+    };
+    assert!(text(server, "http.response.status_code").contains("200"));
+    assert!(text(server, "http.request.method").contains("GET"));
+    assert!(text(server, "url.path").contains("/v1/threads/thread_"));
+    assert!(text(server, "url.scheme").contains("http"));
+    assert!(text(server, "server.address").contains("127.0.0.1"));
+    assert!(
+        attribute(server, "http.status_code").is_none(),
+        "old names: {server}"
     );
-    for expected in ["authenticate", "authorize", "db", "/threads/{thread_id}"] {
+    for expected in [
+        "authenticate",
+        "authorize",
+        "db",
+        "GET /threads/{thread_id}",
+    ] {
         assert!(names.contains(&expected), "no {expected} span in {names:?}");
     }
     let server_id = server["spanId"].as_str().unwrap();
@@ -204,9 +247,12 @@ fn a_request_leaves_its_span_tree_with_the_collector() {
     );
     let upstream = spans
         .iter()
-        .find(|span| span["name"] == "/threads/{thread_id}")
+        .find(|span| span["name"] == "GET /threads/{thread_id}")
         .unwrap();
     assert_eq!(upstream["parentSpanId"], server_id);
+    assert!(text(upstream, "url.template").contains("/threads/{thread_id}"));
+    assert!(text(upstream, "http.response.status_code").contains("200"));
+    assert!(text(upstream, "server.port").contains(&emulator_port.to_string()));
 
     // And the upstream heard the same trace.
     let traced = emulator_journal
@@ -214,6 +260,41 @@ fn a_request_leaves_its_span_tree_with_the_collector() {
         .filter_map(|request| request.headers.get("traceparent"))
         .any(|traceparent| traceparent.contains(CLIENT_TRACE));
     assert!(traced, "the upstream request carries the caller's trace");
+}
+
+/// Each protocol `OTEL_EXPORTER_OTLP_PROTOCOL` may name reaches a
+/// collector in its own content type, spans intact.
+#[test]
+fn each_otlp_protocol_reaches_the_collector() {
+    let (collector, received) = collector();
+    for (protocol, content_type) in [
+        (OtlpProtocol::HttpProtobuf, "application/x-protobuf"),
+        (OtlpProtocol::HttpJson, "application/json"),
+    ] {
+        let endpoint = format!("{collector}/v1/traces");
+        let exporter = telemetry::span_exporter(protocol, Some(&endpoint)).unwrap();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter)
+            .build();
+        let name = format!("exported over {protocol:?}");
+        provider
+            .tracer("protocols")
+            .in_span(name.clone(), |_context| {});
+        provider.shutdown().unwrap();
+        let exports = received.lock().unwrap().clone();
+        let carried: Vec<&Export> = exports
+            .iter()
+            .filter(|export| {
+                spans_of(std::slice::from_ref(export))
+                    .iter()
+                    .any(|span| span["name"] == name.as_str())
+            })
+            .collect();
+        assert_eq!(carried.len(), 1, "{name}: {exports:?}");
+        assert_eq!(carried[0].content_type, content_type);
+        let span = &spans_of(std::slice::from_ref(carried[0]))[0];
+        assert_eq!(span["traceId"].as_str().map(str::len), Some(32), "{span}");
+    }
 }
 
 fn unsafe_env(collector: &str) {

@@ -222,20 +222,28 @@ impl UpstreamClient {
         request: UpstreamRequest<'_>,
         reading: Reading,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let operation = request.operation;
-        let span = tracing::info_span!(
+        self.send_with_retries(request, reading).await
+    }
+
+    /// The client span of one attempt, in OpenTelemetry's HTTP semantic
+    /// conventions: named `METHOD template` (never by id), one per attempt,
+    /// with `http.request.resend_count` from the second on.
+    fn attempt_span(&self, operation: Operation, attempt: u32) -> tracing::Span {
+        let endpoint = &self.config.endpoint;
+        tracing::info_span!(
             "upstream",
-            otel.name = operation.template(),
+            otel.name = %format_args!("{} {}", operation.method(), operation.template()),
             otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
             upstream.profile = %self.profile,
             http.request.method = %operation.method(),
             url.template = operation.template(),
+            server.address = endpoint.host_str().unwrap_or_default(),
+            server.port = endpoint.port_or_known_default(),
+            http.request.resend_count = (attempt > 1).then(|| attempt - 1),
             http.response.status_code = tracing::field::Empty,
-            attempt = tracing::field::Empty,
-        );
-        self.send_with_retries(request, reading)
-            .instrument(span)
-            .await
+            error.type = tracing::field::Empty,
+        )
     }
 
     async fn send_with_retries(
@@ -249,7 +257,6 @@ impl UpstreamClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            tracing::Span::current().record("attempt", attempt);
             let admission = self.breaker.admit();
             if let Admission::Rejected { retry_after } = admission {
                 return Err(UpstreamError::CircuitOpen {
@@ -258,7 +265,11 @@ impl UpstreamClient {
                 });
             }
             let started = std::time::Instant::now();
-            let outcome = self.attempt(&request, &path, reading).await;
+            let span = self.attempt_span(operation, attempt);
+            let outcome = self
+                .attempt(&request, &path, reading)
+                .instrument(span.clone())
+                .await;
             let status = match &outcome {
                 Ok(response) => response.status().as_u16().to_string(),
                 Err(Attempt::Status { status, .. }) => status.to_string(),
@@ -266,6 +277,11 @@ impl UpstreamClient {
                 Err(Attempt::TimedOut) => "timeout".to_owned(),
                 Err(Attempt::Credential(_) | Attempt::Invalid(_)) => "not_sent".to_owned(),
             };
+            if outcome.is_err() {
+                // A client span fails on any error status, as on no answer.
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", status.as_str());
+            }
             let labels = [
                 ("operation", operation.template().to_owned()),
                 ("status", status),

@@ -96,6 +96,7 @@ operations! {
     GetFileBatch => GET "/vector_stores/{vector_store_id}/file_batches/{batch_id}" Read,
     CancelFileBatch => POST "/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel" Write,
     ListFileBatchFiles => GET "/vector_stores/{vector_store_id}/file_batches/{batch_id}/files" Read,
+    ListModels => GET "/models" Read,
 }
 
 /// The operations that read and delete one object of a kind Threadgate

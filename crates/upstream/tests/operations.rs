@@ -332,6 +332,13 @@ async fn every_operation(flavour: Flavour) {
         .await;
     assert!(deleted.deleted);
 
+    let models: Value = ex
+        .call(UpstreamRequest::new(Operation::ListModels, &[]))
+        .await;
+    let first = &models["data"][0];
+    assert!(first["id"].is_string(), "{models}");
+    assert_eq!(first["object"], "model");
+
     let missing: Vec<_> = Operation::ALL
         .iter()
         .filter(|op| !ex.seen.contains(op))

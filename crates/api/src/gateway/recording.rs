@@ -409,6 +409,7 @@ impl Recorder {
             Owner::Tenant => None,
         };
         let resource_id = Some(self.parent);
+        let (prompt, completion) = (run.prompt_tokens, run.completion_tokens);
         let recorded = self
             .state
             .database
@@ -429,8 +430,22 @@ impl Recorder {
                 )
             })
             .await;
-        if let Err(error) = recorded {
-            tracing::error!(%error, "could not record a run's usage");
+        match recorded {
+            // Counted once per run, when first recorded; by tenant (its
+            // slug), never by user.
+            Ok(true) => {
+                let tenant = self.caller.tenant.slug.clone();
+                for (direction, tokens) in [("input", prompt), ("output", completion)] {
+                    metrics::counter!(
+                        "threadgate_tokens_total",
+                        "tenant" => tenant.clone(),
+                        "direction" => direction,
+                    )
+                    .increment(u64::try_from(tokens).unwrap_or(0));
+                }
+            }
+            Ok(false) => {}
+            Err(error) => tracing::error!(%error, "could not record a run's usage"),
         }
     }
 }

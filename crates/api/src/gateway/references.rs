@@ -132,7 +132,8 @@ fn patterns(operation: Operation) -> &'static [(&'static str, &'static [Pattern]
         | O::GetVectorStoreFileContent
         | O::GetFileBatch
         | O::CancelFileBatch
-        | O::ListFileBatchFiles => NONE,
+        | O::ListFileBatchFiles
+        | O::ListModels => NONE,
     }
 }
 

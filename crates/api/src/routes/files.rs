@@ -3,6 +3,7 @@
 //! routes are plain rows of the operation table.
 
 use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use domain::{Action, Owner, Ownership, ResourceKind};
@@ -13,6 +14,7 @@ use upstream::{Operation, StreamUpload, UpstreamRequest};
 
 use super::common::ok;
 use crate::auth::Caller;
+use crate::azure::Surface;
 use crate::gateway::resolve::{self, Resolution};
 use crate::gateway::{Authorized, Exchange, metadata, owner_of_new};
 use crate::idempotency::{self, UploadClaim};
@@ -159,7 +161,16 @@ pub async fn upload(
             ));
         }
     };
-    Ok(file)
+    Ok(in_surface_status(&request, file))
+}
+
+/// A successful upload answers with the status of the surface's own
+/// specification (and so does its replay).
+fn in_surface_status(request: &HttpRequest, mut answer: HttpResponse) -> HttpResponse {
+    if answer.status() == StatusCode::OK {
+        *answer.status_mut() = Surface::of(request).upload_status();
+    }
+    answer
 }
 
 /// One file part on its way to the upstream.

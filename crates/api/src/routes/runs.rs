@@ -3,7 +3,7 @@
 //! operation table. Streams (`"stream": true`) are passed through event by
 //! event.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{Ownership, ResourceKind};
 use serde_json::Value;
 use upstream::{Operation, UpstreamRequest};
@@ -12,6 +12,7 @@ use super::common::{object_body, ok};
 use super::serve::Asked;
 use super::stream::pass_through;
 use crate::auth::Caller;
+use crate::azure::Surface;
 use crate::gateway::recording::Recorder;
 use crate::gateway::{Exchange, metadata, owner_of_new};
 use crate::request_id::RequestId;
@@ -22,8 +23,10 @@ pub async fn create_thread_and_run(
     state: web::Data<AppState>,
     caller: Caller,
     request_id: RequestId,
+    request: HttpRequest,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let surface = Surface::of(&request);
     let mut body = object_body(body.into_inner())?;
     if !(body["thread"].is_object() || body["thread"].is_null()) {
         return Err(ApiError::bad_request(
@@ -61,6 +64,7 @@ pub async fn create_thread_and_run(
             events,
             Some(recorder.hook(Some(pending))),
             &state,
+            surface,
         ));
     }
 

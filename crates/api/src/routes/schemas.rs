@@ -1,6 +1,11 @@
-//! Schemas for the OpenAPI document. Requests and answers are the Assistants
-//! API's own; these types name their main fields. Every other field of the
-//! Assistants API passes through unchanged.
+//! Schemas for the OpenAPI document: the Assistants API's objects as
+//! Threadgate answers them (OpenAI's shapes, field for field), and the
+//! request bodies it reads. Threadgate's own envelopes refuse other fields;
+//! the upstream's objects stay open to fields it may add, but a test
+//! compares live answers with these schemas, extra fields refused, so the
+//! document cannot drift from the wire.
+//! Requests may carry every other field of the Assistants API: it passes
+//! through unchanged.
 
 #![allow(dead_code)] // documentation types: read by utoipa, never built
 
@@ -12,24 +17,93 @@ use utoipa::ToSchema;
 
 /// `{"object": "list", "data", "first_id", "last_id", "has_more"}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListObject {
     /// Always `list`.
     pub object: String,
     #[schema(value_type = Vec<Object>)]
     pub data: Vec<Value>,
+    #[schema(required = true)]
     pub first_id: Option<String>,
+    #[schema(required = true)]
     pub last_id: Option<String>,
     pub has_more: bool,
 }
 
-/// An assistant of the caller's tenant.
+/// A tool an assistant or a run may use.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Tool {
+    /// Runs code in a sandbox.
+    CodeInterpreter,
+    /// Searches the vector stores of the thread and the assistant.
+    FileSearch {
+        #[serde(default)]
+        file_search: Option<FileSearchSettings>,
+    },
+    /// A function the caller runs (the run waits with `requires_action`).
+    Function { function: FunctionDefinition },
+}
+
+/// How `file_search` searches.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileSearchSettings {
+    /// 1 to 50.
+    pub max_num_results: Option<u32>,
+    #[schema(value_type = Option<Object>)]
+    pub ranking_options: Option<Value>,
+}
+
+/// A function the model may call.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FunctionDefinition {
+    pub name: String,
+    pub description: Option<String>,
+    /// A JSON Schema object.
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Value>,
+    pub strict: Option<bool>,
+}
+
+/// Files and vector stores the tools read. Ids must be the caller's (the
+/// tenant's, for an assistant).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ToolResources {
+    pub code_interpreter: Option<CodeInterpreterResources>,
+    pub file_search: Option<FileSearchResources>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CodeInterpreterResources {
+    pub file_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileSearchResources {
+    pub vector_store_ids: Vec<String>,
+}
+
+/// An assistant of the caller's tenant. Members see no knowledge ids in
+/// its `tool_resources`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AssistantObject {
     pub id: String,
     /// Always `assistant`.
     pub object: String,
     pub created_at: i64,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    #[schema(required = true)]
+    pub description: Option<String>,
     pub model: String,
+    #[schema(required = true)]
+    pub instructions: Option<String>,
+    pub tools: Vec<Tool>,
+    pub tool_resources: Option<ToolResources>,
+    pub metadata: HashMap<String, String>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub response_format: ResponseFormat,
 }
 
 /// A thread of the caller.
@@ -39,7 +113,57 @@ pub struct ThreadObject {
     /// Always `thread`.
     pub object: String,
     pub created_at: i64,
+    #[schema(required = true)]
+    pub tool_resources: Option<ToolResources>,
     pub metadata: HashMap<String, String>,
+}
+
+/// A part of a message's content, as the API answers it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MessageContent {
+    Text { text: TextContent },
+    ImageFile { image_file: ImageFile },
+    ImageUrl { image_url: ImageUrl },
+    Refusal { refusal: String },
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TextContent {
+    pub value: String,
+    /// File citations and file paths in `value`.
+    #[schema(value_type = Vec<Object>)]
+    pub annotations: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImageFile {
+    /// One of the caller's files.
+    pub file_id: String,
+    /// `auto`, `low` or `high`.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImageUrl {
+    pub url: String,
+    /// `auto`, `low` or `high`.
+    pub detail: Option<String>,
+}
+
+/// A file attached to a message, and the tools it is for.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    /// One of the caller's files.
+    pub file_id: String,
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Vec<Value>,
+}
+
+/// Why a message or a run ended before it was complete.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncompleteDetails {
+    pub reason: String,
 }
 
 /// A message of one of the caller's threads.
@@ -48,10 +172,121 @@ pub struct MessageObject {
     pub id: String,
     /// Always `thread.message`.
     pub object: String,
+    pub created_at: i64,
     pub thread_id: String,
+    /// `in_progress`, `incomplete` or `completed`.
+    pub status: String,
+    #[schema(required = true)]
+    pub incomplete_details: Option<IncompleteDetails>,
+    #[schema(required = true)]
+    pub completed_at: Option<i64>,
+    #[schema(required = true)]
+    pub incomplete_at: Option<i64>,
+    /// `user` or `assistant`.
     pub role: String,
-    #[schema(value_type = Vec<Object>)]
-    pub content: Vec<Value>,
+    pub content: Vec<MessageContent>,
+    #[schema(required = true)]
+    pub assistant_id: Option<String>,
+    #[schema(required = true)]
+    pub run_id: Option<String>,
+    #[schema(required = true)]
+    pub attachments: Option<Vec<Attachment>>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Tokens a run or a step used; `null` until it is final.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+}
+
+/// What went wrong with a run or a step.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LastError {
+    /// `server_error`, `rate_limit_exceeded` or `invalid_prompt`.
+    pub code: String,
+    pub message: String,
+}
+
+/// The tool calls a run waits for.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RequiredAction {
+    /// Always `submit_tool_outputs`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub submit_tool_outputs: RequiredToolOutputs,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RequiredToolOutputs {
+    pub tool_calls: Vec<RequiredToolCall>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RequiredToolCall {
+    /// Answer with it in `tool_outputs`.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FunctionCall {
+    pub name: String,
+    /// JSON text.
+    pub arguments: String,
+}
+
+/// How much of the thread a run reads.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TruncationStrategy {
+    /// `auto` or `last_messages`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub last_messages: Option<u32>,
+}
+
+/// How the model formats its answer: `auto`, or a format.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ResponseFormat {
+    /// `auto`.
+    Auto(String),
+    Format(ResponseFormatObject),
+}
+
+/// `{"type": "text" | "json_object"}`, or `{"type": "json_schema", "json_schema"}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResponseFormatObject {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Option<Object>)]
+    pub json_schema: Option<Value>,
+}
+
+/// Which tool the model must use: `none`, `auto`, `required`, or a named tool.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ToolChoice {
+    Mode(String),
+    Named(NamedToolChoice),
+}
+
+/// `{"type": "function", "function": {"name"}}`, or `{"type": "file_search"}`, ...
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NamedToolChoice {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: Option<NamedFunction>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NamedFunction {
+    pub name: String,
 }
 
 /// A run on one of the caller's threads.
@@ -60,68 +295,157 @@ pub struct RunObject {
     pub id: String,
     /// Always `thread.run`.
     pub object: String,
+    pub created_at: i64,
     pub thread_id: String,
     pub assistant_id: String,
+    /// `queued`, `in_progress`, `requires_action`, `cancelling`,
+    /// `cancelled`, `failed`, `completed`, `incomplete` or `expired`.
     pub status: String,
+    #[schema(required = true)]
+    pub required_action: Option<RequiredAction>,
+    #[schema(required = true)]
+    pub last_error: Option<LastError>,
+    #[schema(required = true)]
+    pub expires_at: Option<i64>,
+    #[schema(required = true)]
+    pub started_at: Option<i64>,
+    #[schema(required = true)]
+    pub cancelled_at: Option<i64>,
+    #[schema(required = true)]
+    pub failed_at: Option<i64>,
+    #[schema(required = true)]
+    pub completed_at: Option<i64>,
+    #[schema(required = true)]
+    pub incomplete_details: Option<IncompleteDetails>,
+    pub model: String,
+    #[schema(required = true)]
+    pub instructions: Option<String>,
+    pub tools: Vec<Tool>,
+    pub metadata: HashMap<String, String>,
+    #[schema(required = true)]
+    pub usage: Option<Usage>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    #[schema(required = true)]
+    pub max_prompt_tokens: Option<u32>,
+    #[schema(required = true)]
+    pub max_completion_tokens: Option<u32>,
+    pub truncation_strategy: TruncationStrategy,
+    pub tool_choice: ToolChoice,
+    pub parallel_tool_calls: bool,
+    pub response_format: ResponseFormat,
 }
 
-/// A step of a run.
+/// A step of a run: `thread.run.step` on `/v1`, `assistant.run.step` on
+/// `/openai` (each specification's name).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunStepObject {
     pub id: String,
     pub object: String,
+    pub created_at: i64,
+    pub assistant_id: String,
+    pub thread_id: String,
     pub run_id: String,
+    /// `message_creation` or `tool_calls`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// `in_progress`, `cancelled`, `failed`, `completed` or `expired`.
     pub status: String,
+    /// `{"type": "message_creation", "message_creation": {"message_id"}}`
+    /// or `{"type": "tool_calls", "tool_calls": [...]}`.
+    #[schema(value_type = Object)]
+    pub step_details: Value,
+    #[schema(required = true)]
+    pub last_error: Option<LastError>,
+    #[schema(required = true)]
+    pub expired_at: Option<i64>,
+    #[schema(required = true)]
+    pub cancelled_at: Option<i64>,
+    #[schema(required = true)]
+    pub failed_at: Option<i64>,
+    #[schema(required = true)]
+    pub completed_at: Option<i64>,
+    pub metadata: HashMap<String, String>,
+    #[schema(required = true)]
+    pub usage: Option<Usage>,
 }
 
 /// The answer to a delete.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeletionStatus {
     pub id: String,
+    /// `thread.deleted`, `assistant.deleted`, `file`, `vector_store.deleted`, ...
     pub object: String,
     pub deleted: bool,
+}
+
+/// A message to add: `content` is a string or an array of parts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateMessageRequest {
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: MessageInput,
+    /// Files (the caller's) and the tools they are for.
+    pub attachments: Option<Vec<Attachment>>,
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+/// A message's content as sent: plain text, or parts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MessageInput {
+    Text(String),
+    Parts(Vec<MessageInputPart>),
+}
+
+/// A part of a message's content as sent.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MessageInputPart {
+    Text { text: String },
+    ImageFile { image_file: ImageFile },
+    ImageUrl { image_url: ImageUrl },
 }
 
 /// Creates a thread. File and vector store ids must be the caller's.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateThreadRequest {
     pub messages: Option<Vec<CreateMessageRequest>>,
-    #[schema(value_type = Option<Object>)]
-    pub tool_resources: Option<Value>,
+    pub tool_resources: Option<ThreadToolResourcesRequest>,
     /// Up to 16 pairs; keys starting with `threadgate_` are reserved.
     pub metadata: Option<HashMap<String, String>>,
+}
+
+/// Tool resources of a new thread: the caller's files and vector stores,
+/// or (`vector_stores`) new vector stores made of the caller's files.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ThreadToolResourcesRequest {
+    pub code_interpreter: Option<CodeInterpreterResources>,
+    #[schema(value_type = Option<Object>)]
+    pub file_search: Option<Value>,
 }
 
 /// Changes metadata (and, for threads, tool resources).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ModifyRequest {
     pub metadata: Option<HashMap<String, String>>,
-    #[schema(value_type = Option<Object>)]
-    pub tool_resources: Option<Value>,
-}
-
-/// Adds a message. Attached and shown files must be the caller's.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreateMessageRequest {
-    /// `user` or `assistant`.
-    pub role: String,
-    /// A string, or an array of `text`, `image_file` and `image_url` parts.
-    #[schema(value_type = Object)]
-    pub content: Value,
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub attachments: Option<Vec<Value>>,
-    pub metadata: Option<HashMap<String, String>>,
+    pub tool_resources: Option<ToolResources>,
 }
 
 /// Starts a run of one of the tenant's assistants.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateRunRequest {
     pub assistant_id: String,
+    pub model: Option<String>,
+    /// Replaces the assistant's instructions for this run.
+    pub instructions: Option<String>,
+    /// Added to the assistant's instructions for this run.
+    pub additional_instructions: Option<String>,
+    pub additional_messages: Option<Vec<CreateMessageRequest>>,
+    pub tools: Option<Vec<Tool>>,
+    pub metadata: Option<HashMap<String, String>>,
     /// With `true` the answer is a stream of server-sent events.
     pub stream: Option<bool>,
-    pub additional_messages: Option<Vec<CreateMessageRequest>>,
 }
 
 /// Creates a thread and starts a run on it.
@@ -129,6 +453,10 @@ pub struct CreateRunRequest {
 pub struct CreateThreadAndRunRequest {
     pub assistant_id: String,
     pub thread: Option<CreateThreadRequest>,
+    pub model: Option<String>,
+    pub instructions: Option<String>,
+    pub tools: Option<Vec<Tool>>,
+    pub metadata: Option<HashMap<String, String>>,
     pub stream: Option<bool>,
 }
 
@@ -153,8 +481,12 @@ pub struct FileObject {
     pub object: String,
     pub bytes: i64,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
     pub filename: String,
     pub purpose: String,
+    /// `uploaded`, `processed` or `error`.
+    pub status: String,
+    pub status_details: Option<String>,
 }
 
 /// A multipart upload.
@@ -167,6 +499,24 @@ pub struct UploadFileRequest {
     pub file: Vec<u8>,
 }
 
+/// Files of a vector store or a batch, by status.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileCounts {
+    pub in_progress: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub total: i64,
+}
+
+/// When a vector store expires.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExpiresAfter {
+    /// Always `last_active_at`.
+    pub anchor: String,
+    pub days: u32,
+}
+
 /// A vector store.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VectorStoreObject {
@@ -175,18 +525,38 @@ pub struct VectorStoreObject {
     pub object: String,
     pub created_at: i64,
     pub name: String,
-    #[schema(value_type = Object)]
-    pub file_counts: Value,
+    pub usage_bytes: i64,
+    /// Azure's name for `usage_bytes`, sent by Azure upstreams.
+    pub bytes: Option<i64>,
+    pub file_counts: FileCounts,
+    /// `expired`, `in_progress` or `completed`.
+    pub status: String,
+    pub expires_after: Option<ExpiresAfter>,
+    pub expires_at: Option<i64>,
+    #[schema(required = true)]
+    pub last_active_at: Option<i64>,
+    pub metadata: HashMap<String, String>,
 }
 
 /// A file in a vector store.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VectorStoreFileObject {
+    /// The file's id.
     pub id: String,
     /// Always `vector_store.file`.
     pub object: String,
+    pub usage_bytes: i64,
+    pub created_at: i64,
     pub vector_store_id: String,
+    /// `in_progress`, `completed`, `cancelled` or `failed`.
     pub status: String,
+    #[schema(required = true)]
+    pub last_error: Option<LastError>,
+    #[schema(value_type = Option<Object>)]
+    pub chunking_strategy: Option<Value>,
+    /// Up to 16 pairs of strings, numbers or booleans, for search filters.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
 }
 
 /// A batch of files added to a vector store.
@@ -195,8 +565,11 @@ pub struct FileBatchObject {
     pub id: String,
     /// Always `vector_store.files_batch`.
     pub object: String,
+    pub created_at: i64,
     pub vector_store_id: String,
+    /// `in_progress`, `completed`, `cancelled` or `failed`.
     pub status: String,
+    pub file_counts: FileCounts,
 }
 
 /// Creates or changes a vector store; `file_ids` must be files the caller may read.
@@ -204,6 +577,7 @@ pub struct FileBatchObject {
 pub struct VectorStoreRequest {
     pub name: Option<String>,
     pub file_ids: Option<Vec<String>>,
+    pub expires_after: Option<ExpiresAfter>,
     pub metadata: Option<HashMap<String, String>>,
 }
 
@@ -232,18 +606,84 @@ pub struct SearchRequest {
     pub max_num_results: Option<u32>,
 }
 
+/// A page of search results.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResultsPage {
+    /// Always `vector_store.search_results.page`.
+    pub object: String,
+    pub search_query: Vec<String>,
+    pub data: Vec<SearchResult>,
+    pub has_more: bool,
+    #[schema(required = true)]
+    pub next_page: Option<String>,
+}
+
+/// A file that matched a search, with the matching text.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResult {
+    pub file_id: String,
+    pub filename: String,
+    pub score: f64,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
+    pub content: Vec<TextChunk>,
+}
+
+/// `{"type": "text", "text"}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TextChunk {
+    /// Always `text`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: String,
+}
+
+/// The parsed content of a file in a vector store.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileContentPage {
+    /// Always `vector_store.file_content.page`.
+    pub object: String,
+    pub data: Vec<TextChunk>,
+    pub has_more: bool,
+    #[schema(required = true)]
+    pub next_page: Option<String>,
+}
+
 /// Creates or changes an assistant of the tenant (admins only); files and
 /// vector stores in `tool_resources` must be the tenant's.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AssistantRequest {
     pub model: Option<String>,
     pub name: Option<String>,
+    pub description: Option<String>,
     pub instructions: Option<String>,
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub tools: Option<Vec<Value>>,
+    pub tools: Option<Vec<Tool>>,
     #[schema(value_type = Option<Object>)]
     pub tool_resources: Option<Value>,
     pub metadata: Option<HashMap<String, String>>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+}
+
+/// A model of the caller's upstream.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelObject {
+    /// The name to use as `model`.
+    pub id: String,
+    /// Always `model`.
+    pub object: String,
+    /// When the model was made (Unix seconds); `created_at` on `/openai`.
+    pub created: i64,
+    /// `system` for the provider's own models.
+    pub owned_by: String,
+}
+
+/// `{"object": "list", "data"}`: every model at once, no cursor.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<ModelObject>,
 }
 
 /// One server-sent event of a streamed run (`"stream": true`): `event`

@@ -15,6 +15,7 @@ use super::files::requested_ownership;
 use super::stream::pass_through;
 use super::table::{Answer, Filter, Listed, NewOwner, Query, Route, Serves, WhoseList, child_noun};
 use crate::auth::Caller;
+use crate::azure::Surface;
 use crate::gateway::recording::Recorder;
 use crate::gateway::{Authorized, Exchange, child_id, list_scope, metadata, owner_of_new};
 use crate::request_id::RequestId;
@@ -57,6 +58,7 @@ pub async fn serve(
             owner,
             objects,
         } => call.list(kind, owner, objects).await,
+        Serves::Catalogue { operation } => call.catalogue(operation).await,
         Serves::Special(special) => unreachable!("{special:?} has a handler of its own"),
     }
 }
@@ -71,6 +73,12 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// A successful answer, in the shapes of the surface the request came in on.
+    fn answer(&self, mut value: Value) -> HttpResponse {
+        Surface::of(self.request).shape(&mut value);
+        ok(value)
+    }
+
     fn exchange(&self) -> Exchange<'a> {
         Exchange::new(self.state, self.caller, self.request_id)
     }
@@ -172,9 +180,12 @@ impl<'a> Call<'a> {
             upstream = upstream.json(body);
         }
         match answer {
-            Answer::AsIs => Ok(ok(authorized.forward(upstream).await?)),
-            Answer::Recorded => recorded(&authorized, &resource, upstream, asked, false).await,
-            Answer::RunOrStream => recorded(&authorized, &resource, upstream, asked, true).await,
+            Answer::AsIs => Ok(self.answer(authorized.forward(upstream).await?)),
+            Answer::Recorded | Answer::RunOrStream => {
+                let may_stream = answer == Answer::RunOrStream;
+                let surface = Surface::of(self.request);
+                recorded(&authorized, &resource, upstream, asked, may_stream, surface).await
+            }
             Answer::Assistant => {
                 let mut assistant = authorized.forward(upstream).await?;
                 if asked.uses_store_helper {
@@ -188,7 +199,7 @@ impl<'a> Call<'a> {
                     .await;
                 }
                 hide_knowledge_from_members(self.caller, &mut assistant);
-                Ok(ok(assistant))
+                Ok(self.answer(assistant))
             }
         }
     }
@@ -242,7 +253,15 @@ impl<'a> Call<'a> {
             }
             _ => {}
         }
-        Ok(ok(object))
+        Ok(self.answer(object))
+    }
+
+    /// Reads the upstream's catalogue: nothing is named, so the grant
+    /// holds no object, but it is still the gateway's.
+    async fn catalogue(&self, operation: Operation) -> Result<HttpResponse, ApiError> {
+        let authorized = self.exchange().authorize().await?;
+        let upstream = UpstreamRequest::new(operation, &[]);
+        Ok(self.answer(authorized.forward(upstream).await?))
     }
 
     async fn delete(
@@ -256,7 +275,7 @@ impl<'a> Call<'a> {
             .path(kind, object, Action::Delete)
             .authorize_one()
             .await?;
-        Ok(ok(authorized.delete(&resource, operation, &[&id]).await?))
+        Ok(self.answer(authorized.delete(&resource, operation, &[&id]).await?))
     }
 
     async fn list(
@@ -301,7 +320,7 @@ impl<'a> Call<'a> {
                 hide_knowledge_from_members(self.caller, assistant);
             }
         }
-        Ok(ok(envelope(listed, has_more)))
+        Ok(self.answer(envelope(listed, has_more)))
     }
 }
 
@@ -331,12 +350,14 @@ impl Asked {
 /// Sends a request about `thread` upstream and records, for the thread's
 /// owner, what its answer shows the upstream made; with `may_stream` and
 /// `"stream": true`, the answer is the run's events, recorded as they pass.
+/// Either is answered in `surface`'s shapes.
 pub(super) async fn recorded(
     authorized: &Authorized<'_>,
     thread: &Resource,
     request: UpstreamRequest<'_>,
     asked: Asked,
     may_stream: bool,
+    surface: Surface,
 ) -> Result<HttpResponse, ApiError> {
     let recorder = authorized.recorder(thread);
     if may_stream && asked.stream {
@@ -348,13 +369,15 @@ pub(super) async fn recorded(
             events,
             Some(recorder.hook(None)),
             authorized.state(),
+            surface,
         ));
     }
-    let answer = authorized.forward(request).await?;
+    let mut answer = authorized.forward(request).await?;
     if asked.attaches_files {
         recorder.thread_from_upstream().await;
     }
     recorder.answer(&answer).await;
+    surface.shape(&mut answer);
     Ok(ok(answer))
 }
 

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use upstream::{Event, EventStream};
 
 use crate::AppState;
+use crate::azure::Surface;
 use crate::gateway::metadata;
 use crate::gateway::recording::EventHook;
 
@@ -53,13 +54,15 @@ impl Cut {
 }
 
 /// Passes an upstream event stream to the client as it arrives: each event
-/// is sent at once, reserved metadata hidden, after `hook`'s work for it.
+/// is sent at once, reserved metadata hidden and in `surface`'s shapes,
+/// after `hook`'s work for it.
 /// If the client goes away, the response stream is dropped, and with it the
 /// upstream connection.
 pub fn pass_through(
     events: EventStream,
     mut hook: Option<EventHook>,
     state: &AppState,
+    surface: Surface,
 ) -> HttpResponse {
     let open = crate::observe::OpenStream::new();
     let frames = events.then(move |item| {
@@ -74,7 +77,7 @@ pub fn pass_through(
                 work.await;
             }
             match item {
-                Ok(event) => Ok(frame(event)),
+                Ok(event) => Ok(frame(event, surface)),
                 Err(error) => {
                     tracing::warn!(%error, "upstream stream broke");
                     Err(Cut::Upstream)
@@ -121,10 +124,11 @@ fn ended_honestly(
     )
 }
 
-fn frame(mut event: Event) -> Bytes {
+fn frame(mut event: Event, surface: Surface) -> Bytes {
     if !event.is_done() {
         if let Ok(mut data) = serde_json::from_str::<Value>(&event.data) {
             metadata::hide_reserved(&mut data);
+            surface.shape(&mut data);
             event.data = data.to_string();
         }
     }

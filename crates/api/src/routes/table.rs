@@ -77,6 +77,9 @@ pub enum Serves {
         owner: WhoseList,
         objects: Listed,
     },
+    /// The upstream's catalogue, the same for every caller of the tenant's
+    /// upstream (its models): no object is named, any caller may read it.
+    Catalogue { operation: Operation },
     /// A route whose work is its own; its handler still takes every grant
     /// from the gateway.
     Special(Special),
@@ -207,7 +210,8 @@ impl Route {
         match self.serves {
             Serves::Forward { operation, .. }
             | Serves::Create { operation, .. }
-            | Serves::Delete { operation, .. } => Some(operation),
+            | Serves::Delete { operation, .. }
+            | Serves::Catalogue { operation } => Some(operation),
             Serves::List { .. } => None,
             Serves::Special(Special::Upload) => Some(Operation::UploadFile),
             Serves::Special(Special::FileContent) => Some(Operation::GetFileContent),
@@ -229,7 +233,10 @@ impl Route {
     /// Whether the route names an existing object at all (an upload makes
     /// one from bytes).
     pub fn names_an_object(&self) -> bool {
-        !matches!(self.serves, Serves::Special(Special::Upload))
+        !matches!(
+            self.serves,
+            Serves::Special(Special::Upload) | Serves::Catalogue { .. }
+        )
     }
 }
 
@@ -529,7 +536,7 @@ pub static ROUTES: &[Route] = &[
     post("/vector_stores/{vector_store_id}/search", "searchVectorStore", forward(Op::SearchVectorStore, VectorStore, Read, AsIs))
         .json("SearchRequest")
         .example(r#"{"query": "refund policy"}"#)
-        .doc("Vector stores", "Searches a vector store.", "ListObject")
+        .doc("Vector stores", "Searches a vector store.", "SearchResultsPage")
         .says("A page of results"),
     get("/vector_stores/{vector_store_id}/files", "listVectorStoreFiles", forward(Op::ListVectorStoreFiles, VectorStore, Read, AsIs))
         .page_and(Filter::Status)
@@ -546,7 +553,7 @@ pub static ROUTES: &[Route] = &[
     delete("/vector_stores/{vector_store_id}/files/{file_id}", "deleteVectorStoreFile", forward(Op::DeleteVectorStoreFile, VectorStore, Update, AsIs))
         .doc("Vector stores", "Removes a file from a vector store (the file itself stays).", "DeletionStatus"),
     get("/vector_stores/{vector_store_id}/files/{file_id}/content", "retrieveVectorStoreFileContent", forward(Op::GetVectorStoreFileContent, VectorStore, ReadContent, AsIs))
-        .doc("Vector stores", "The parsed content of a file in a vector store.", "ListObject")
+        .doc("Vector stores", "The parsed content of a file in a vector store.", "FileContentPage")
         .says("A page of the file's content"),
     post("/vector_stores/{vector_store_id}/file_batches", "createVectorStoreFileBatch", forward(Op::CreateFileBatch, VectorStore, Update, AsIs))
         .json("FileBatchRequest")
@@ -559,6 +566,11 @@ pub static ROUTES: &[Route] = &[
         .page_and(Filter::Status)
         .doc("Vector stores", "Lists the files of a batch.", "ListObject")
         .of("VectorStoreFileObject"),
+
+    // Models: what the tenant's upstream offers, read by any of its callers.
+    get("/models", "listModels", Serves::Catalogue { operation: Op::ListModels })
+        .doc("Models", "Lists the models of the caller's upstream (many tools ask this first).", "ModelList")
+        .says("The upstream's models"),
 ];
 
 #[cfg(test)]

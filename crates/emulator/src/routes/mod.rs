@@ -3,6 +3,7 @@
 mod assistants;
 mod files;
 mod messages;
+mod models;
 mod runs;
 mod threads;
 mod vector_stores;
@@ -29,6 +30,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
     messages::configure(config);
     files::configure(config);
     vector_stores::configure(config);
+    models::configure(config);
 }
 
 /// Checks and normalizes `tool_resources` of an assistant, thread or run:
