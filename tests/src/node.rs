@@ -1,4 +1,5 @@
-//! The official `openai` package for Node, installed from
+//! The official `openai` package for Node, and the TypeScript client
+//! generator (openapi-typescript, openapi-fetch, tsc), installed from
 //! `tests/node/package-lock.json` into a cache outside the clone
 //! (`~/.cache/threadgate/node-<hash>`, or `NODE_TEST_MODULES`), once per
 //! machine and again when the lock file changes.
@@ -34,7 +35,7 @@ fn prepare() -> Result<PathBuf, String> {
                 .join(format!("node-{:016x}", fnv1a(&lock)))
         }
     };
-    if directory.join("node_modules/openai/package.json").is_file() {
+    if directory.join("node_modules/.package-lock.json").is_file() {
         return Ok(directory);
     }
     // Install beside the final place, then rename: concurrent test
@@ -100,4 +101,72 @@ pub fn run(script: &str, env: &[(&str, String)]) {
         String::from_utf8_lossy(&output.stderr)
     );
     println!("{stdout}");
+}
+
+/// Generates TypeScript types from the committed `openapi/openapi.json`
+/// with openapi-typescript, compiles `script` (in `tests/node`, importing
+/// them from `./schema.js`) with `tsc --strict`, and runs it with `env`;
+/// panics with the output of the step that failed.
+#[allow(clippy::print_stdout)] // what the script reports is test output
+pub fn run_typescript(script: &str, env: &[(&str, String)]) {
+    let directory = prepared();
+    // Inside the prepared directory, so imports find its node_modules; one
+    // directory per run, so concurrent runs never share files.
+    let work = tempfile::Builder::new()
+        .prefix("typescript-")
+        .tempdir_in(directory)
+        .expect("a work directory");
+    let bin = |name: &str| directory.join("node_modules/.bin").join(name);
+    let document = Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json");
+    let schema = work.path().join("schema.d.ts");
+    succeed(
+        "openapi-typescript",
+        Command::new(bin("openapi-typescript"))
+            .arg(&document)
+            .arg("-o")
+            .arg(&schema),
+    );
+    std::fs::copy(tests_dir().join(script), work.path().join(script))
+        .expect("the script is copied");
+    let config = serde_json::json!({
+        "compilerOptions": {
+            "strict": true,
+            "target": "ES2022",
+            "module": "NodeNext",
+            "moduleResolution": "NodeNext",
+            "types": ["node"],
+            "outDir": "out",
+            "noEmitOnError": true,
+        },
+        "files": [script],
+    });
+    std::fs::write(work.path().join("tsconfig.json"), config.to_string())
+        .expect("tsconfig.json is written");
+    succeed(
+        "tsc --strict",
+        Command::new(bin("tsc")).arg("-p").arg(work.path()),
+    );
+    let compiled = work.path().join("out").join(script.replace(".ts", ".js"));
+    let mut command = Command::new("node");
+    command.arg(&compiled).current_dir(work.path());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    println!("{}", succeed(script, &mut command));
+}
+
+/// Runs `command`, answering its standard output; panics with both outputs
+/// when it fails.
+fn succeed(step: &str, command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{step} does not start: {error}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{step} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }

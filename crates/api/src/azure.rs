@@ -146,10 +146,12 @@ impl Surface {
         }
     }
 
-    /// OpenAI's model has `created` and `owned_by`; Azure's (its authoring
-    /// API's) `created_at` and, where the upstream is Azure, its
-    /// capabilities and lifecycle. Each surface gets its own timestamp name
-    /// and OpenAI's `owned_by` (`system`, as for OpenAI's own models).
+    /// OpenAI's model is `{id, object, created, owned_by}`; Azure's (its
+    /// authoring API's) has `created_at` and, from an Azure upstream, its
+    /// status, capabilities, lifecycle and deprecation. `/v1` answers
+    /// OpenAI's shape exactly (`owned_by` is `system`, as for OpenAI's own
+    /// models, where the upstream names no owner); `/openai` answers what
+    /// the upstream knows under Azure's names.
     fn shape_model(self, model: &mut Value) {
         let Some(fields) = model.as_object_mut() else {
             return;
@@ -157,19 +159,29 @@ impl Surface {
         let created = fields
             .get("created")
             .or_else(|| fields.get("created_at"))
-            .cloned();
-        let (keep, drop) = match self {
-            Surface::OpenAi => ("created", "created_at"),
-            Surface::Azure => ("created_at", "created"),
-        };
-        fields.remove(drop);
-        if let Some(created) = created {
-            fields.insert(keep.to_owned(), created);
-        }
-        if self == Surface::OpenAi {
-            fields
-                .entry("owned_by")
-                .or_insert_with(|| Value::from("system"));
+            .cloned()
+            .unwrap_or(Value::Null);
+        match self {
+            Surface::OpenAi => {
+                let owner = fields
+                    .get("owned_by")
+                    .cloned()
+                    .unwrap_or_else(|| Value::from("system"));
+                let mut shaped = serde_json::Map::new();
+                shaped.insert(
+                    "id".to_owned(),
+                    fields.get("id").cloned().unwrap_or_default(),
+                );
+                shaped.insert("object".to_owned(), Value::from("model"));
+                shaped.insert("created".to_owned(), created);
+                shaped.insert("owned_by".to_owned(), owner);
+                *fields = shaped;
+            }
+            Surface::Azure => {
+                fields.remove("created");
+                fields.remove("owned_by");
+                fields.insert("created_at".to_owned(), created);
+            }
         }
     }
 }
@@ -213,8 +225,10 @@ mod tests {
         let mut from_openai =
             json!({"id": "gpt-4o", "object": "model", "created": 7, "owned_by": "system"});
         Surface::Azure.shape(&mut from_openai);
-        assert_eq!(from_openai["created_at"], 7);
-        assert!(from_openai.get("created").is_none());
+        assert_eq!(
+            from_openai,
+            json!({"id": "gpt-4o", "object": "model", "created_at": 7})
+        );
     }
 
     #[test]

@@ -35,13 +35,16 @@ pub struct ListObject {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Tool {
     /// Runs code in a sandbox.
+    #[schema(title = "CodeInterpreterTool")]
     CodeInterpreter,
     /// Searches the vector stores of the thread and the assistant.
+    #[schema(title = "FileSearchTool")]
     FileSearch {
         #[serde(default)]
         file_search: Option<FileSearchSettings>,
     },
     /// A function the caller runs (the run waits with `requires_action`).
+    #[schema(title = "FunctionTool")]
     Function { function: FunctionDefinition },
 }
 
@@ -122,9 +125,13 @@ pub struct ThreadObject {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageContent {
+    #[schema(title = "TextContentPart")]
     Text { text: TextContent },
+    #[schema(title = "ImageFileContentPart")]
     ImageFile { image_file: ImageFile },
+    #[schema(title = "ImageUrlContentPart")]
     ImageUrl { image_url: ImageUrl },
+    #[schema(title = "RefusalContentPart")]
     Refusal { refusal: String },
 }
 
@@ -402,8 +409,11 @@ pub enum MessageInput {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageInputPart {
+    #[schema(title = "TextInputPart")]
     Text { text: String },
+    #[schema(title = "ImageFileInputPart")]
     ImageFile { image_file: ImageFile },
+    #[schema(title = "ImageUrlInputPart")]
     ImageUrl { image_url: ImageUrl },
 }
 
