@@ -171,7 +171,63 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     document.paths.merge(routes::document::paths());
     document_unauthorized(&mut document);
     document_idempotency_key(&mut document);
+    document_on_behalf_of(&mut document);
     document
+}
+
+/// Every `/v1` operation takes `Threadgate-On-Behalf-Of` from a tenant API
+/// key that may act for users; said once here rather than on every route.
+fn document_on_behalf_of(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
+
+    let parameter = ParameterBuilder::new()
+        .name(auth::ON_BEHALF_OF_HEADER)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "With a tenant API key created to act on behalf of users: the end-user \
+             (their identity provider's subject) the request is for. Refused with \
+             any other credential.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build();
+    let misused = utoipa::openapi::ResponseBuilder::new()
+        .description(
+            "The request is malformed (here: Threadgate-On-Behalf-Of from a credential \
+             that may not act for users)",
+        )
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for (path, item) in document.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for operation in [&mut item.get, &mut item.post, &mut item.delete]
+            .into_iter()
+            .flatten()
+        {
+            operation
+                .parameters
+                .get_or_insert_with(Vec::new)
+                .push(RefOr::T(parameter.clone()));
+            operation
+                .responses
+                .responses
+                .entry("400".to_owned())
+                .or_insert_with(|| misused.clone().into());
+        }
+    }
 }
 
 /// Every `POST` under `/v1` takes `Idempotency-Key` ([`idempotency`]; an
