@@ -18,6 +18,9 @@ struct Ids {
     file: String,
     store: String,
     batch: String,
+    conversation: String,
+    item: String,
+    response: String,
 }
 
 /// alice's objects: a thread with a message and a run, a file, a vector
@@ -79,6 +82,33 @@ async fn alices_objects(app: &TestApp, alice: &str) -> Ids {
         )
         .await
         .id();
+    let conversation = app
+        .call(
+            alice,
+            "POST",
+            "/v1/conversations",
+            Some(json!({"items": [{"role": "user", "content": "private"}]})),
+        )
+        .await
+        .id();
+    let items = app
+        .call(
+            alice,
+            "GET",
+            &format!("/v1/conversations/{conversation}/items"),
+            None,
+        )
+        .await;
+    let item = items.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let response = app
+        .call(
+            alice,
+            "POST",
+            "/v1/responses",
+            Some(json!({"model": "gpt-4o", "input": "private"})),
+        )
+        .await
+        .id();
     Ids {
         assistant,
         thread,
@@ -88,6 +118,9 @@ async fn alices_objects(app: &TestApp, alice: &str) -> Ids {
         file,
         store,
         batch,
+        conversation,
+        item,
+        response,
     }
 }
 
@@ -102,6 +135,9 @@ fn substitute(template: &str, ids: &Ids) -> String {
         ("{file_id}", &ids.file),
         ("{vector_store_id}", &ids.store),
         ("{batch_id}", &ids.batch),
+        ("{conversation_id}", &ids.conversation),
+        ("{item_id}", &ids.item),
+        ("{response_id}", &ids.response),
     ] {
         path = path.replace(name, value);
     }
@@ -142,6 +178,20 @@ fn body_for(template: &str, ids: &Ids) -> Option<Value> {
         "/v1/vector_stores/{vector_store_id}/files/{file_id}" => json!({"attributes": {"a": "b"}}),
         "/v1/vector_stores/{vector_store_id}/file_batches" => json!({"file_ids": [ids.file]}),
         "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel" => return None,
+        "/v1/conversations" => {
+            json!({"items": [{"role": "user", "content": [{"type": "input_file", "file_id": ids.file}]}]})
+        }
+        "/v1/conversations/{conversation_id}" => json!({"metadata": {"k": "v"}}),
+        "/v1/conversations/{conversation_id}/items" => {
+            json!({"items": [{"role": "user", "content": "x"}]})
+        }
+        "/v1/responses" | "/v1/responses/input_tokens" => json!({
+            "model": "gpt-4o",
+            "previous_response_id": ids.response,
+            "input": [{"role": "user", "content": [{"type": "input_file", "file_id": ids.file}]}],
+            "tools": [{"type": "file_search", "vector_store_ids": [ids.store]}],
+        }),
+        "/v1/responses/{response_id}/cancel" => return None,
         other => {
             panic!("the matrix has no body for POST {other}: add one that names alice's objects")
         }
@@ -155,6 +205,8 @@ fn cursor_for(template: &str, ids: &Ids) -> Option<String> {
         "/v1/assistants" => Some(format!("?after={}", ids.assistant)),
         "/v1/files" => Some(format!("?after={}", ids.file)),
         "/v1/vector_stores" => Some(format!("?after={}", ids.store)),
+        "/v1/conversations" => Some(format!("?after={}", ids.conversation)),
+        "/v1/responses" => Some(format!("?after={}", ids.response)),
         _ => None,
     }
 }
@@ -285,6 +337,47 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
             &bob,
             format!("/v1/threads/{bobs_thread}/runs"),
             json!({"assistant_id": ids.assistant, "additional_messages": [{"role": "user", "content": "x", "attachments": [{"file_id": ids.file, "tools": [{"type": "code_interpreter"}]}]}]}),
+        ),
+        // The Responses API: each reference alone.
+        (
+            &bob,
+            "/v1/responses".to_owned(),
+            json!({"model": "gpt-4o", "input": "x", "previous_response_id": ids.response}),
+        ),
+        (
+            &bob,
+            "/v1/responses".to_owned(),
+            json!({"model": "gpt-4o", "input": "x", "conversation": {"id": ids.conversation}}),
+        ),
+        (
+            &carol,
+            "/v1/responses".to_owned(),
+            json!({"model": "gpt-4o", "input": "x", "conversation": ids.conversation}),
+        ),
+        (
+            &bob,
+            "/v1/responses".to_owned(),
+            json!({"model": "gpt-4o", "store": false, "input": [{"role": "user", "content": [{"type": "input_image", "file_id": ids.file}]}]}),
+        ),
+        (
+            &bob,
+            "/v1/responses".to_owned(),
+            json!({"model": "gpt-4o", "input": "x", "tools": [{"type": "code_interpreter", "container": {"type": "auto", "file_ids": [ids.file]}}]}),
+        ),
+        (
+            &bob,
+            "/v1/responses".to_owned(),
+            json!({"model": "gpt-4o", "input": [{"type": "item_reference", "id": ids.item}]}),
+        ),
+        (
+            &bob,
+            "/v1/responses/input_tokens".to_owned(),
+            json!({"model": "gpt-4o", "input": "x", "tools": [{"type": "file_search", "vector_store_ids": [ids.store]}]}),
+        ),
+        (
+            &bob,
+            "/v1/conversations".to_owned(),
+            json!({"items": [{"type": "function_call_output", "call_id": "c", "output": [{"type": "input_file", "file_id": ids.file}]}]}),
         ),
     ];
     for (token, path, body) in refused {

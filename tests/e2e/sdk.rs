@@ -20,6 +20,23 @@ async fn the_openai_sdk_works_against_threadgate() {
     app.stop().await;
 }
 
+/// The SDK's Responses and Conversations clients: chains, streams,
+/// background responses, function calls, conversations, deletes.
+#[actix_web::test]
+async fn the_responses_api_works_through_threadgate() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let env = vec![
+        ("THREADGATE_URL", app.address.clone()),
+        ("ALICE_TOKEN", app.token("acme", "alice")),
+        ("BOB_TOKEN", app.token("acme", "bob")),
+    ];
+    tokio::task::spawn_blocking(move || python::pytest("test_threadgate_responses.py", &env))
+        .await
+        .unwrap();
+    app.stop().await;
+}
+
 /// Azure's client, `openai.AzureOpenAI`, with each of its credentials.
 #[actix_web::test]
 async fn azures_client_works_against_threadgate() {

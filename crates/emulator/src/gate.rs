@@ -20,9 +20,28 @@ const AZURE_ACCESS_DENIED: &str = "Access denied due to invalid subscription key
      endpoint. Make sure to provide a valid key for an active subscription and use a correct \
      regional API endpoint for your resource.";
 
+/// Azure OpenAI's classic data plane (`/openai/...`): a known `api-version`,
+/// then a key or an Entra token.
 pub(crate) async fn azure(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    azure_gate(request, next, true).await
+}
+
+/// Azure OpenAI's v1 API (`/openai/v1/...`): no `api-version`, the same
+/// credentials.
+pub(crate) async fn azure_v1(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    azure_gate(request, next, false).await
+}
+
+async fn azure_gate(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    versioned: bool,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = request
         .app_data::<web::Data<State>>()
@@ -36,7 +55,7 @@ pub(crate) async fn azure(
     let version_known = api_version
         .as_ref()
         .is_some_and(|version| state.config.api_versions.contains(version));
-    if !version_known {
+    if versioned && !version_known {
         // Azure answers an unknown or missing api-version as an unknown resource.
         let response = HttpResponse::NotFound().json(azure_body("404", "Resource not found"));
         return Ok(request.into_response(response).map_into_right_body());
@@ -120,8 +139,11 @@ pub(crate) async fn openai(
         return Ok(request.into_response(response).map_into_right_body());
     }
 
-    // Every Assistants v2 route but files needs the beta header.
-    let needs_beta = !request.path().starts_with("/v1/files");
+    // The Assistants v2 routes need the beta header; files, models and the
+    // Responses and Conversations APIs do not.
+    let needs_beta = ["/v1/assistants", "/v1/threads", "/v1/vector_stores"]
+        .iter()
+        .any(|prefix| request.path().starts_with(prefix));
     let beta = request
         .headers()
         .get("openai-beta")

@@ -19,6 +19,7 @@ mod error;
 mod faults;
 mod gate;
 mod ids;
+mod items;
 mod list;
 mod model;
 mod objects;
@@ -128,6 +129,14 @@ fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
         .service(admin::scope())
+        // Azure's v1 API before its classic data plane: first match wins.
+        .service(
+            web::scope("/openai/v1")
+                .app_data(web::Data::new(gate::Flavour::OpenAi))
+                .configure(routes::configure)
+                .wrap(middleware::from_fn(faults::inject))
+                .wrap(middleware::from_fn(gate::azure_v1)),
+        )
         .service(
             web::scope("/openai")
                 .app_data(web::Data::new(gate::Flavour::Azure))

@@ -94,6 +94,26 @@ pub(crate) struct VectorStoreState {
     pub batches: HashMap<String, (Value, Vec<String>)>,
 }
 
+/// A conversation of the Conversations API and its items.
+#[derive(Debug)]
+pub(crate) struct ConversationState {
+    pub object: Value,
+    pub items: Table,
+}
+
+/// A stored response of the Responses API.
+#[derive(Debug)]
+pub(crate) struct ResponseState {
+    pub object: Value,
+    /// Its input items, as `input_items` lists them.
+    pub input: Vec<Value>,
+    /// What a response continuing it sees: the chain's items, then its own
+    /// input and output.
+    pub context: Vec<Value>,
+    /// Set to true to ask a background response's driver to stop.
+    pub cancel: watch::Sender<bool>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     seq: u64,
@@ -101,6 +121,8 @@ pub(crate) struct Store {
     pub threads: HashMap<String, ThreadState>,
     pub files: HashMap<String, StoredFile>,
     pub vector_stores: HashMap<String, VectorStoreState>,
+    pub conversations: HashMap<String, ConversationState>,
+    pub responses: HashMap<String, ResponseState>,
 }
 
 /// The ids of every object the emulator holds, by kind (sorted).
@@ -110,6 +132,8 @@ pub struct Inventory {
     pub threads: Vec<String>,
     pub files: Vec<String>,
     pub vector_stores: Vec<String>,
+    pub conversations: Vec<String>,
+    pub responses: Vec<String>,
 }
 
 impl Store {
@@ -124,6 +148,8 @@ impl Store {
             threads: sorted(self.threads.keys().cloned().collect()),
             files: sorted(self.files.keys().cloned().collect()),
             vector_stores: sorted(self.vector_stores.keys().cloned().collect()),
+            conversations: sorted(self.conversations.keys().cloned().collect()),
+            responses: sorted(self.responses.keys().cloned().collect()),
         }
     }
 

@@ -54,12 +54,32 @@ impl Drop for OpenStream {
     }
 }
 
-/// A streaming response and the emitter that feeds it. With `drop_after`,
-/// the connection is cut after that many events, without `[DONE]`.
+/// A streaming response and the emitter that feeds it, ending with
+/// `[DONE]` as the Assistants API's streams do. With `drop_after`, the
+/// connection is cut after that many events, without `[DONE]`.
 pub(crate) fn channel(
     drop_after: Option<usize>,
     open: Arc<AtomicUsize>,
     heartbeat: Duration,
+) -> (Emitter, HttpResponse) {
+    channel_ending(drop_after, open, heartbeat, true)
+}
+
+/// As [`channel`], ending after the last event with nothing more, as the
+/// Responses API's streams do.
+pub(crate) fn channel_without_done(
+    drop_after: Option<usize>,
+    open: Arc<AtomicUsize>,
+    heartbeat: Duration,
+) -> (Emitter, HttpResponse) {
+    channel_ending(drop_after, open, heartbeat, false)
+}
+
+fn channel_ending(
+    drop_after: Option<usize>,
+    open: Arc<AtomicUsize>,
+    heartbeat: Duration,
+    with_done: bool,
 ) -> (Emitter, HttpResponse) {
     let (sender, receiver) = mpsc::unbounded_channel::<Event>();
     let guard = OpenStream::new(open);
@@ -81,10 +101,11 @@ pub(crate) fn channel(
                     let frame = format!("event: {}\ndata: {}\n\n", event.name, event.data);
                     Some((Ok(Bytes::from(frame)), (receiver, sent + 1, false)))
                 }
-                None => Some((
+                None if with_done => Some((
                     Ok(Bytes::from_static(b"event: done\ndata: [DONE]\n\n")),
                     (receiver, sent, true),
                 )),
+                None => None,
             }
         },
     );

@@ -187,7 +187,13 @@ impl UpstreamClient {
             .bytes()
             .await
             .map_err(|e| UpstreamError::Transport(e.to_string()))?;
-        serde_json::from_slice(&body)
+        // Some answers have no body (a response's delete): read as `null`.
+        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &body
+        };
+        serde_json::from_slice(body)
             .map_err(|e| UpstreamError::Decode(format!("{operation:?}: {e}")))
     }
 
@@ -345,11 +351,15 @@ impl UpstreamClient {
         let operation = request.operation;
         let mut builder = self
             .http
-            .request(operation.method(), self.url(path))
+            .request(operation.method(), self.url(operation, path))
             .query(&request.query);
-        match self.config.flavour {
-            Flavour::Azure => builder = builder.query(&[("api-version", &self.config.api_version)]),
-            Flavour::OpenAi => builder = builder.header("OpenAI-Beta", "assistants=v2"),
+        match (self.config.flavour, operation.is_responses_api()) {
+            (Flavour::Azure, false) => {
+                builder = builder.query(&[("api-version", &self.config.api_version)]);
+            }
+            (Flavour::OpenAi, false) => builder = builder.header("OpenAI-Beta", "assistants=v2"),
+            // Azure's v1 API takes no api-version; OpenAI's needs no beta header.
+            (_, true) => {}
         }
         builder = match &request.body {
             RequestBody::Empty => builder,
@@ -401,11 +411,12 @@ impl UpstreamClient {
         })
     }
 
-    fn url(&self, path: &str) -> String {
+    fn url(&self, operation: Operation, path: &str) -> String {
         let base = self.config.endpoint.as_str().trim_end_matches('/');
-        match self.config.flavour {
-            Flavour::Azure => format!("{base}/openai{path}"),
-            Flavour::OpenAi => format!("{base}/v1{path}"),
+        match (self.config.flavour, operation.is_responses_api()) {
+            (Flavour::Azure, false) => format!("{base}/openai{path}"),
+            (Flavour::Azure, true) => format!("{base}/openai/v1{path}"),
+            (Flavour::OpenAi, _) => format!("{base}/v1{path}"),
         }
     }
 }

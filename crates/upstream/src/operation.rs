@@ -97,6 +97,46 @@ operations! {
     CancelFileBatch => POST "/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel" Write,
     ListFileBatchFiles => GET "/vector_stores/{vector_store_id}/file_batches/{batch_id}/files" Read,
     ListModels => GET "/models" Read,
+    CreateConversation => POST "/conversations" Write,
+    GetConversation => GET "/conversations/{conversation_id}" Read,
+    UpdateConversation => POST "/conversations/{conversation_id}" Write,
+    DeleteConversation => DELETE "/conversations/{conversation_id}" Write,
+    CreateConversationItems => POST "/conversations/{conversation_id}/items" Write,
+    ListConversationItems => GET "/conversations/{conversation_id}/items" Read,
+    GetConversationItem => GET "/conversations/{conversation_id}/items/{item_id}" Read,
+    DeleteConversationItem => DELETE "/conversations/{conversation_id}/items/{item_id}" Write,
+    CreateResponse => POST "/responses" Write,
+    CountInputTokens => POST "/responses/input_tokens" Read,
+    GetResponse => GET "/responses/{response_id}" Read,
+    DeleteResponse => DELETE "/responses/{response_id}" Write,
+    CancelResponse => POST "/responses/{response_id}/cancel" Write,
+    ListInputItems => GET "/responses/{response_id}/input_items" Read,
+}
+
+impl Operation {
+    /// Whether it belongs to the Responses and Conversations APIs, which
+    /// Azure serves at its v1 paths (`/openai/v1/...`, no `api-version`)
+    /// rather than beside the Assistants API.
+    pub const fn is_responses_api(self) -> bool {
+        use Operation as O;
+        matches!(
+            self,
+            O::CreateConversation
+                | O::GetConversation
+                | O::UpdateConversation
+                | O::DeleteConversation
+                | O::CreateConversationItems
+                | O::ListConversationItems
+                | O::GetConversationItem
+                | O::DeleteConversationItem
+                | O::CreateResponse
+                | O::CountInputTokens
+                | O::GetResponse
+                | O::DeleteResponse
+                | O::CancelResponse
+                | O::ListInputItems
+        )
+    }
 }
 
 /// The operations that read and delete one object of a kind Threadgate
@@ -129,7 +169,8 @@ impl Operation {
                 Op::DeleteVectorStore,
                 Some(Op::ListVectorStores),
             ),
-            ResourceKind::Conversation | ResourceKind::Response => return None,
+            ResourceKind::Conversation => (Op::GetConversation, Op::DeleteConversation, None),
+            ResourceKind::Response => (Op::GetResponse, Op::DeleteResponse, None),
         };
         Some(KindOperations { get, delete, list })
     }

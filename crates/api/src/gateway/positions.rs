@@ -181,6 +181,22 @@ pub fn finished_run(run: &Value, thread_id: &str) -> Option<RunUsage> {
     })
 }
 
+/// The usage of a completed response (`object: response`): input tokens
+/// as the prompt's, output tokens as the completion's.
+pub fn finished_response(response: &Value) -> Option<RunUsage> {
+    if response["object"] != "response" || response["status"] != "completed" {
+        return None;
+    }
+    let usage = &response["usage"];
+    Some(RunUsage {
+        run_id: response["id"].as_str()?.to_owned(),
+        model: response["model"].as_str().map(str::to_owned),
+        prompt_tokens: usage["input_tokens"].as_i64()?,
+        completion_tokens: usage["output_tokens"].as_i64()?,
+        total_tokens: usage["total_tokens"].as_i64()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

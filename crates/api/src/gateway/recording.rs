@@ -113,6 +113,26 @@ impl Recorder {
         )
     }
 
+    /// For a response of `owner`, row `row`.
+    pub fn for_response(
+        state: &AppState,
+        caller: &Caller,
+        request_id: &str,
+        owner: Owner,
+        row: ResourceId,
+    ) -> Self {
+        Self::new(state, caller, request_id, owner, row, None)
+    }
+
+    /// The token usage of a response Threadgate fetched or streamed itself,
+    /// once it completed, read at its known position (`usage`), never from
+    /// its content.
+    pub async fn response_usage(&self, response: &Value) {
+        if let Some(usage) = positions::finished_response(response) {
+            self.usage(usage).await;
+        }
+    }
+
     /// For what the helpers of the tenant's assistant `assistant` made.
     pub fn for_assistant(
         state: &AppState,

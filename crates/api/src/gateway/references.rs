@@ -34,7 +34,8 @@ impl Reference {
     }
 }
 
-/// `(pattern, kind)`: a dotted path into the body. `*N` walks an array of
+/// `(pattern, kind)`: a dotted path into the body. `=id` takes an id given
+/// as a string or as an object's `id`. `*N` walks an array of
 /// at most `N` items (the specification's `maxItems`); a bare `*` walks an
 /// array the specification leaves unbounded, capped at
 /// [`UNBOUNDED_ARRAY_CAP`]; `*text` is such an array that may instead be
@@ -68,6 +69,31 @@ const TOOL_RESOURCES: &[Pattern] = &[
         "tool_resources.file_search.vector_stores.*1.file_ids.*",
         ResourceKind::File,
     ),
+];
+
+/// Ids in an input item of the Responses and Conversations APIs: files in
+/// message parts (`input_file`, `input_image`) and in a function call's
+/// output parts. Content and output may be plain text instead.
+const INPUT_ITEM: &[Pattern] = &[
+    ("content.*text.file_id", ResourceKind::File),
+    ("output.*text.file_id", ResourceKind::File),
+];
+
+/// Ids in a response's tools: `file_search`'s vector stores, the files of
+/// code interpreter's new (`auto`) container, `image_generation`'s mask.
+/// (A container named by id is refused before this: Threadgate records no
+/// containers yet.)
+const RESPONSE_TOOLS: &[Pattern] = &[
+    ("tools.*.vector_store_ids.*", ResourceKind::VectorStore),
+    ("tools.*.container.file_ids.*", ResourceKind::File),
+    ("tools.*.input_image_mask.file_id", ResourceKind::File),
+];
+
+/// What a response continues: another response's chain, or a conversation
+/// (its id, or `{"id"}`).
+const CONTINUES: &[Pattern] = &[
+    ("previous_response_id", ResourceKind::Response),
+    ("conversation.=id", ResourceKind::Conversation),
 ];
 
 /// The patterns of an operation's body, with the prefix they live under.
@@ -134,6 +160,22 @@ fn patterns(operation: Operation) -> &'static [(&'static str, &'static [Pattern]
         | O::CancelFileBatch
         | O::ListFileBatchFiles
         | O::ListModels => NONE,
+        O::CreateConversation | O::CreateConversationItems => &[("items.*20.", INPUT_ITEM)],
+        O::CreateResponse | O::CountInputTokens => &[
+            ("", CONTINUES),
+            ("input.*text.", INPUT_ITEM),
+            ("", RESPONSE_TOOLS),
+        ],
+        O::GetConversation
+        | O::UpdateConversation
+        | O::DeleteConversation
+        | O::ListConversationItems
+        | O::GetConversationItem
+        | O::DeleteConversationItem
+        | O::GetResponse
+        | O::DeleteResponse
+        | O::CancelResponse
+        | O::ListInputItems => NONE,
     }
 }
 
@@ -182,6 +224,19 @@ fn walk(
             )),
         };
     };
+    // `=id`: an id given as a string, or as an object's `id` (`conversation`).
+    if *segment == "=id" {
+        return match value {
+            Value::Object(reference) => walk(
+                reference.get("id").unwrap_or(&Value::Null),
+                rest,
+                format!("{location}.id"),
+                kind,
+                found,
+            ),
+            _ => walk(value, rest, location, kind, found),
+        };
+    }
     if let Some(cap) = segment.strip_prefix('*') {
         let may_be_text = cap == "text";
         let cap = cap.parse().unwrap_or(UNBOUNDED_ARRAY_CAP);
@@ -341,6 +396,57 @@ mod tests {
                 .len(),
             2000
         );
+    }
+
+    #[test]
+    fn finds_every_id_a_response_names() {
+        let found = ids(
+            Operation::CreateResponse,
+            json!({
+                "model": "gpt-4o",
+                "previous_response_id": "resp_1",
+                "input": [
+                    {"role": "user", "content": [
+                        {"type": "input_text", "text": "file-not-an-id"},
+                        {"type": "input_file", "file_id": "file-doc"},
+                        {"type": "input_image", "file_id": "file-img"},
+                    ]},
+                    {"type": "function_call_output", "call_id": "call_1", "output": [{"type": "input_file", "file_id": "file-out"}]},
+                ],
+                "tools": [
+                    {"type": "file_search", "vector_store_ids": ["vs_1"]},
+                    {"type": "code_interpreter", "container": {"type": "auto", "file_ids": ["file-ci"]}},
+                    {"type": "function", "name": "f", "parameters": {"properties": {"file_id": {"default": "file-echo"}}}},
+                ],
+                "metadata": {"file": "file-meta"},
+            }),
+        );
+        let named: Vec<&str> = found.iter().map(|(_, id, _)| id.as_str()).collect();
+        assert_eq!(
+            named,
+            [
+                "resp_1", "file-doc", "file-img", "file-out", "vs_1", "file-ci"
+            ]
+        );
+        assert_eq!(found[0].0, ResourceKind::Response);
+        assert_eq!(found[2].2, "input[0].content[2].file_id");
+    }
+
+    #[test]
+    fn a_conversation_is_named_as_a_string_or_an_object() {
+        for (conversation, location) in [
+            (json!("conv_1"), "conversation"),
+            (json!({"id": "conv_1"}), "conversation.id"),
+        ] {
+            let found = ids(
+                Operation::CreateResponse,
+                json!({"model": "m", "input": "hi", "conversation": conversation}),
+            );
+            assert_eq!(
+                found,
+                vec![(ResourceKind::Conversation, "conv_1".into(), location.into())]
+            );
+        }
     }
 
     #[test]

@@ -239,6 +239,9 @@ fn path_description(name: &str) -> &'static str {
         "file_id" => "The file",
         "vector_store_id" => "The vector store",
         "batch_id" => "The batch",
+        "conversation_id" => "The conversation",
+        "item_id" => "The item",
+        "response_id" => "The response",
         other => unreachable!("no route names a parameter called {other}"),
     }
 }

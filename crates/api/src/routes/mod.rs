@@ -5,6 +5,7 @@
 mod common;
 pub mod document;
 mod files;
+mod responses;
 mod runs;
 pub mod schemas;
 mod serve;
@@ -41,6 +42,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             Serves::Special(Special::CreateThreadAndRun) => {
                 resource.to(runs::create_thread_and_run)
             }
+            Serves::Special(Special::CreateResponse) => resource.to(responses::create_response),
             _ => match route.body {
                 Body::Json(_) => resource.to(move |state, caller, request_id, request, body| {
                     serve_json(route, state, caller, request_id, request, body)

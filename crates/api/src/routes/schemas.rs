@@ -696,6 +696,133 @@ pub struct ModelList {
     pub data: Vec<ModelObject>,
 }
 
+/// A conversation of the caller.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationObject {
+    pub id: String,
+    /// Always `conversation`.
+    pub object: String,
+    pub created_at: i64,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Creates a conversation, with up to 20 first items.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateConversationRequest {
+    pub items: Option<Vec<InputItem>>,
+    /// Up to 16 pairs; keys starting with `threadgate_` are reserved.
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+/// Changes a conversation's metadata.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UpdateConversationRequest {
+    pub metadata: HashMap<String, String>,
+}
+
+/// Adds up to 20 items to a conversation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateConversationItemsRequest {
+    pub items: Vec<InputItem>,
+}
+
+/// An item as sent: a message (`{role, content}`; content a string or
+/// `input_text`, `input_image`, `input_file` parts whose files are the
+/// caller's), a `function_call`, or a `function_call_output`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InputItem {
+    /// `message` (the default), `function_call` or `function_call_output`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// A message's: `user`, `assistant`, `system` or `developer`.
+    pub role: Option<String>,
+    /// A message's: a string, or an array of parts.
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    /// A function call's, or its output's.
+    pub call_id: Option<String>,
+    /// A function call output's: a string, or an array of parts.
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+}
+
+/// An item of a conversation or of a response's input or output, as
+/// answered: it always has an `id` and a `type`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationItem {
+    pub id: String,
+    /// `message`, `function_call`, `function_call_output`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `in_progress`, `completed` or `incomplete`.
+    pub status: Option<String>,
+    pub role: Option<String>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub content: Option<Vec<Value>>,
+    pub call_id: Option<String>,
+    pub name: Option<String>,
+    pub arguments: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+}
+
+/// Creates a response. `previous_response_id` and `conversation` must be
+/// the caller's (and exclude each other); files and vector stores named in
+/// `input` and `tools` must be the caller's. Item references, containers
+/// named by id, `prompt` and tools beyond `function`, `file_search`,
+/// `code_interpreter`, `web_search` and `image_generation` are refused.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateResponseRequest {
+    pub model: Option<String>,
+    /// A string, or an array of input items.
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+    pub instructions: Option<String>,
+    pub previous_response_id: Option<String>,
+    /// A conversation id, or `{"id"}`.
+    #[schema(value_type = Option<Object>)]
+    pub conversation: Option<Value>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Vec<Value>>,
+    /// `false`: nothing is kept, upstream or here.
+    pub store: Option<bool>,
+    /// With `true` the answer is a stream of server-sent events.
+    pub stream: Option<bool>,
+    /// With `true` the response runs on after the answer; retrieve or cancel it.
+    pub background: Option<bool>,
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+/// A response of the caller.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ResponseObject {
+    pub id: String,
+    /// Always `response`.
+    pub object: String,
+    pub created_at: i64,
+    /// `queued`, `in_progress`, `completed`, `failed`, `cancelled` or `incomplete`.
+    pub status: String,
+    pub model: String,
+    pub output: Vec<ConversationItem>,
+    pub previous_response_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub conversation: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<Value>,
+    pub background: Option<bool>,
+    pub store: Option<bool>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// `{"object": "response.input_tokens", "input_tokens"}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InputTokenCount {
+    pub object: String,
+    pub input_tokens: i64,
+}
+
 /// One server-sent event of a streamed run (`"stream": true`): `event`
 /// names it (`thread.run.created`, `thread.message.delta`, `error`, `done`,
 /// ...), `data` is its JSON object (`[DONE]` for `done`).

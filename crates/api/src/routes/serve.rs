@@ -58,7 +58,7 @@ pub async fn serve(
             owner,
             objects,
         } => call.list(kind, owner, objects).await,
-        Serves::Catalogue { operation } => call.catalogue(operation).await,
+        Serves::Stateless { operation } => call.stateless(operation, body).await,
         Serves::Special(special) => unreachable!("{special:?} has a handler of its own"),
     }
 }
@@ -256,11 +256,22 @@ impl<'a> Call<'a> {
         Ok(self.answer(object))
     }
 
-    /// Reads the upstream's catalogue: nothing is named, so the grant
-    /// holds no object, but it is still the gateway's.
-    async fn catalogue(&self, operation: Operation) -> Result<HttpResponse, ApiError> {
-        let authorized = self.exchange().authorize().await?;
-        let upstream = UpstreamRequest::new(operation, &[]);
+    /// An operation on no stored object: the grant covers the ids its body
+    /// names (none for a catalogue), and nothing is recorded.
+    async fn stateless(
+        &self,
+        operation: Operation,
+        body: Option<Value>,
+    ) -> Result<HttpResponse, ApiError> {
+        let mut exchange = self.exchange();
+        if let Some(body) = &body {
+            exchange = exchange.body(operation, body)?;
+        }
+        let authorized = exchange.authorize().await?;
+        let mut upstream = UpstreamRequest::new(operation, &[]);
+        if let Some(body) = body {
+            upstream = upstream.json(body);
+        }
         Ok(self.answer(authorized.forward(upstream).await?))
     }
 
@@ -275,7 +286,12 @@ impl<'a> Call<'a> {
             .path(kind, object, Action::Delete)
             .authorize_one()
             .await?;
-        Ok(self.answer(authorized.delete(&resource, operation, &[&id]).await?))
+        let deleted = authorized.delete(&resource, operation, &[&id]).await?;
+        // A response's delete answers nothing, as the upstream's does.
+        if kind == ResourceKind::Response {
+            return Ok(HttpResponse::Ok().finish());
+        }
+        Ok(self.answer(deleted))
     }
 
     async fn list(

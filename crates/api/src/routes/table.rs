@@ -77,9 +77,10 @@ pub enum Serves {
         owner: WhoseList,
         objects: Listed,
     },
-    /// The upstream's catalogue, the same for every caller of the tenant's
-    /// upstream (its models): no object is named, any caller may read it.
-    Catalogue { operation: Operation },
+    /// An operation on no stored object of its own (the upstream's models,
+    /// a count of input tokens): any caller of the tenant may ask; ids its
+    /// body names are authorized as everywhere.
+    Stateless { operation: Operation },
     /// A route whose work is its own; its handler still takes every grant
     /// from the gateway.
     Special(Special),
@@ -140,6 +141,10 @@ pub enum Special {
     FileContent,
     /// Creates a thread and a run in one; the thread is the caller's.
     CreateThreadAndRun,
+    /// Creates a response: the caller's when stored, recorded from the
+    /// answer or, streamed, from its `response.created` event; with
+    /// `store: false` nothing is recorded.
+    CreateResponse,
 }
 
 /// The query parameters a route takes.
@@ -211,11 +216,12 @@ impl Route {
             Serves::Forward { operation, .. }
             | Serves::Create { operation, .. }
             | Serves::Delete { operation, .. }
-            | Serves::Catalogue { operation } => Some(operation),
+            | Serves::Stateless { operation } => Some(operation),
             Serves::List { .. } => None,
             Serves::Special(Special::Upload) => Some(Operation::UploadFile),
             Serves::Special(Special::FileContent) => Some(Operation::GetFileContent),
             Serves::Special(Special::CreateThreadAndRun) => Some(Operation::CreateThreadAndRun),
+            Serves::Special(Special::CreateResponse) => Some(Operation::CreateResponse),
         }
     }
 
@@ -226,17 +232,19 @@ impl Route {
             Serves::Forward {
                 answer: RunOrStream,
                 ..
-            } | Serves::Special(Special::CreateThreadAndRun)
+            } | Serves::Special(Special::CreateThreadAndRun | Special::CreateResponse)
         )
     }
 
     /// Whether the route names an existing object at all (an upload makes
-    /// one from bytes).
+    /// one from bytes; the model list names none).
     pub fn names_an_object(&self) -> bool {
-        !matches!(
-            self.serves,
-            Serves::Special(Special::Upload) | Serves::Catalogue { .. }
-        )
+        match self.serves {
+            Serves::Special(Special::Upload) => false,
+            // A stateless route names objects only in its body, if it has one.
+            Serves::Stateless { .. } => self.body != Body::None,
+            _ => true,
+        }
     }
 }
 
@@ -249,6 +257,7 @@ pub fn child_noun(parameter: &str) -> &'static str {
         "step_id" => "run step",
         "file_id" => "file",
         "batch_id" => "file batch",
+        "item_id" => "item",
         other => unreachable!("no route names a child called {other}"),
     }
 }
@@ -389,7 +398,7 @@ const fn list(kind: ResourceKind, owner: WhoseList, objects: Listed) -> Serves {
 use Action::{Read, ReadContent, Update};
 use Answer::{AsIs, Assistant as AssistantView, Recorded, RunOrStream};
 use Operation as Op;
-use ResourceKind::{Assistant, File, Thread, VectorStore};
+use ResourceKind::{Assistant, Conversation, File, Response, Thread, VectorStore};
 
 const STREAMS: &str = "The run, or with `stream: true` a `text/event-stream` of its events";
 const ADMINS_ONLY: &[(u16, Option<&str>)] =
@@ -568,9 +577,73 @@ pub static ROUTES: &[Route] = &[
         .of("VectorStoreFileObject"),
 
     // Models: what the tenant's upstream offers, read by any of its callers.
-    get("/models", "listModels", Serves::Catalogue { operation: Op::ListModels })
+    get("/models", "listModels", Serves::Stateless { operation: Op::ListModels })
         .doc("Models", "Lists the models of the caller's upstream (many tools ask this first).", "ModelList")
         .says("The upstream's models"),
+
+    // Conversations (the Conversations API): the caller's own; items are
+    // reached only through their conversation.
+    post("/conversations", "createConversation", create(Op::CreateConversation, Conversation, NewOwner::Caller))
+        .json("CreateConversationRequest")
+        .example(r#"{"items": [{"role": "user", "content": "Hello!"}], "metadata": {"topic": "greeting"}}"#)
+        .doc("Conversations", "Creates a conversation owned by the caller.", "ConversationObject")
+        .says("The new conversation")
+        .errors(&[(400, Some("Invalid body")), (404, Some("A named file is not the caller's"))]),
+    get("/conversations", "listConversations", list(Conversation, WhoseList::Callers, Listed::Fetched(Op::GetConversation)))
+        .page()
+        .doc("Conversations", "Lists the caller's own conversations (an extension: the upstream has no such list).", "ListObject")
+        .of("ConversationObject")
+        .errors(&[(400, None), (404, Some("A cursor names no conversation of the caller"))]),
+    get("/conversations/{conversation_id}", "getConversation", forward(Op::GetConversation, Conversation, Read, AsIs))
+        .doc("Conversations", "Retrieves one of the caller's conversations.", "ConversationObject"),
+    post("/conversations/{conversation_id}", "updateConversation", forward(Op::UpdateConversation, Conversation, Update, AsIs))
+        .json("UpdateConversationRequest")
+        .doc("Conversations", "Changes a conversation's metadata.", "ConversationObject"),
+    delete("/conversations/{conversation_id}", "deleteConversation", remove(Op::DeleteConversation, Conversation))
+        .doc("Conversations", "Deletes a conversation: gone for every reader at once, then upstream.", "DeletionStatus"),
+    post("/conversations/{conversation_id}/items", "createConversationItems", forward(Op::CreateConversationItems, Conversation, Update, AsIs))
+        .json("CreateConversationItemsRequest")
+        .example(r#"{"items": [{"role": "user", "content": "And one more thing."}]}"#)
+        .doc("Conversations", "Adds up to 20 items to a conversation.", "ListObject")
+        .of("ConversationItem"),
+    get("/conversations/{conversation_id}/items", "listConversationItems", forward(Op::ListConversationItems, Conversation, Read, AsIs))
+        .page()
+        .doc("Conversations", "Lists a conversation's items.", "ListObject")
+        .of("ConversationItem"),
+    get("/conversations/{conversation_id}/items/{item_id}", "getConversationItem", forward(Op::GetConversationItem, Conversation, Read, AsIs))
+        .doc("Conversations", "Retrieves an item of a conversation.", "ConversationItem"),
+    delete("/conversations/{conversation_id}/items/{item_id}", "deleteConversationItem", forward(Op::DeleteConversationItem, Conversation, Update, AsIs))
+        .doc("Conversations", "Removes an item from a conversation; answers the conversation.", "ConversationObject"),
+
+    // Responses (the Responses API): a stored response is the caller's;
+    // what it continues (`previous_response_id`, `conversation`) and every
+    // file and vector store it names must be the caller's too.
+    post("/responses", "createResponse", Serves::Special(Special::CreateResponse))
+        .json("CreateResponseRequest")
+        .example(r#"{"model": "gpt-4o", "input": "Hello!"}"#)
+        .doc("Responses", "Creates a response for the caller (stored unless `store: false`).", "ResponseObject")
+        .says("The response, or with `stream: true` a `text/event-stream` of its events")
+        .errors(&[(400, None), (404, Some("A response, conversation, file or vector store it names is not the caller's"))]),
+    post("/responses/input_tokens", "getInputTokenCounts", Serves::Stateless { operation: Op::CountInputTokens })
+        .json("CreateResponseRequest")
+        .doc("Responses", "Counts the input tokens a response with this body would use.", "InputTokenCount")
+        .errors(&[(400, None), (404, Some("A response, conversation, file or vector store it names is not the caller's"))]),
+    get("/responses", "listResponses", list(Response, WhoseList::Callers, Listed::Fetched(Op::GetResponse)))
+        .page()
+        .doc("Responses", "Lists the caller's own stored responses (an extension: the upstream has no such list).", "ListObject")
+        .of("ResponseObject")
+        .errors(&[(400, None), (404, Some("A cursor names no response of the caller"))]),
+    get("/responses/{response_id}", "getResponse", forward(Op::GetResponse, Response, Read, AsIs))
+        .doc("Responses", "Retrieves one of the caller's stored responses.", "ResponseObject"),
+    delete("/responses/{response_id}", "deleteResponse", remove(Op::DeleteResponse, Response))
+        .doc("Responses", "Deletes a stored response (an empty answer, as the upstream's).", "DeletionStatus")
+        .says("Deleted (no body)"),
+    post("/responses/{response_id}/cancel", "cancelResponse", forward(Op::CancelResponse, Response, Update, AsIs))
+        .doc("Responses", "Cancels a background response of the caller.", "ResponseObject"),
+    get("/responses/{response_id}/input_items", "listInputItems", forward(Op::ListInputItems, Response, Read, AsIs))
+        .page()
+        .doc("Responses", "Lists the input items of a stored response.", "ListObject")
+        .of("ConversationItem"),
 ];
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! The API's operations, registered identically under both flavours.
 
 mod assistants;
+mod conversations;
 mod files;
 mod messages;
 mod models;
+mod responses;
 mod runs;
 mod threads;
 mod vector_stores;
@@ -31,6 +33,8 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
     files::configure(config);
     vector_stores::configure(config);
     models::configure(config);
+    conversations::configure(config);
+    responses::configure(config);
 }
 
 /// Checks and normalizes `tool_resources` of an assistant, thread or run:

@@ -1,0 +1,201 @@
+//! Creating a response: the one Responses route whose lifecycle is its own.
+//! A stored response becomes the caller's from the answer, or, streamed,
+//! from its `response.created` event before that event reaches the caller;
+//! with `store: false` nothing is recorded (and nothing can be retrieved).
+//! What Threadgate cannot vouch for is refused before the upstream hears of
+//! the request: item references, containers named by id, prompts, and tools
+//! that reach other systems.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{Ownership, ResourceKind};
+use futures_util::FutureExt;
+use serde_json::Value;
+use upstream::{Operation, UpstreamRequest};
+
+use super::common::{object_body, ok};
+use super::serve::Asked;
+use super::stream::pass_through;
+use crate::auth::Caller;
+use crate::azure::Surface;
+use crate::gateway::lifecycle::Pending;
+use crate::gateway::recording::{EventHook, Recorder};
+use crate::gateway::{Exchange, metadata, owner_of_new};
+use crate::request_id::RequestId;
+use crate::{ApiError, AppState};
+
+/// Tool types a response may use. `mcp` and connectors reach systems
+/// outside the tenant's upstream and are refused.
+const ALLOWED_TOOLS: &[&str] = &[
+    "function",
+    "file_search",
+    "code_interpreter",
+    "web_search",
+    "web_search_preview",
+    "image_generation",
+];
+
+/// Creates a response for the caller.
+pub async fn create_response(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    request: HttpRequest,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(body.into_inner())?;
+    refuse_what_cannot_be_vouched_for(&body)?;
+    let surface = Surface::of(&request);
+    let stream = Asked::of(Some(&body)).stream;
+    let exchange =
+        Exchange::new(&state, &caller, &request_id).body(Operation::CreateResponse, &body)?;
+    if body["store"] == false {
+        // Nothing is kept upstream, so nothing is recorded: the grant
+        // covers what the body names, and the answer passes through.
+        let authorized = exchange.authorize().await?;
+        let upstream = UpstreamRequest::new(Operation::CreateResponse, &[]).json(body);
+        if stream {
+            let events = authorized.stream(upstream).await?;
+            return Ok(pass_through(events, None, &state, surface));
+        }
+        let mut answer = authorized.forward(upstream).await?;
+        surface.shape(&mut answer);
+        return Ok(ok(answer));
+    }
+    let authorized = exchange.authorize_create(ResourceKind::Response).await?;
+    let owner = owner_of_new(&caller, Ownership::Own)?;
+    if !stream {
+        let (row, mut answer) = authorized
+            .create(
+                ResourceKind::Response,
+                owner,
+                Operation::CreateResponse,
+                body,
+                true,
+            )
+            .await?;
+        Recorder::for_response(&state, &caller, &request_id.0, owner, row)
+            .response_usage(&answer)
+            .await;
+        surface.shape(&mut answer);
+        return Ok(ok(answer));
+    }
+    let pending = authorized.reserve(ResourceKind::Response, owner).await?;
+    let row = pending.id();
+    let mut body = body;
+    metadata::stamp(&mut body, &row.to_string());
+    let upstream = UpstreamRequest::new(Operation::CreateResponse, &[]).json(body);
+    let events = match authorized.stream(upstream).await {
+        Ok(events) => events,
+        Err(error) => {
+            authorized.settle(pending, &error).await;
+            return Err(error);
+        }
+    };
+    let hook = ResponseStream {
+        recorder: Recorder::for_response(&state, &caller, &request_id.0, owner, row),
+        state: state.get_ref().clone(),
+        caller: caller.clone(),
+        request_id: request_id.0.clone(),
+        pending: Some(pending),
+    };
+    Ok(pass_through(
+        events,
+        Some(hook.into_hook()),
+        &state,
+        surface,
+    ))
+}
+
+/// What a streamed response records as its events pass: the response row
+/// becomes active on `response.created` (before the caller sees the id),
+/// and its usage is recorded on `response.completed`. Only the `response`
+/// object of those events is read.
+struct ResponseStream {
+    recorder: Recorder,
+    state: AppState,
+    caller: Caller,
+    request_id: String,
+    pending: Option<Pending>,
+}
+
+impl ResponseStream {
+    fn into_hook(mut self) -> EventHook {
+        Box::new(move |event: &upstream::Event| {
+            if event.is_done() {
+                return None;
+            }
+            let data: Value = serde_json::from_str(&event.data).ok()?;
+            let response = data.get("response")?.clone();
+            if response["object"] != "response" {
+                return None;
+            }
+            match event.event.as_str() {
+                "response.created" => {
+                    let pending = self.pending.take()?;
+                    let (state, caller, request_id) = (
+                        self.state.clone(),
+                        self.caller.clone(),
+                        self.request_id.clone(),
+                    );
+                    Some(
+                        async move {
+                            let activated = pending
+                                .activate(&state, &caller, &request_id, &response)
+                                .await;
+                            if let Err(error) = activated {
+                                tracing::error!(%error, "could not register a streamed response");
+                            }
+                        }
+                        .boxed(),
+                    )
+                }
+                "response.completed" => {
+                    let recorder = self.recorder.clone();
+                    Some(async move { recorder.response_usage(&response).await }.boxed())
+                }
+                _ => None,
+            }
+        })
+    }
+}
+
+/// Refuses what names something Threadgate has no record of, or reaches
+/// beyond the tenant's upstream, with the answers an unknown id gets.
+fn refuse_what_cannot_be_vouched_for(body: &Value) -> Result<(), ApiError> {
+    if let Some(prompt) = body.get("prompt").filter(|prompt| !prompt.is_null()) {
+        // No prompt is registered for any tenant yet.
+        let id = prompt["id"].as_str().unwrap_or_default();
+        return Err(ApiError::not_found(format!(
+            "No prompt found with id '{id}'."
+        )));
+    }
+    for (index, tool) in body["tools"].as_array().into_iter().flatten().enumerate() {
+        let kind = tool["type"].as_str().unwrap_or_default();
+        if !ALLOWED_TOOLS.contains(&kind) {
+            return Err(ApiError::bad_request(
+                format!(
+                    "Tool type '{kind}' is not allowed: it reaches systems outside this service. \
+                     Use one of {}.",
+                    ALLOWED_TOOLS.join(", ")
+                ),
+                Some(&format!("tools[{index}].type")),
+            ));
+        }
+        if let Some(container) = tool["container"].as_str() {
+            return Err(ApiError::not_found(format!(
+                "No container found with id '{container}'."
+            )));
+        }
+    }
+    for item in body["input"].as_array().into_iter().flatten() {
+        if item["type"] == "item_reference" {
+            // Which conversation or response an item came from cannot be
+            // told from its id: refused as unknown.
+            let id = item["id"].as_str().unwrap_or_default();
+            return Err(ApiError::not_found(format!(
+                "No item found with id '{id}'."
+            )));
+        }
+    }
+    Ok(())
+}

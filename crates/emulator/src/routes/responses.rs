@@ -1,0 +1,565 @@
+//! `/responses`: the Responses API with the same deterministic model as
+//! runs, steered by the last user text of the input:
+//!
+//! * a `function_call_output` in the input → a reply that contains it;
+//! * names a function tool → one `function_call` to it;
+//! * `#fail` → `failed` with `error.code = server_error`;
+//! * `#recall` → a reply that lists every earlier user text of the history
+//!   (`previous_response_id`'s chain or the conversation): the model sees it;
+//! * `#slow` (background) → stays `in_progress` for [`crate::Timing::slow`];
+//! * otherwise → `You said: <text>`.
+//!
+//! Streams follow the specification's sequence (`response.created`,
+//! `response.in_progress`, `response.output_item.added`,
+//! `response.content_part.added`, `response.output_text.delta`…, the
+//! `.done` events, `response.completed`), each with a `sequence_number`.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::conversations;
+use super::{Reply, ok};
+use crate::error::EmulatorError;
+use crate::ids::{new_id, now};
+use crate::items::{self, tokens, user_texts};
+use crate::list::{ListQuery, page};
+use crate::objects::{self, Body, only_keys, parse_body};
+use crate::state::{ResponseState, Row, State};
+use crate::stream::{self, Emitter};
+
+const CREATE_KEYS: &[&str] = &[
+    "model",
+    "input",
+    "instructions",
+    "previous_response_id",
+    "conversation",
+    "tools",
+    "tool_choice",
+    "store",
+    "stream",
+    "stream_options",
+    "background",
+    "metadata",
+    "text",
+    "temperature",
+    "top_p",
+    "top_logprobs",
+    "max_output_tokens",
+    "max_tool_calls",
+    "parallel_tool_calls",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "truncation",
+    "include",
+    "reasoning",
+    "service_tier",
+    "prompt",
+];
+
+pub(super) fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/responses", web::post().to(create))
+        .route("/responses/input_tokens", web::post().to(input_tokens))
+        .route("/responses/{response_id}", web::get().to(retrieve))
+        .route("/responses/{response_id}", web::delete().to(delete))
+        .route("/responses/{response_id}/cancel", web::post().to(cancel))
+        .route(
+            "/responses/{response_id}/input_items",
+            web::get().to(list_input_items),
+        );
+}
+
+/// What the model will answer.
+#[derive(Debug, Clone, PartialEq)]
+enum Plan {
+    Reply(String),
+    CallFunction(String),
+    Fail,
+}
+
+/// What a create asks for, read and checked before anything is stored.
+struct Request {
+    body: Body,
+    model: String,
+    input: Vec<Value>,
+    /// Everything the model sees before `input`.
+    history: Vec<Value>,
+    conversation: Option<String>,
+    store: bool,
+    stream: bool,
+    background: bool,
+}
+
+fn read_request(state: &State, raw: &[u8], needs_model: bool) -> Result<Request, EmulatorError> {
+    let body = parse_body(raw)?;
+    only_keys(&body, CREATE_KEYS)?;
+    let model = match needs_model {
+        true => objects::required_str(&body, "model")?.to_owned(),
+        false => objects::optional_str(&body, "model")?
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let input = items::input_items(body.get("input"))?;
+    let flag = |key: &str, default: bool| body.get(key).and_then(Value::as_bool).unwrap_or(default);
+    let (store, stream, background) = (
+        flag("store", true),
+        flag("stream", false),
+        flag("background", false),
+    );
+    if background && !store {
+        return Err(EmulatorError::invalid_param(
+            "background",
+            "Background mode requires 'store' to be true.",
+        ));
+    }
+    check_tools(&body)?;
+    let previous = objects::optional_str(&body, "previous_response_id")?;
+    let conversation = match body.get("conversation") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(Value::Object(reference)) => Some(
+            reference
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| EmulatorError::missing("conversation.id"))?
+                .to_owned(),
+        ),
+        Some(_) => return Err(objects::type_error("conversation", "a string or an object")),
+    };
+    if previous.is_some() && conversation.is_some() {
+        return Err(EmulatorError::invalid_param(
+            "previous_response_id",
+            "Mutually exclusive parameters: Ensure you are only providing one of: \
+             'previous_response_id' or 'conversation'.",
+        ));
+    }
+    let mut store_guard = state.store();
+    let history = match (previous, &conversation) {
+        (Some(previous), _) => store_guard
+            .responses
+            .get(previous)
+            .map(|response| response.context.clone())
+            .ok_or_else(|| EmulatorError::BadRequest {
+                message: format!("Previous response with id '{previous}' not found."),
+                param: Some("previous_response_id".to_owned()),
+                code: Some("previous_response_not_found"),
+            })?,
+        (None, Some(id)) => conversations::conversation(&mut store_guard, id)?
+            .items
+            .ordered()
+            .into_iter()
+            .map(|row: &Row| row.object.clone())
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    Ok(Request {
+        body,
+        model,
+        input,
+        history,
+        conversation,
+        store,
+        stream,
+        background,
+    })
+}
+
+/// Tools as the Responses API takes them: typed objects; a function tool
+/// is flat (`{"type": "function", "name", "parameters"}`).
+fn check_tools(body: &Body) -> Result<(), EmulatorError> {
+    let Some(tools) = objects::optional_array(body, "tools")? else {
+        return Ok(());
+    };
+    if tools.len() > 128 {
+        return Err(EmulatorError::invalid_param(
+            "tools",
+            "Invalid 'tools': at most 128 tools.",
+        ));
+    }
+    for (index, tool) in tools.iter().enumerate() {
+        match tool["type"].as_str() {
+            Some("function") if !tool["name"].is_string() => {
+                return Err(EmulatorError::missing(&format!("tools[{index}].name")));
+            }
+            Some(_) => {}
+            None => return Err(EmulatorError::missing(&format!("tools[{index}].type"))),
+        }
+    }
+    Ok(())
+}
+
+/// The model's decision, from the input (and, for `#recall`, the history).
+fn plan(request: &Request) -> Plan {
+    if let Some(output) = request
+        .input
+        .iter()
+        .rev()
+        .find(|item| item["type"] == "function_call_output")
+    {
+        let output = match &output["output"] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        return Plan::Reply(format!("The function returned: {output}"));
+    }
+    let text = user_texts(&request.input).pop().unwrap_or_default();
+    if text.contains("#fail") {
+        return Plan::Fail;
+    }
+    let functions = request
+        .body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|tool| tool["type"] == "function")
+        .filter_map(|tool| tool["name"].as_str());
+    for name in functions {
+        if text.contains(name) {
+            return Plan::CallFunction(name.to_owned());
+        }
+    }
+    if text.contains("#recall") {
+        let earlier = user_texts(&request.history).join(" | ");
+        return Plan::Reply(format!("Earlier you said: {earlier}"));
+    }
+    Plan::Reply(format!("You said: {text}"))
+}
+
+/// The response object as it starts (`queued` in the background,
+/// `in_progress` otherwise), with no output yet.
+fn started(id: &str, request: &Request) -> Value {
+    let field = |key: &str, default: Value| {
+        request
+            .body
+            .get(key)
+            .filter(|value| !value.is_null())
+            .cloned()
+            .unwrap_or(default)
+    };
+    json!({
+        "id": id,
+        "object": "response",
+        "created_at": now(),
+        "status": if request.background { "queued" } else { "in_progress" },
+        "background": request.background,
+        "completed_at": null,
+        "error": null,
+        "incomplete_details": null,
+        "instructions": field("instructions", Value::Null),
+        "max_output_tokens": field("max_output_tokens", Value::Null),
+        "max_tool_calls": field("max_tool_calls", Value::Null),
+        "model": request.model,
+        "output": [],
+        "parallel_tool_calls": field("parallel_tool_calls", json!(true)),
+        "previous_response_id": field("previous_response_id", Value::Null),
+        "conversation": request.conversation.as_ref().map(|id| json!({"id": id})),
+        "reasoning": {"effort": null, "summary": null},
+        "service_tier": "default",
+        "store": request.store,
+        "temperature": field("temperature", json!(1.0)),
+        "text": field("text", json!({"format": {"type": "text"}, "verbosity": "medium"})),
+        "tool_choice": field("tool_choice", json!("auto")),
+        "tools": field("tools", json!([])),
+        "top_logprobs": field("top_logprobs", json!(0)),
+        "top_p": field("top_p", json!(1.0)),
+        "truncation": field("truncation", json!("disabled")),
+        "usage": null,
+        "user": field("user", Value::Null),
+        "safety_identifier": field("safety_identifier", Value::Null),
+        "prompt_cache_key": field("prompt_cache_key", Value::Null),
+        "metadata": field("metadata", json!({})),
+    })
+}
+
+/// The output items the plan makes.
+fn output_of(plan: &Plan) -> Vec<Value> {
+    match plan {
+        Plan::Reply(text) => vec![json!({
+            "type": "message",
+            "id": new_id("msg_"),
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        })],
+        Plan::CallFunction(name) => vec![json!({
+            "type": "function_call",
+            "id": new_id("fc_"),
+            "call_id": new_id("call_"),
+            "name": name,
+            "arguments": "{}",
+            "status": "completed",
+        })],
+        Plan::Fail => Vec::new(),
+    }
+}
+
+/// `response` finished as `plan` says.
+fn finished(mut response: Value, request: &Request, plan: &Plan, output: &[Value]) -> Value {
+    if *plan == Plan::Fail {
+        response["status"] = json!("failed");
+        response["error"] =
+            json!({"code": "server_error", "message": "The model failed to produce a response."});
+        return response;
+    }
+    let input_tokens = tokens(&request.history) + tokens(&request.input);
+    let output_tokens = tokens(output);
+    response["status"] = json!("completed");
+    response["completed_at"] = json!(now());
+    response["output"] = json!(output);
+    response["usage"] = json!({
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    });
+    response
+}
+
+/// Stores what a finished response leaves behind: itself (with `store`),
+/// and its input and output appended to its conversation.
+fn settle(state: &State, request: &Request, response: &Value) -> Result<(), EmulatorError> {
+    let mut store = state.store();
+    let output = response["output"].as_array().cloned().unwrap_or_default();
+    if let Some(conversation) = &request.conversation {
+        if response["status"] == "completed" {
+            conversations::append(&mut store, conversation, &request.input)?;
+            conversations::append(&mut store, conversation, &output)?;
+        }
+    }
+    let id = response["id"].as_str().unwrap_or_default();
+    if let Some(stored) = store.responses.get_mut(id) {
+        stored.object = response.clone();
+        stored.context.extend(output);
+    }
+    Ok(())
+}
+
+async fn create(state: web::Data<State>, body: web::Bytes) -> Reply {
+    let request = read_request(&state, &body, true)?;
+    let plan = plan(&request);
+    let id = new_id("resp_");
+    let response = started(&id, &request);
+    if request.store {
+        let mut store = state.store();
+        let (cancel, _) = watch::channel(false);
+        let mut context = request.history.clone();
+        context.extend(request.input.iter().cloned());
+        store.responses.insert(
+            id.clone(),
+            ResponseState {
+                object: response.clone(),
+                input: request.input.clone(),
+                context,
+                cancel,
+            },
+        );
+    }
+    if !request.stream && !request.background {
+        let output = output_of(&plan);
+        let done = finished(response, &request, &plan, &output);
+        settle(&state, &request, &done)?;
+        return ok(done);
+    }
+    let state = state.into_inner();
+    if request.stream {
+        let (events, answer) = stream::channel_without_done(
+            None,
+            state.open_streams.clone(),
+            state.config.timing.heartbeat,
+        );
+        actix_web::rt::spawn(drive(state, request, plan, response, events));
+        return Ok(answer);
+    }
+    actix_web::rt::spawn(drive(
+        state,
+        request,
+        plan,
+        response.clone(),
+        Emitter::none(),
+    ));
+    ok(response)
+}
+
+/// Moves a streamed or background response to its end, emitting the
+/// specification's events; a cancel between two steps ends it `cancelled`.
+async fn drive(state: Arc<State>, request: Request, plan: Plan, response: Value, events: Emitter) {
+    let id = response["id"].as_str().unwrap_or_default().to_owned();
+    let mut cancel = state
+        .store()
+        .responses
+        .get(&id)
+        .map(|stored| stored.cancel.subscribe());
+    let step = state.config.timing.step;
+    let mut sequence = 0_u64;
+    let mut emit = |name: &'static str, mut data: Value| {
+        data["type"] = json!(name);
+        data["sequence_number"] = json!(sequence);
+        sequence += 1;
+        events.emit(name, &data);
+    };
+    let cancelled = |cancel: &mut Option<watch::Receiver<bool>>| {
+        cancel
+            .as_mut()
+            .is_some_and(|receiver| *receiver.borrow_and_update())
+    };
+
+    emit("response.created", json!({"response": response}));
+    tokio::time::sleep(step).await;
+    let mut current = response.clone();
+    current["status"] = json!("in_progress");
+    store_object(&state, &id, &current);
+    emit("response.in_progress", json!({"response": current}));
+    let slow = user_texts(&request.input)
+        .last()
+        .is_some_and(|text| text.contains("#slow"));
+    if slow {
+        let until = tokio::time::Instant::now() + state.config.timing.slow;
+        while tokio::time::Instant::now() < until && !cancelled(&mut cancel) {
+            tokio::time::sleep(step).await;
+        }
+    }
+    let output = output_of(&plan);
+    for (index, item) in output.iter().enumerate() {
+        if cancelled(&mut cancel) {
+            break;
+        }
+        let mut added = item.clone();
+        added["status"] = json!("in_progress");
+        if added["type"] == "message" {
+            added["content"] = json!([]);
+        }
+        emit(
+            "response.output_item.added",
+            json!({"output_index": index, "item": added}),
+        );
+        if let Some(text) = item["content"][0]["text"].as_str() {
+            let item_id = &item["id"];
+            let empty =
+                json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
+            emit(
+                "response.content_part.added",
+                json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": empty}),
+            );
+            for word in text.split_inclusive(' ') {
+                tokio::time::sleep(step).await;
+                emit(
+                    "response.output_text.delta",
+                    json!({"item_id": item_id, "output_index": index, "content_index": 0, "delta": word, "logprobs": []}),
+                );
+            }
+            emit(
+                "response.output_text.done",
+                json!({"item_id": item_id, "output_index": index, "content_index": 0, "text": text, "logprobs": []}),
+            );
+            emit(
+                "response.content_part.done",
+                json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": item["content"][0]}),
+            );
+        }
+        emit(
+            "response.output_item.done",
+            json!({"output_index": index, "item": item}),
+        );
+    }
+    if cancelled(&mut cancel) {
+        current["status"] = json!("cancelled");
+        store_object(&state, &id, &current);
+        emit("response.cancelled", json!({"response": current}));
+        return;
+    }
+    let done = finished(current, &request, &plan, &output);
+    let _ = settle(&state, &request, &done);
+    if done["status"] == "failed" {
+        emit("response.failed", json!({"response": done}));
+    } else {
+        emit("response.completed", json!({"response": done}));
+    }
+}
+
+fn store_object(state: &State, id: &str, object: &Value) {
+    if let Some(stored) = state.store().responses.get_mut(id) {
+        stored.object = object.clone();
+    }
+}
+
+fn not_found(id: &str) -> EmulatorError {
+    EmulatorError::NotFound {
+        message: format!("Response with id '{id}' not found."),
+    }
+}
+
+async fn retrieve(state: web::Data<State>, path: web::Path<String>) -> Reply {
+    let store = state.store();
+    let stored = store
+        .responses
+        .get(path.as_str())
+        .ok_or_else(|| not_found(&path))?;
+    ok(stored.object.clone())
+}
+
+async fn delete(state: web::Data<State>, path: web::Path<String>) -> Reply {
+    let mut store = state.store();
+    store
+        .responses
+        .remove(path.as_str())
+        .ok_or_else(|| not_found(&path))?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn cancel(state: web::Data<State>, path: web::Path<String>) -> Reply {
+    let mut store = state.store();
+    let stored = store
+        .responses
+        .get_mut(path.as_str())
+        .ok_or_else(|| not_found(&path))?;
+    if stored.object["background"] != true {
+        return Err(EmulatorError::bad_request(
+            "Only responses created with background=true can be cancelled.",
+        ));
+    }
+    if matches!(
+        stored.object["status"].as_str(),
+        Some("queued" | "in_progress")
+    ) {
+        let _ = stored.cancel.send(true);
+        stored.object["status"] = json!("cancelled");
+    }
+    ok(stored.object.clone())
+}
+
+async fn list_input_items(
+    state: web::Data<State>,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Reply {
+    let store = state.store();
+    let stored = store
+        .responses
+        .get(path.as_str())
+        .ok_or_else(|| not_found(&path))?;
+    let rows: Vec<Row> = stored
+        .input
+        .iter()
+        .enumerate()
+        .map(|(index, item)| Row {
+            seq: u64::try_from(index).unwrap_or(u64::MAX),
+            object: item.clone(),
+        })
+        .collect();
+    ok(page(rows.iter().collect(), &query)?)
+}
+
+async fn input_tokens(state: web::Data<State>, body: web::Bytes) -> Reply {
+    let request = read_request(&state, &body, false)?;
+    ok(json!({
+        "object": "response.input_tokens",
+        "input_tokens": tokens(&request.history) + tokens(&request.input),
+    }))
+}

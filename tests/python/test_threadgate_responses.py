@@ -1,0 +1,139 @@
+"""The official `openai` SDK's Responses and Conversations clients against
+Threadgate: base_url at Threadgate's /v1, a development token as the key.
+Another user of the same tenant reaches none of it."""
+
+import os
+import time
+
+import httpx
+import openai
+import pytest
+
+POLLS = 500  # 10 s at 20 ms
+
+
+def client_for(token: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=os.environ["THREADGATE_URL"] + "/v1", api_key=token, max_retries=0)
+
+
+@pytest.fixture
+def alice():
+    return client_for(os.environ["ALICE_TOKEN"])
+
+
+@pytest.fixture
+def bob():
+    return client_for(os.environ["BOB_TOKEN"])
+
+
+def listed(path: str, token: str) -> list[str]:
+    """Threadgate's own lists (the SDK has no method for them)."""
+    answer = httpx.get(
+        os.environ["THREADGATE_URL"] + path, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.text
+    return [item["id"] for item in answer.json()["data"]]
+
+
+def test_responses_chain_stream_and_call_functions(alice, bob):
+    first = alice.responses.create(model="gpt-4o", input="Hello through Threadgate")
+    assert first.status == "completed"
+    assert "Hello through Threadgate" in first.output_text
+    second = alice.responses.create(model="gpt-4o", input="#recall", previous_response_id=first.id)
+    assert "Hello through Threadgate" in second.output_text
+
+    with alice.responses.stream(model="gpt-4o", input="stream this please") as stream:
+        deltas = [event.delta for event in stream if event.type == "response.output_text.delta"]
+        streamed = stream.get_final_response()
+    assert "".join(deltas) == streamed.output_text == "You said: stream this please"
+    # The streamed response is the caller's as soon as its id is seen.
+    assert alice.responses.retrieve(streamed.id).status == "completed"
+
+    tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}]
+    asked = alice.responses.create(model="gpt-4o", input="call get_weather for Paris", tools=tools)
+    [call] = asked.output
+    assert call.type == "function_call" and call.name == "get_weather"
+    answered = alice.responses.create(
+        model="gpt-4o",
+        previous_response_id=asked.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
+        tools=tools,
+    )
+    assert "sunny" in answered.output_text
+
+    items = alice.responses.input_items.list(first.id)
+    assert [item.type for item in items.data] == ["message"]
+
+    own = listed("/v1/responses", os.environ["ALICE_TOKEN"])
+    assert {first.id, second.id, streamed.id, asked.id, answered.id} <= set(own)
+    assert listed("/v1/responses", os.environ["BOB_TOKEN"]) == []
+
+    # Bob reaches none of it, as if it never existed.
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.retrieve(first.id)
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.create(model="gpt-4o", input="#recall", previous_response_id=first.id)
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.input_items.list(first.id)
+
+    alice.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        alice.responses.retrieve(first.id)
+
+
+def test_background_responses_are_retrieved_and_cancelled_by_their_owner(alice, bob):
+    background = alice.responses.create(model="gpt-4o", input="#slow take your time", background=True)
+    assert background.status in ("queued", "in_progress")
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.cancel(background.id)
+    cancelled = alice.responses.cancel(background.id)
+    assert cancelled.status == "cancelled"
+
+    quick = alice.responses.create(model="gpt-4o", input="in the background", background=True)
+    for _ in range(POLLS):
+        quick = alice.responses.retrieve(quick.id)
+        if quick.status not in ("queued", "in_progress"):
+            break
+        time.sleep(0.02)
+    assert quick.status == "completed" and "in the background" in quick.output_text
+
+
+def test_unstored_responses_leave_nothing_to_retrieve(alice):
+    unstored = alice.responses.create(model="gpt-4o", input="forget me", store=False)
+    assert "forget me" in unstored.output_text
+    with pytest.raises(openai.NotFoundError):
+        alice.responses.retrieve(unstored.id)
+    assert unstored.id not in listed("/v1/responses", os.environ["ALICE_TOKEN"])
+
+
+def test_a_conversation_through_threadgate(alice, bob):
+    conversation = alice.conversations.create(
+        metadata={"topic": "sdk"}, items=[{"role": "user", "content": "My name is Ada."}]
+    )
+    assert conversation.metadata == {"topic": "sdk"}
+    reply = alice.responses.create(model="gpt-4o", input="#recall", conversation=conversation.id)
+    assert "My name is Ada." in reply.output_text
+    added = alice.conversations.items.create(
+        conversation.id, items=[{"role": "user", "content": "One more thing."}]
+    )
+    items = alice.conversations.items.list(conversation.id, order="asc")
+    assert [item.type for item in items.data] == ["message"] * 4
+    assert alice.conversations.items.retrieve(added.data[0].id, conversation_id=conversation.id).id == added.data[0].id
+    alice.conversations.items.delete(added.data[0].id, conversation_id=conversation.id)
+    assert len(alice.conversations.items.list(conversation.id).data) == 3
+    updated = alice.conversations.update(conversation.id, metadata={"topic": "changed"})
+    assert updated.metadata == {"topic": "changed"}
+
+    assert conversation.id in listed("/v1/conversations", os.environ["ALICE_TOKEN"])
+    assert listed("/v1/conversations", os.environ["BOB_TOKEN"]) == []
+    with pytest.raises(openai.NotFoundError):
+        bob.conversations.retrieve(conversation.id)
+    with pytest.raises(openai.NotFoundError):
+        bob.conversations.items.list(conversation.id)
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.create(model="gpt-4o", input="#recall", conversation=conversation.id)
+
+    deleted = alice.conversations.delete(conversation.id)
+    assert deleted.deleted
+    with pytest.raises(openai.NotFoundError):
+        alice.conversations.retrieve(conversation.id)
