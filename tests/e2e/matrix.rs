@@ -185,7 +185,7 @@ fn body_for(template: &str, ids: &Ids) -> Option<Value> {
         "/v1/conversations/{conversation_id}/items" => {
             json!({"items": [{"role": "user", "content": "x"}]})
         }
-        "/v1/responses" | "/v1/responses/input_tokens" => json!({
+        "/v1/responses" | "/v1/responses/input_tokens" | "/v1/responses/compact" => json!({
             "model": "gpt-4o",
             "previous_response_id": ids.response,
             "input": [{"role": "user", "content": [{"type": "input_file", "file_id": ids.file}]}],

@@ -1,7 +1,7 @@
 """Every operation of the emulator, on both flavours, answers with bodies that
 match the response schemas of the shared specifications; streamed events match
-`AssistantStreamEvent`; and no Assistants operation of the specs goes
-unexercised."""
+`AssistantStreamEvent` (and `ResponseStreamEvent`); and no Assistants,
+Responses or Conversations operation of the specs goes unexercised."""
 
 import importlib.resources
 import json
@@ -229,4 +229,73 @@ def test_every_operation_matches_the_spec(flavour, specs):
         expected = set(specs["azure"].operations) | set(specs["azure-files"].operations)
         expected.discard(("POST", "/files/import"))  # not an Assistants operation
     missing = sorted(expected - up.exercised)
+    assert not missing, f"operations never exercised: {missing}"
+
+
+RESPONSES_PATHS = ("/responses", "/conversations")
+
+
+def responses_flow(up: Upstream):
+    """Touches every Responses and Conversations operation once or more."""
+    first = up.call("POST", "/responses", json={"model": "gpt-4o", "input": "Hello", "metadata": {"k": "v"}})
+    assert first["status"] == "completed"
+    tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}]
+    called = up.call("POST", "/responses", json={
+        "model": "gpt-4o", "previous_response_id": first["id"], "input": "ask get_weather", "tools": tools,
+    })
+    call = called["output"][0]
+    up.call("POST", "/responses", json={
+        "model": "gpt-4o", "previous_response_id": called["id"], "tools": tools,
+        "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}],
+    })
+    up.call("GET", f"/responses/{first['id']}")
+    up.call("GET", f"/responses/{first['id']}/input_items", params={"limit": 5})
+    up.call("POST", "/responses/input_tokens", json={"model": "gpt-4o", "input": "count these words"})
+    up.call("POST", "/responses/compact", json={"model": "gpt-4o", "previous_response_id": called["id"]})
+    background = up.call("POST", "/responses", json={"model": "gpt-4o", "input": "#slow", "background": True})
+    assert up.call("POST", f"/responses/{background['id']}/cancel")["status"] == "cancelled"
+
+    events = []
+    with up.http.stream("POST", "/responses", params=up.params,
+                        json={"model": "gpt-4o", "input": "stream it", "stream": True}) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[len("data: "):]))
+    up.exercised.add(("POST", "/responses"))
+    assert [event["sequence_number"] for event in events] == list(range(len(events)))
+    assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+    for event in events:
+        up.specs["responses"].validate_component("ResponseStreamEvent", event)
+
+    conversation = up.call("POST", "/conversations", json={"items": [{"role": "user", "content": "hi"}]})
+    conv = conversation["id"]
+    up.call("GET", f"/conversations/{conv}")
+    up.call("POST", f"/conversations/{conv}", json={"metadata": {"topic": "t"}})
+    up.call("POST", "/responses", json={"model": "gpt-4o", "input": "#recall", "conversation": conv})
+    added = up.call("POST", f"/conversations/{conv}/items", json={"items": [{"role": "user", "content": "more"}]})
+    item = added["data"][0]["id"]
+    up.call("GET", f"/conversations/{conv}/items", params={"order": "asc"})
+    up.call("GET", f"/conversations/{conv}/items/{item}")
+    up.call("DELETE", f"/conversations/{conv}/items/{item}")
+    up.call("DELETE", f"/conversations/{conv}")
+    up.call("DELETE", f"/responses/{first['id']}")
+    missing = up.call("GET", f"/responses/{first['id']}", expect=404)
+    up.specs["responses"].validate_component("ErrorResponse", missing)
+
+
+@pytest.mark.parametrize("surface", ["openai", "azure-v1"])
+def test_every_responses_operation_matches_the_spec(surface, specs):
+    """OpenAI's `/v1` and Azure's v1 (`/openai/v1`, no api-version) serve
+    the same Responses API; OpenAI's document describes both."""
+    specs = {**specs, "responses": Spec(OPENAI_SPEC, RESPONSES_PATHS)}
+    up = Upstream("openai", specs, os.environ["EMULATOR_BASE_URL"], os.environ["EMULATOR_API_KEY"])
+    up.spec_for = lambda path: specs["responses"]
+    if surface == "azure-v1":
+        up.http = httpx.Client(
+            base_url=f"{os.environ['EMULATOR_BASE_URL']}/openai/v1",
+            headers={"api-key": os.environ["EMULATOR_API_KEY"]},
+        )
+    responses_flow(up)
+    missing = sorted(set(specs["responses"].operations) - up.exercised)
     assert not missing, f"operations never exercised: {missing}"

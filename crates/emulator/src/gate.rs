@@ -30,7 +30,7 @@ pub(crate) async fn azure(
 }
 
 /// Azure OpenAI's v1 API (`/openai/v1/...`): no `api-version`, the same
-/// credentials.
+/// credentials, OpenAI's error bodies.
 pub(crate) async fn azure_v1(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -72,7 +72,8 @@ async fn azure_gate(
         return Ok(request.into_response(response).map_into_right_body());
     }
     let response = next.call(request).await?;
-    if response.status().is_success() {
+    // The v1 API answers errors in OpenAI's shape; the classic one in Azure's.
+    if response.status().is_success() || !versioned {
         return Ok(response.map_into_left_body());
     }
     let (request, response) = response.into_parts();

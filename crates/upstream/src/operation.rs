@@ -107,6 +107,7 @@ operations! {
     DeleteConversationItem => DELETE "/conversations/{conversation_id}/items/{item_id}" Write,
     CreateResponse => POST "/responses" Write,
     CountInputTokens => POST "/responses/input_tokens" Read,
+    CompactResponse => POST "/responses/compact" Read,
     GetResponse => GET "/responses/{response_id}" Read,
     DeleteResponse => DELETE "/responses/{response_id}" Write,
     CancelResponse => POST "/responses/{response_id}/cancel" Write,
@@ -131,6 +132,7 @@ impl Operation {
                 | O::DeleteConversationItem
                 | O::CreateResponse
                 | O::CountInputTokens
+                | O::CompactResponse
                 | O::GetResponse
                 | O::DeleteResponse
                 | O::CancelResponse

@@ -161,7 +161,7 @@ fn patterns(operation: Operation) -> &'static [(&'static str, &'static [Pattern]
         | O::ListFileBatchFiles
         | O::ListModels => NONE,
         O::CreateConversation | O::CreateConversationItems => &[("items.*20.", INPUT_ITEM)],
-        O::CreateResponse | O::CountInputTokens => &[
+        O::CreateResponse | O::CountInputTokens | O::CompactResponse => &[
             ("", CONTINUES),
             ("input.*text.", INPUT_ITEM),
             ("", RESPONSE_TOOLS),

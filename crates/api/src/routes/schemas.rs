@@ -816,6 +816,18 @@ pub struct ResponseObject {
     pub metadata: HashMap<String, String>,
 }
 
+/// A compacted history: `{"id", "object": "response.compaction", "output",
+/// "created_at", "usage"}`; pass its output as the next response's input.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CompactionObject {
+    pub id: String,
+    pub object: String,
+    pub output: Vec<ConversationItem>,
+    pub created_at: i64,
+    #[schema(value_type = Object)]
+    pub usage: Value,
+}
+
 /// `{"object": "response.input_tokens", "input_tokens"}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InputTokenCount {

@@ -628,6 +628,10 @@ pub static ROUTES: &[Route] = &[
         .json("CreateResponseRequest")
         .doc("Responses", "Counts the input tokens a response with this body would use.", "InputTokenCount")
         .errors(&[(400, None), (404, Some("A response, conversation, file or vector store it names is not the caller's"))]),
+    post("/responses/compact", "compactResponse", Serves::Stateless { operation: Op::CompactResponse })
+        .json("CreateResponseRequest")
+        .doc("Responses", "Compacts a history (a response chain of the caller's, and input) into fewer items.", "CompactionObject")
+        .errors(&[(400, None), (404, Some("A response, conversation or file it names is not the caller's"))]),
     get("/responses", "listResponses", list(Response, WhoseList::Callers, Listed::Fetched(Op::GetResponse)))
         .page()
         .doc("Responses", "Lists the caller's own stored responses (an extension: the upstream has no such list).", "ListObject")

@@ -65,6 +65,7 @@ pub(super) fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/responses", web::post().to(create))
         .route("/responses/input_tokens", web::post().to(input_tokens))
+        .route("/responses/compact", web::post().to(compact))
         .route("/responses/{response_id}", web::get().to(retrieve))
         .route("/responses/{response_id}", web::delete().to(delete))
         .route("/responses/{response_id}/cancel", web::post().to(cancel))
@@ -242,7 +243,7 @@ fn started(id: &str, request: &Request) -> Value {
             .cloned()
             .unwrap_or(default)
     };
-    json!({
+    let mut response = json!({
         "id": id,
         "object": "response",
         "created_at": now(),
@@ -265,16 +266,36 @@ fn started(id: &str, request: &Request) -> Value {
         "temperature": field("temperature", json!(1.0)),
         "text": field("text", json!({"format": {"type": "text"}, "verbosity": "medium"})),
         "tool_choice": field("tool_choice", json!("auto")),
-        "tools": field("tools", json!([])),
+        "tools": answered_tools(&field("tools", json!([]))),
         "top_logprobs": field("top_logprobs", json!(0)),
         "top_p": field("top_p", json!(1.0)),
         "truncation": field("truncation", json!("disabled")),
-        "usage": null,
-        "user": field("user", Value::Null),
-        "safety_identifier": field("safety_identifier", Value::Null),
-        "prompt_cache_key": field("prompt_cache_key", Value::Null),
         "metadata": field("metadata", json!({})),
-    })
+    });
+    // `usage` comes when it is finished; these are strings when given and
+    // absent otherwise (the specification has no null for them).
+    for key in ["user", "safety_identifier", "prompt_cache_key"] {
+        if let Some(value) = request.body.get(key).filter(|value| value.is_string()) {
+            response[key] = value.clone();
+        }
+    }
+    response
+}
+
+/// Tools as a response shows them: a function's `strict` (default `true`),
+/// `description` and `parameters` always present.
+fn answered_tools(tools: &Value) -> Value {
+    let mut tools = tools.clone();
+    for tool in tools.as_array_mut().into_iter().flatten() {
+        if tool["type"] == "function" {
+            for (key, default) in [("strict", json!(true)), ("description", Value::Null), ("parameters", Value::Null)] {
+                if tool.get(key).is_none() {
+                    tool[key] = default;
+                }
+            }
+        }
+    }
+    tools
 }
 
 /// The output items the plan makes.
@@ -561,5 +582,31 @@ async fn input_tokens(state: web::Data<State>, body: web::Bytes) -> Reply {
     ok(json!({
         "object": "response.input_tokens",
         "input_tokens": tokens(&request.history) + tokens(&request.input),
+    }))
+}
+
+/// Compacts a history (the chain of `previous_response_id`, plus `input`)
+/// into one assistant message that keeps every user text: the model's
+/// deterministic summary.
+async fn compact(state: web::Data<State>, body: web::Bytes) -> Reply {
+    let request = read_request(&state, &body, true)?;
+    let mut history = request.history.clone();
+    history.extend(request.input.iter().cloned());
+    let summary = format!("Summary: {}", user_texts(&history).join(" | "));
+    let output = output_of(&Plan::Reply(summary));
+    let input_tokens = tokens(&history);
+    let output_tokens = tokens(&output);
+    ok(json!({
+        "id": new_id("resp_"),
+        "object": "response.compaction",
+        "output": output,
+        "created_at": now(),
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + output_tokens,
+        },
     }))
 }
