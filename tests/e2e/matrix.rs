@@ -268,12 +268,14 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
             "{}{separator}api-version=2025-04-01-preview",
             path.replacen("/v1", "/openai", 1)
         );
+        let azure_v1_path = path.replacen("/v1", "/openai/v1", 1);
         for (name, token, path) in [
             ("bob", &bob, &path),
             ("carol", &carol, &path),
             ("carol on /openai", &carol, &azure_path),
+            ("bob on /openai/v1", &bob, &azure_v1_path),
         ] {
-            let expected = if name == "bob" {
+            let expected = if name.starts_with("bob") {
                 colleague_expects(method, template)
             } else {
                 Some(404)

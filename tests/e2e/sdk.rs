@@ -31,7 +31,12 @@ async fn the_responses_api_works_through_threadgate() {
         ("ALICE_TOKEN", app.token("acme", "alice")),
         ("BOB_TOKEN", app.token("acme", "bob")),
     ];
+    let node_env = env.clone();
     tokio::task::spawn_blocking(move || python::pytest("test_threadgate_responses.py", &env))
+        .await
+        .unwrap();
+    // And Node's, from the same `openai` package family.
+    tokio::task::spawn_blocking(move || node::run("responses_flow.mjs", &node_env))
         .await
         .unwrap();
     app.stop().await;

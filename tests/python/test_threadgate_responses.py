@@ -137,3 +137,17 @@ def test_a_conversation_through_threadgate(alice, bob):
     assert deleted.deleted
     with pytest.raises(openai.NotFoundError):
         alice.conversations.retrieve(conversation.id)
+
+
+def test_openai_clients_pointed_at_azures_v1_path_work(bob):
+    """`OpenAI(base_url="<endpoint>/openai/v1/")`, as Azure documents its v1
+    API, with the credential as the key: the same API, the same owner."""
+    azure_v1 = openai.OpenAI(
+        base_url=os.environ["THREADGATE_URL"] + "/openai/v1/", api_key=os.environ["ALICE_TOKEN"], max_retries=0
+    )
+    response = azure_v1.responses.create(model="gpt-4o", input="Hello from Azure's v1 path")
+    assert "Hello from Azure's v1 path" in response.output_text
+    same = client_for(os.environ["ALICE_TOKEN"]).responses.retrieve(response.id)
+    assert same.id == response.id
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.retrieve(response.id)

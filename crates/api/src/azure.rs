@@ -17,6 +17,12 @@ use crate::ApiError;
 
 /// Where the Azure surface lives.
 pub const PREFIX: &str = "/openai";
+/// Where Azure's v1 API lives: OpenAI's API as it is (no `api-version`,
+/// OpenAI's shapes), for `OpenAI(base_url=".../openai/v1/")` clients.
+pub const V1_PREFIX: &str = "/openai/v1";
+
+/// The prefixes every row of the operation table is served under.
+pub const SURFACES: [&str; 3] = ["/v1", V1_PREFIX, PREFIX];
 
 /// The Azure OpenAI `api-version`s with the Assistants v2 API this surface
 /// serves (the data-plane inference versions that have it).
@@ -38,7 +44,7 @@ pub async fn api_version(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if !request.path().starts_with(&format!("{PREFIX}/")) {
+    if Surface::of_path(request.path()) != Surface::Azure {
         return Ok(next.call(request).await?.map_into_boxed_body());
     }
     let version = url::form_urlencoded::parse(request.query_string().as_bytes())
@@ -86,7 +92,8 @@ async fn in_azure_spelling(response: HttpResponse<BoxBody>) -> HttpResponse<BoxB
     head.set_body(BoxBody::new(error.to_string()))
 }
 
-/// The surface a request came in on: OpenAI's `/v1` or Azure's `/openai`.
+/// The shapes a request's surface speaks: OpenAI's (on `/v1` and Azure's
+/// v1 API) or Azure's classic (`/openai`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
     OpenAi,
@@ -98,7 +105,13 @@ const RUN_STEP_OBJECTS: [&str; 2] = ["thread.run.step", "assistant.run.step"];
 
 impl Surface {
     pub fn of(request: &HttpRequest) -> Self {
-        if request.path().starts_with(&format!("{PREFIX}/")) {
+        Self::of_path(request.path())
+    }
+
+    /// `/openai/...` is Azure's classic surface; `/v1/...` and Azure's v1
+    /// API (`/openai/v1/...`) speak OpenAI's shapes.
+    pub fn of_path(path: &str) -> Self {
+        if path.starts_with(&format!("{PREFIX}/")) && !path.starts_with(&format!("{V1_PREFIX}/")) {
             Surface::Azure
         } else {
             Surface::OpenAi
@@ -186,11 +199,12 @@ impl Surface {
     }
 }
 
-/// The path below the surface it came in on (`/v1` or `/openai`).
+/// The path below the surface it came in on (`/v1`, `/openai/v1` or `/openai`).
 pub fn below_surface(path: &str) -> Option<&str> {
-    path.strip_prefix("/v1")
-        .or_else(|| path.strip_prefix(PREFIX))
-        .filter(|rest| rest.starts_with('/'))
+    SURFACES.iter().find_map(|surface| {
+        path.strip_prefix(surface)
+            .filter(|rest| rest.starts_with('/'))
+    })
 }
 
 #[cfg(test)]

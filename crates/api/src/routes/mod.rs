@@ -25,15 +25,14 @@ use crate::request_id::RequestId;
 
 /// Registers every row of the table, in its order, each as the one method
 /// on its path (other methods fall through to OpenAI's unknown-URL answer),
-/// on both surfaces: OpenAI's `/v1`, and Azure's `/openai` (whose
-/// `api-version` [`crate::azure::api_version`] checks first).
+/// on every surface: OpenAI's `/v1`, Azure's v1 API `/openai/v1` (the same,
+/// for OpenAI clients pointed at an Azure endpoint), and Azure's classic
+/// `/openai` (whose `api-version` [`crate::azure::api_version`] checks first).
 pub fn configure(config: &mut web::ServiceConfig) {
-    let rows = table::ROUTES.iter();
-    let both = rows
-        .clone()
-        .map(|route| ("/v1", route))
-        .chain(rows.map(|route| (crate::azure::PREFIX, route)));
-    for (surface, route) in both {
+    let every = crate::azure::SURFACES
+        .iter()
+        .flat_map(|surface| table::ROUTES.iter().map(move |route| (*surface, route)));
+    for (surface, route) in every {
         let resource = web::resource(format!("{surface}{}", route.path))
             .guard(guard::Method(route.verb.method()));
         config.service(match route.serves {

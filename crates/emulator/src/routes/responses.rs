@@ -288,7 +288,11 @@ fn answered_tools(tools: &Value) -> Value {
     let mut tools = tools.clone();
     for tool in tools.as_array_mut().into_iter().flatten() {
         if tool["type"] == "function" {
-            for (key, default) in [("strict", json!(true)), ("description", Value::Null), ("parameters", Value::Null)] {
+            for (key, default) in [
+                ("strict", json!(true)),
+                ("description", Value::Null),
+                ("parameters", Value::Null),
+            ] {
                 if tool.get(key).is_none() {
                     tool[key] = default;
                 }
