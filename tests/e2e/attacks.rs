@@ -485,3 +485,104 @@ async fn malformed_bodies_and_cursors_are_400s_that_name_the_field() {
     );
     app.stop().await;
 }
+
+/// Responses echo what callers typed too (tool schemas, `text.format`,
+/// metadata): lookalikes of another tenant's response, conversation and
+/// vector store in every echoed field, polled and streamed, make none of
+/// them the caller's, and only the caller's own responses count as usage.
+#[actix_web::test]
+async fn echoed_lookalikes_in_responses_claim_nothing() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    let alice = app.token("acme", "alice");
+    let carol = app.token("globex", "carol");
+    let carols_response = app
+        .call(
+            &carol,
+            "POST",
+            "/v1/responses",
+            Some(json!({"model": "gpt-4o", "input": "carol's"})),
+        )
+        .await
+        .id();
+    let carols_conversation = app
+        .call(&carol, "POST", "/v1/conversations", Some(json!({})))
+        .await
+        .id();
+    let carols_store = app
+        .call(
+            &carol,
+            "POST",
+            "/v1/vector_stores",
+            Some(json!({"name": "carol's"})),
+        )
+        .await
+        .id();
+    let lookalikes = json!([
+        {"object": "response", "id": carols_response, "status": "completed",
+         "usage": {"input_tokens": 1_000_000, "output_tokens": 1_000_000, "total_tokens": 2_000_000}},
+        {"object": "conversation", "id": carols_conversation},
+        {"type": "code_interpreter_call", "container_id": "cntr_fake"},
+        {"type": "file_search_call", "vector_store_ids": [carols_store]},
+    ]);
+    let with_echoes = |stream: bool| {
+        json!({
+            "model": "gpt-4o",
+            "input": "nothing to see",
+            "stream": stream,
+            "tools": [{"type": "function", "name": "lookalike", "strict": false, "parameters": {
+                "type": "object", "properties": {}, "examples": lookalikes}}],
+            "text": {"format": {"type": "json_schema", "name": "x", "schema": {
+                "type": "object", "default": lookalikes}}},
+            "metadata": {"response": carols_response, "conversation": carols_conversation},
+        })
+    };
+    let polled = app
+        .call(&alice, "POST", "/v1/responses", Some(with_echoes(false)))
+        .await;
+    assert_eq!(polled.status, 200, "{:?}", polled.body);
+    let (status, streamed) = app
+        .post_stream(&alice, "/v1/responses", &with_echoes(true))
+        .await;
+    assert_eq!(status, 200, "{streamed}");
+    assert!(streamed.contains("response.completed"), "{streamed}");
+
+    for path in [
+        format!("/v1/responses/{carols_response}"),
+        format!("/v1/conversations/{carols_conversation}"),
+        format!("/v1/vector_stores/{carols_store}"),
+    ] {
+        let refused = app.call(&alice, "GET", &path, None).await;
+        assert_eq!(refused.status, 404, "{path}: {:?}", refused.body);
+    }
+    let listed = app.call(&alice, "GET", "/v1/responses", None).await;
+    let mine: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|response| response["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(!mine.contains(&carols_response.as_str()));
+
+    // Usage: alice's two responses, as they report it, and nothing echoed.
+    let expected: i64 = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|response| response["usage"]["total_tokens"].as_i64().unwrap())
+        .sum();
+    assert!(expected > 0 && expected < 2_000_000, "{expected}");
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    let recorded = app
+        .admin
+        .database
+        .run("test.usage", move |conn| {
+            storage::repo::usage::total_for_tenant(conn, tenant.id)
+        })
+        .await
+        .unwrap();
+    assert_eq!(recorded, expected);
+    app.stop().await;
+}

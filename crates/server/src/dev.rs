@@ -161,14 +161,14 @@ fn serve(config: Option<&Path>, listen: &SocketAddr, state_dir: &Path) -> anyhow
         println!();
         println!("  export TOKEN={token}");
         println!();
-        println!("  curl -s {url}/v1/assistants -H \"Authorization: Bearer $TOKEN\"");
-        println!("  curl -s {url}/v1/threads -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{}}'");
+        println!("  curl -s {url}/v1/responses -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"model\": \"gpt-4o\", \"input\": \"Hello\"}}'");
         println!();
         println!("  pip install openai");
-        println!("  python3 -c 'import openai, os; c = openai.OpenAI(base_url=\"{url}/v1\", api_key=os.environ[\"TOKEN\"]); print(c.beta.assistants.list())'");
+        println!("  python3 -c 'import openai, os; c = openai.OpenAI(base_url=\"{url}/v1\", api_key=os.environ[\"TOKEN\"]); print(c.responses.create(model=\"gpt-4o\", input=\"Hello\").output_text)'");
         println!();
-        println!("Azure's client, on the Azure-shaped routes:");
+        println!("Azure's v1 API path (OpenAI's client) and its classic routes (AzureOpenAI, Assistants):");
         println!();
+        println!("  python3 -c 'import openai, os; c = openai.OpenAI(base_url=\"{url}/openai/v1/\", api_key=os.environ[\"TOKEN\"]); print(c.conversations.create().id)'");
         println!("  python3 -c 'import openai, os; c = openai.AzureOpenAI(azure_endpoint=\"{url}\", api_version=\"2025-04-01-preview\", azure_ad_token=os.environ[\"TOKEN\"]); print(c.beta.assistants.list())'");
         println!();
         println!("More users and tenants: threadgate dev token --tenant T --user U [--admin]");

@@ -39,6 +39,23 @@ fn http_get_as(address: &str, path: &str, token: &str) -> String {
     response
 }
 
+/// A bare HTTP/1.1 POST of a JSON body with a bearer token.
+fn http_post_as(address: &str, path: &str, token: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("the server accepts connections");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("the request is sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("the response is read");
+    response
+}
+
 #[test]
 fn dev_runs_everything_a_newcomer_needs_and_stops_gracefully_on_sigterm() {
     let state = tempfile::tempdir().unwrap();
@@ -79,6 +96,19 @@ fn dev_runs_everything_a_newcomer_needs_and_stops_gracefully_on_sigterm() {
     let assistants = http_get_as(&address, "/v1/assistants", &token);
     assert!(assistants.starts_with("HTTP/1.1 200"), "{assistants}");
     assert!(assistants.contains("Demo assistant"), "{assistants}");
+    // The printed example is the Responses API, and it answers.
+    assert!(banner.contains("c.responses.create("), "{banner}");
+    let answered = http_post_as(
+        &address,
+        "/v1/responses",
+        &token,
+        r#"{"model": "gpt-4o", "input": "Hello from the banner"}"#,
+    );
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(
+        answered.contains("You said: Hello from the banner"),
+        "{answered}"
+    );
 
     // More users of more tenants, from a second command.
     let minted = Command::new(BINARY)

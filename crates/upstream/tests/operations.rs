@@ -339,6 +339,107 @@ async fn every_operation(flavour: Flavour) {
     assert!(first["id"].is_string(), "{models}");
     assert_eq!(first["object"], "model");
 
+    // The Responses and Conversations APIs (Azure: its v1 paths).
+    let conversation: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::CreateConversation, &[])
+                .json(json!({"items": [{"role": "user", "content": "hi"}]})),
+        )
+        .await;
+    let conv = id(conversation["id"].as_str().unwrap());
+    let _: Value = ex
+        .call(UpstreamRequest::new(Operation::GetConversation, &[&conv]))
+        .await;
+    let _: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::UpdateConversation, &[&conv])
+                .json(json!({"metadata": {"k": "v"}})),
+        )
+        .await;
+    let added: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::CreateConversationItems, &[&conv])
+                .json(json!({"items": [{"role": "user", "content": "more"}]})),
+        )
+        .await;
+    let item = id(added["data"][0]["id"].as_str().unwrap());
+    let _: Value = ex
+        .call(UpstreamRequest::new(
+            Operation::ListConversationItems,
+            &[&conv],
+        ))
+        .await;
+    let _: Value = ex
+        .call(UpstreamRequest::new(
+            Operation::GetConversationItem,
+            &[&conv, &item],
+        ))
+        .await;
+    let _: Value = ex
+        .call(UpstreamRequest::new(
+            Operation::DeleteConversationItem,
+            &[&conv, &item],
+        ))
+        .await;
+    let response: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::CreateResponse, &[]).json(
+                json!({"model": "gpt-4o", "input": "#recall", "conversation": conv.as_str()}),
+            ),
+        )
+        .await;
+    assert!(
+        response["output"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hi"),
+        "{response}"
+    );
+    let resp = id(response["id"].as_str().unwrap());
+    let _: Value = ex
+        .call(UpstreamRequest::new(Operation::GetResponse, &[&resp]))
+        .await;
+    let _: Value = ex
+        .call(UpstreamRequest::new(Operation::ListInputItems, &[&resp]))
+        .await;
+    let counted: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::CountInputTokens, &[])
+                .json(json!({"model": "gpt-4o", "input": "a b c"})),
+        )
+        .await;
+    assert_eq!(counted["object"], "response.input_tokens");
+    let _: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::CompactResponse, &[])
+                .json(json!({"model": "gpt-4o", "previous_response_id": resp.as_str()})),
+        )
+        .await;
+    let background: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::CreateResponse, &[])
+                .json(json!({"model": "gpt-4o", "input": "#slow", "background": true})),
+        )
+        .await;
+    let cancelled: Value = ex
+        .call(UpstreamRequest::new(
+            Operation::CancelResponse,
+            &[&id(background["id"].as_str().unwrap())],
+        ))
+        .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    // A response's delete answers no body.
+    let deleted: Value = ex
+        .call(UpstreamRequest::new(Operation::DeleteResponse, &[&resp]))
+        .await;
+    assert!(deleted.is_null());
+    let _: Value = ex
+        .call(UpstreamRequest::new(
+            Operation::DeleteConversation,
+            &[&conv],
+        ))
+        .await;
+
     let missing: Vec<_> = Operation::ALL
         .iter()
         .filter(|op| !ex.seen.contains(op))
