@@ -21,6 +21,8 @@ struct Ids {
     conversation: String,
     item: String,
     response: String,
+    container: String,
+    container_file: String,
 }
 
 /// alice's objects: a thread with a message and a run, a file, a vector
@@ -109,6 +111,27 @@ async fn alices_objects(app: &TestApp, alice: &str) -> Ids {
         )
         .await
         .id();
+    let container = app
+        .call(
+            alice,
+            "POST",
+            "/v1/containers",
+            Some(json!({"name": "mine", "file_ids": [file]})),
+        )
+        .await
+        .id();
+    let container_files = app
+        .call(
+            alice,
+            "GET",
+            &format!("/v1/containers/{container}/files"),
+            None,
+        )
+        .await;
+    let container_file = container_files.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     Ids {
         assistant,
         thread,
@@ -121,11 +144,17 @@ async fn alices_objects(app: &TestApp, alice: &str) -> Ids {
         conversation,
         item,
         response,
+        container,
+        container_file,
     }
 }
 
 fn substitute(template: &str, ids: &Ids) -> String {
     let mut path = template.to_owned();
+    // A container's files have ids of their own.
+    if template.starts_with("/v1/containers/{container_id}/files/{file_id}") {
+        path = path.replace("{file_id}", &ids.container_file);
+    }
     for (name, value) in [
         ("{thread_id}", &ids.thread),
         ("{message_id}", &ids.message),
@@ -138,6 +167,7 @@ fn substitute(template: &str, ids: &Ids) -> String {
         ("{conversation_id}", &ids.conversation),
         ("{item_id}", &ids.item),
         ("{response_id}", &ids.response),
+        ("{container_id}", &ids.container),
     ] {
         path = path.replace(name, value);
     }
@@ -192,6 +222,8 @@ fn body_for(template: &str, ids: &Ids) -> Option<Value> {
             "tools": [{"type": "file_search", "vector_store_ids": [ids.store]}],
         }),
         "/v1/responses/{response_id}/cancel" => return None,
+        "/v1/containers" => json!({"name": "x", "file_ids": [ids.file]}),
+        "/v1/containers/{container_id}/files" => json!({"file_id": ids.file}),
         other => {
             panic!("the matrix has no body for POST {other}: add one that names alice's objects")
         }
@@ -207,6 +239,7 @@ fn cursor_for(template: &str, ids: &Ids) -> Option<String> {
         "/v1/vector_stores" => Some(format!("?after={}", ids.store)),
         "/v1/conversations" => Some(format!("?after={}", ids.conversation)),
         "/v1/responses" => Some(format!("?after={}", ids.response)),
+        "/v1/containers" => Some(format!("?after={}", ids.container)),
         _ => None,
     }
 }
@@ -370,6 +403,16 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
             &bob,
             "/v1/responses".to_owned(),
             json!({"model": "gpt-4o", "input": [{"type": "item_reference", "id": ids.item}]}),
+        ),
+        (
+            &bob,
+            "/v1/responses".to_owned(),
+            json!({"model": "gpt-4o", "input": "#output-file", "tools": [{"type": "code_interpreter", "container": ids.container}]}),
+        ),
+        (
+            &bob,
+            "/v1/containers".to_owned(),
+            json!({"name": "x", "file_ids": [ids.file]}),
         ),
         (
             &bob,

@@ -232,7 +232,7 @@ def test_every_operation_matches_the_spec(flavour, specs):
     assert not missing, f"operations never exercised: {missing}"
 
 
-RESPONSES_PATHS = ("/responses", "/conversations")
+RESPONSES_PATHS = ("/responses", "/conversations", "/containers")
 
 
 def responses_flow(up: Upstream):
@@ -279,6 +279,26 @@ def responses_flow(up: Upstream):
     up.call("GET", f"/conversations/{conv}/items/{item}")
     up.call("DELETE", f"/conversations/{conv}/items/{item}")
     up.call("DELETE", f"/conversations/{conv}")
+
+    # Containers, and code interpreter writing into one
+    uploaded = up.http.post("/files", files={"file": ("data.csv", b"a,b\n1,2\n")}, data={"purpose": "user_data"})
+    file_id = uploaded.json()["id"]
+    container = up.call("POST", "/containers", json={"name": "sandbox", "file_ids": [file_id]})
+    cntr = container["id"]
+    up.call("GET", "/containers", params={"limit": 5})
+    up.call("GET", f"/containers/{cntr}")
+    copied = up.call("POST", f"/containers/{cntr}/files", json={"file_id": file_id})
+    up.call("GET", f"/containers/{cntr}/files")
+    up.call("GET", f"/containers/{cntr}/files/{copied['id']}")
+    assert up.call("GET", f"/containers/{cntr}/files/{copied['id']}/content") == b"a,b\n1,2\n"
+    up.call("DELETE", f"/containers/{cntr}/files/{copied['id']}")
+    charted = up.call("POST", "/responses", json={
+        "model": "gpt-4o", "input": "plot #output-file",
+        "tools": [{"type": "code_interpreter", "container": cntr}],
+    })
+    call = next(item for item in charted["output"] if item["type"] == "code_interpreter_call")
+    assert call["container_id"] == cntr
+    up.call("DELETE", f"/containers/{cntr}")
     up.call("DELETE", f"/responses/{first['id']}")
     missing = up.call("GET", f"/responses/{first['id']}", expect=404)
     up.specs["responses"].validate_component("ErrorResponse", missing)

@@ -151,3 +151,53 @@ def test_openai_clients_pointed_at_azures_v1_path_work(bob):
     assert same.id == response.id
     with pytest.raises(openai.NotFoundError):
         bob.responses.retrieve(response.id)
+
+
+def test_code_interpreter_writes_a_file_its_owner_downloads(alice, bob):
+    uploaded = alice.files.create(file=("data.csv", b"a,b\n1,2\n"), purpose="user_data")
+    tools = [{"type": "code_interpreter", "container": {"type": "auto", "file_ids": [uploaded.id]}}]
+    response = alice.responses.create(model="gpt-4o", input="plot it #output-file", tools=tools)
+    call = next(item for item in response.output if item.type == "code_interpreter_call")
+    message = next(item for item in response.output if item.type == "message")
+    [citation] = message.content[0].annotations
+    assert citation.type == "container_file_citation" and citation.container_id == call.container_id
+
+    # The container the response made is alice's: listed, downloadable, reusable.
+    assert call.container_id in listed("/v1/containers", os.environ["ALICE_TOKEN"])
+    chart = alice.containers.files.content.retrieve(citation.file_id, container_id=call.container_id)
+    assert chart.read().startswith(b"\x89PNG")
+    files = alice.containers.files.list(call.container_id)
+    assert {file.source for file in files.data} == {"user", "assistant"}
+    again = alice.responses.create(
+        model="gpt-4o", input="again #output-file",
+        tools=[{"type": "code_interpreter", "container": call.container_id}],
+    )
+    assert any(item.type == "code_interpreter_call" and item.container_id == call.container_id for item in again.output)
+
+    # Bob reaches none of it.
+    assert listed("/v1/containers", os.environ["BOB_TOKEN"]) == []
+    with pytest.raises(openai.NotFoundError):
+        bob.containers.retrieve(call.container_id)
+    with pytest.raises(openai.NotFoundError):
+        bob.containers.files.content.retrieve(citation.file_id, container_id=call.container_id)
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.create(
+            model="gpt-4o", input="#output-file",
+            tools=[{"type": "code_interpreter", "container": call.container_id}],
+        )
+
+    # file_search over alice's own vector store.
+    store = alice.vector_stores.create(name="kb", file_ids=[uploaded.id])
+    searched = alice.responses.create(
+        model="gpt-4o", input="what is in data.csv?",
+        tools=[{"type": "file_search", "vector_store_ids": [store.id]}],
+    )
+    assert searched.status == "completed"
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.create(
+            model="gpt-4o", input="x", tools=[{"type": "file_search", "vector_store_ids": [store.id]}]
+        )
+
+    alice.containers.delete(call.container_id)
+    with pytest.raises(openai.NotFoundError):
+        alice.containers.retrieve(call.container_id)

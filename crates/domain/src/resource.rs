@@ -20,16 +20,19 @@ pub enum ResourceKind {
     Conversation,
     /// A stored response of the Responses API.
     Response,
+    /// A code interpreter's sandbox and its files.
+    Container,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 6] = [
+    pub const ALL: [ResourceKind; 7] = [
         ResourceKind::Assistant,
         ResourceKind::Thread,
         ResourceKind::File,
         ResourceKind::VectorStore,
         ResourceKind::Conversation,
         ResourceKind::Response,
+        ResourceKind::Container,
     ];
 
     /// The spelling stored in the database and written to the audit trail.
@@ -41,6 +44,7 @@ impl ResourceKind {
             ResourceKind::VectorStore => "vector_store",
             ResourceKind::Conversation => "conversation",
             ResourceKind::Response => "response",
+            ResourceKind::Container => "container",
         }
     }
 
@@ -53,6 +57,7 @@ impl ResourceKind {
             ResourceKind::VectorStore => "vector store",
             ResourceKind::Conversation => "conversation",
             ResourceKind::Response => "response",
+            ResourceKind::Container => "container",
         }
     }
 
@@ -65,6 +70,7 @@ impl ResourceKind {
             ResourceKind::VectorStore => "a vector store",
             ResourceKind::Conversation => "a conversation",
             ResourceKind::Response => "a response",
+            ResourceKind::Container => "a container",
         }
     }
 
@@ -77,13 +83,14 @@ impl ResourceKind {
             ResourceKind::VectorStore => "vector_store.deleted",
             ResourceKind::Conversation => "conversation.deleted",
             ResourceKind::Response => "response.deleted",
+            ResourceKind::Container => "container.deleted",
         }
     }
 
     /// Whether the upstream keeps `metadata` on objects of this kind, where
     /// Threadgate stamps the id of the row an object was created for.
     pub const fn has_metadata(self) -> bool {
-        !matches!(self, ResourceKind::File)
+        !matches!(self, ResourceKind::File | ResourceKind::Container)
     }
 
     /// Conversation state is private to the user who created it.

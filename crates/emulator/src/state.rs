@@ -114,6 +114,15 @@ pub(crate) struct ResponseState {
     pub cancel: watch::Sender<bool>,
 }
 
+/// A container (code interpreter's sandbox), its files and their bytes.
+#[derive(Debug, Default)]
+pub(crate) struct ContainerState {
+    pub seq: u64,
+    pub object: Value,
+    pub files: Table,
+    pub contents: HashMap<String, Bytes>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     seq: u64,
@@ -123,6 +132,7 @@ pub(crate) struct Store {
     pub vector_stores: HashMap<String, VectorStoreState>,
     pub conversations: HashMap<String, ConversationState>,
     pub responses: HashMap<String, ResponseState>,
+    pub containers: HashMap<String, ContainerState>,
 }
 
 /// The ids of every object the emulator holds, by kind (sorted).
@@ -134,6 +144,7 @@ pub struct Inventory {
     pub vector_stores: Vec<String>,
     pub conversations: Vec<String>,
     pub responses: Vec<String>,
+    pub containers: Vec<String>,
 }
 
 impl Store {
@@ -150,6 +161,7 @@ impl Store {
             vector_stores: sorted(self.vector_stores.keys().cloned().collect()),
             conversations: sorted(self.conversations.keys().cloned().collect()),
             responses: sorted(self.responses.keys().cloned().collect()),
+            containers: sorted(self.containers.keys().cloned().collect()),
         }
     }
 

@@ -112,10 +112,20 @@ operations! {
     DeleteResponse => DELETE "/responses/{response_id}" Write,
     CancelResponse => POST "/responses/{response_id}/cancel" Write,
     ListInputItems => GET "/responses/{response_id}/input_items" Read,
+    CreateContainer => POST "/containers" Write,
+    ListContainers => GET "/containers" Read,
+    GetContainer => GET "/containers/{container_id}" Read,
+    DeleteContainer => DELETE "/containers/{container_id}" Write,
+    CreateContainerFile => POST "/containers/{container_id}/files" Write,
+    ListContainerFiles => GET "/containers/{container_id}/files" Read,
+    GetContainerFile => GET "/containers/{container_id}/files/{file_id}" Read,
+    DeleteContainerFile => DELETE "/containers/{container_id}/files/{file_id}" Write,
+    GetContainerFileContent => GET "/containers/{container_id}/files/{file_id}/content" Read,
 }
 
 impl Operation {
-    /// Whether it belongs to the Responses and Conversations APIs, which
+    /// Whether it belongs to the Responses and Conversations APIs (and their
+    /// containers), which
     /// Azure serves at its v1 paths (`/openai/v1/...`, no `api-version`)
     /// rather than beside the Assistants API.
     pub const fn is_responses_api(self) -> bool {
@@ -137,6 +147,15 @@ impl Operation {
                 | O::DeleteResponse
                 | O::CancelResponse
                 | O::ListInputItems
+                | O::CreateContainer
+                | O::ListContainers
+                | O::GetContainer
+                | O::DeleteContainer
+                | O::CreateContainerFile
+                | O::ListContainerFiles
+                | O::GetContainerFile
+                | O::DeleteContainerFile
+                | O::GetContainerFileContent
         )
     }
 }
@@ -173,6 +192,11 @@ impl Operation {
             ),
             ResourceKind::Conversation => (Op::GetConversation, Op::DeleteConversation, None),
             ResourceKind::Response => (Op::GetResponse, Op::DeleteResponse, None),
+            ResourceKind::Container => (
+                Op::GetContainer,
+                Op::DeleteContainer,
+                Some(Op::ListContainers),
+            ),
         };
         Some(KindOperations { get, delete, list })
     }

@@ -440,6 +440,63 @@ async fn every_operation(flavour: Flavour) {
         ))
         .await;
 
+    // Containers (code interpreter's sandboxes) and their files.
+    let csv = id(&ex.call::<File>(upload("data.csv", "a,b")).await.id);
+    let container: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::CreateContainer, &[])
+                .json(json!({"name": "sandbox", "file_ids": [csv.as_str()]})),
+        )
+        .await;
+    let cntr = id(container["id"].as_str().unwrap());
+    let _: Value = ex
+        .call(UpstreamRequest::new(Operation::ListContainers, &[]))
+        .await;
+    let _: Value = ex
+        .call(UpstreamRequest::new(Operation::GetContainer, &[&cntr]))
+        .await;
+    let copied: Value = ex
+        .call(
+            UpstreamRequest::new(Operation::CreateContainerFile, &[&cntr])
+                .json(json!({"file_id": csv.as_str()})),
+        )
+        .await;
+    let cfile = id(copied["id"].as_str().unwrap());
+    let _: Value = ex
+        .call(UpstreamRequest::new(
+            Operation::ListContainerFiles,
+            &[&cntr],
+        ))
+        .await;
+    let _: Value = ex
+        .call(UpstreamRequest::new(
+            Operation::GetContainerFile,
+            &[&cntr, &cfile],
+        ))
+        .await;
+    ex.seen.insert(Operation::GetContainerFileContent);
+    let content = client
+        .raw(UpstreamRequest::new(
+            Operation::GetContainerFileContent,
+            &[&cntr, &cfile],
+        ))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&content[..], b"a,b");
+    let _: Value = ex
+        .call(UpstreamRequest::new(
+            Operation::DeleteContainerFile,
+            &[&cntr, &cfile],
+        ))
+        .await;
+    let gone: Value = ex
+        .call(UpstreamRequest::new(Operation::DeleteContainer, &[&cntr]))
+        .await;
+    assert!(gone.is_null());
+
     let missing: Vec<_> = Operation::ALL
         .iter()
         .filter(|op| !ex.seen.contains(op))

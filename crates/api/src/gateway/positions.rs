@@ -197,6 +197,21 @@ pub fn finished_response(response: &Value) -> Option<RunUsage> {
     })
 }
 
+/// The containers a response's code interpreter ran in: the
+/// `container_id` of each `code_interpreter_call` among its `output`.
+pub fn response_containers(response: &Value) -> Vec<String> {
+    if response["object"] != "response" {
+        return Vec::new();
+    }
+    response["output"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| item["type"] == "code_interpreter_call")
+        .filter_map(|item| item["container_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -124,12 +124,22 @@ impl Recorder {
         Self::new(state, caller, request_id, owner, row, None)
     }
 
-    /// The token usage of a response Threadgate fetched or streamed itself,
-    /// once it completed, read at its known position (`usage`), never from
-    /// its content.
-    pub async fn response_usage(&self, response: &Value) {
+    /// What a response Threadgate fetched or streamed itself shows at known
+    /// positions, never in its content: its token usage once it completed,
+    /// and the containers its code interpreter ran in (a new one becomes
+    /// the response owner's, once the upstream confirms it is a container).
+    pub async fn response(&self, response: &Value) {
         if let Some(usage) = positions::finished_response(response) {
             self.usage(usage).await;
+        }
+        let containers = positions::response_containers(response);
+        if !containers.is_empty() {
+            self.claim(candidates(
+                ResourceKind::Container,
+                containers,
+                "code_interpreter_call",
+            ))
+            .await;
         }
     }
 

@@ -35,7 +35,9 @@ impl Reference {
 }
 
 /// `(pattern, kind)`: a dotted path into the body. `=id` takes an id given
-/// as a string or as an object's `id`. `*N` walks an array of
+/// as a string or as an object's `id`; `=auto` an id given as a string,
+/// where an object instead names none; `=object` goes on only into an
+/// object. `*N` walks an array of
 /// at most `N` items (the specification's `maxItems`); a bare `*` walks an
 /// array the specification leaves unbounded, capped at
 /// [`UNBOUNDED_ARRAY_CAP`]; `*text` is such an array that may instead be
@@ -79,13 +81,13 @@ const INPUT_ITEM: &[Pattern] = &[
     ("output.*text.file_id", ResourceKind::File),
 ];
 
-/// Ids in a response's tools: `file_search`'s vector stores, the files of
-/// code interpreter's new (`auto`) container, `image_generation`'s mask.
-/// (A container named by id is refused before this: Threadgate records no
-/// containers yet.)
+/// Ids in a response's tools: `file_search`'s vector stores, code
+/// interpreter's container (the caller's, by id) or the files of a new
+/// (`auto`) one, `image_generation`'s mask.
 const RESPONSE_TOOLS: &[Pattern] = &[
     ("tools.*.vector_store_ids.*", ResourceKind::VectorStore),
-    ("tools.*.container.file_ids.*", ResourceKind::File),
+    ("tools.*.container.=auto", ResourceKind::Container),
+    ("tools.*.container.=object.file_ids.*", ResourceKind::File),
     ("tools.*.input_image_mask.file_id", ResourceKind::File),
 ];
 
@@ -166,6 +168,15 @@ fn patterns(operation: Operation) -> &'static [(&'static str, &'static [Pattern]
             ("input.*text.", INPUT_ITEM),
             ("", RESPONSE_TOOLS),
         ],
+        O::CreateContainer => &[("", &[("file_ids.*", ResourceKind::File)])],
+        O::CreateContainerFile => &[("", &[("file_id", ResourceKind::File)])],
+        O::ListContainers
+        | O::GetContainer
+        | O::DeleteContainer
+        | O::ListContainerFiles
+        | O::GetContainerFile
+        | O::DeleteContainerFile
+        | O::GetContainerFileContent => NONE,
         O::GetConversation
         | O::UpdateConversation
         | O::DeleteConversation
@@ -224,6 +235,22 @@ fn walk(
             )),
         };
     };
+    // `=object`: what follows is inside an object; a string here is an id
+    // another pattern reads (code interpreter's container).
+    if *segment == "=object" {
+        return match value {
+            Value::Object(_) => walk(value, rest, location, kind, found),
+            _ => Ok(()),
+        };
+    }
+    // `=auto`: an id given as a string; an object here (`{"type": "auto"}`)
+    // names no id of this kind (code interpreter's container).
+    if *segment == "=auto" {
+        return match value {
+            Value::String(_) => walk(value, rest, location, kind, found),
+            _ => Ok(()),
+        };
+    }
     // `=id`: an id given as a string, or as an object's `id` (`conversation`).
     if *segment == "=id" {
         return match value {
@@ -416,6 +443,7 @@ mod tests {
                 "tools": [
                     {"type": "file_search", "vector_store_ids": ["vs_1"]},
                     {"type": "code_interpreter", "container": {"type": "auto", "file_ids": ["file-ci"]}},
+                    {"type": "code_interpreter", "container": "cntr_1"},
                     {"type": "function", "name": "f", "parameters": {"properties": {"file_id": {"default": "file-echo"}}}},
                 ],
                 "metadata": {"file": "file-meta"},
@@ -425,7 +453,7 @@ mod tests {
         assert_eq!(
             named,
             [
-                "resp_1", "file-doc", "file-img", "file-out", "vs_1", "file-ci"
+                "resp_1", "file-doc", "file-img", "file-out", "vs_1", "cntr_1", "file-ci"
             ]
         );
         assert_eq!(found[0].0, ResourceKind::Response);

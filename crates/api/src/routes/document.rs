@@ -68,6 +68,7 @@ fn operation(route: &Route) -> Operation {
             list_of(route.doc.items.unwrap_or_default()),
         ),
         Some(schema) => success.content("application/json", json_of(schema)),
+        None if route.doc.empty => success,
         None => success.content("application/octet-stream", ContentBuilder::new().build()),
     };
     operation = operation.response("200", success.build());
@@ -240,6 +241,7 @@ fn path_description(name: &str) -> &'static str {
         "vector_store_id" => "The vector store",
         "batch_id" => "The batch",
         "conversation_id" => "The conversation",
+        "container_id" => "The container",
         "item_id" => "The item",
         "response_id" => "The response",
         other => unreachable!("no route names a parameter called {other}"),

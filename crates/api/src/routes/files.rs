@@ -1,16 +1,16 @@
-//! The two file routes whose work is their own: uploads, streamed to the
-//! upstream as they arrive, and content, streamed back. The other file
-//! routes are plain rows of the operation table.
+//! The file route whose work is its own: uploads, streamed to the upstream
+//! as they arrive. The other file routes are plain rows of the operation
+//! table (content is streamed back by the table's `Bytes` answer).
 
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use domain::{Action, Owner, Ownership, ResourceKind};
+use domain::{Owner, Ownership, ResourceKind};
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
-use upstream::{Operation, StreamUpload, UpstreamRequest};
+use upstream::StreamUpload;
 
 use super::common::ok;
 use crate::auth::Caller;
@@ -365,34 +365,4 @@ async fn stream_upload(
             Err(error)
         }
     }
-}
-
-/// The file's bytes, streamed through with the upstream's type and length.
-pub async fn content(
-    state: web::Data<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let (authorized, _, id) = Exchange::new(&state, &caller, &request_id)
-        .path(ResourceKind::File, &path, Action::ReadContent)
-        .authorize_one()
-        .await?;
-    let response = authorized
-        .raw(UpstreamRequest::new(Operation::GetFileContent, &[&id]))
-        .await?;
-    let mut answer = HttpResponse::Ok();
-    if let Some(content_type) = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-    {
-        answer.insert_header(("content-type", content_type.to_owned()));
-    }
-    let length = response.content_length();
-    let bytes = response.bytes_stream().map_err(std::io::Error::other);
-    Ok(match length {
-        Some(length) => answer.no_chunking(length).streaming(bytes),
-        None => answer.streaming(bytes),
-    })
 }

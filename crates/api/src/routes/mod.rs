@@ -37,7 +37,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .guard(guard::Method(route.verb.method()));
         config.service(match route.serves {
             Serves::Special(Special::Upload) => resource.to(files::upload),
-            Serves::Special(Special::FileContent) => resource.to(files::content),
             Serves::Special(Special::CreateThreadAndRun) => {
                 resource.to(runs::create_thread_and_run)
             }

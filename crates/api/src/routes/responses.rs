@@ -3,8 +3,8 @@
 //! from its `response.created` event before that event reaches the caller;
 //! with `store: false` nothing is recorded (and nothing can be retrieved).
 //! What Threadgate cannot vouch for is refused before the upstream hears of
-//! the request: item references, containers named by id, prompts, and tools
-//! that reach other systems.
+//! the request: item references, prompts, and tools that reach other
+//! systems.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{Ownership, ResourceKind};
@@ -74,7 +74,7 @@ pub async fn create_response(
             )
             .await?;
         Recorder::for_response(&state, &caller, &request_id.0, owner, row)
-            .response_usage(&answer)
+            .response(&answer)
             .await;
         surface.shape(&mut answer);
         return Ok(ok(answer));
@@ -108,8 +108,8 @@ pub async fn create_response(
 
 /// What a streamed response records as its events pass: the response row
 /// becomes active on `response.created` (before the caller sees the id),
-/// and its usage is recorded on `response.completed`. Only the `response`
-/// object of those events is read.
+/// and its usage and containers are recorded on `response.completed`. Only
+/// the `response` object of those events is read.
 struct ResponseStream {
     recorder: Recorder,
     state: AppState,
@@ -151,7 +151,7 @@ impl ResponseStream {
                 }
                 "response.completed" => {
                     let recorder = self.recorder.clone();
-                    Some(async move { recorder.response_usage(&response).await }.boxed())
+                    Some(async move { recorder.response(&response).await }.boxed())
                 }
                 _ => None,
             }
@@ -180,11 +180,6 @@ fn refuse_what_cannot_be_vouched_for(body: &Value) -> Result<(), ApiError> {
                 ),
                 Some(&format!("tools[{index}].type")),
             ));
-        }
-        if let Some(container) = tool["container"].as_str() {
-            return Err(ApiError::not_found(format!(
-                "No container found with id '{container}'."
-            )));
         }
     }
     for item in body["input"].as_array().into_iter().flatten() {

@@ -835,6 +835,51 @@ pub struct InputTokenCount {
     pub input_tokens: i64,
 }
 
+/// A container of the caller: code interpreter's sandbox.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContainerObject {
+    pub id: String,
+    /// Always `container`.
+    pub object: String,
+    pub created_at: i64,
+    /// `running` or `expired`.
+    pub status: String,
+    pub name: String,
+    #[schema(value_type = Option<Object>)]
+    pub expires_after: Option<Value>,
+    pub last_active_at: Option<i64>,
+}
+
+/// A file in a container: copied in, or written by code interpreter.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContainerFileObject {
+    pub id: String,
+    /// Always `container.file`.
+    pub object: String,
+    pub created_at: i64,
+    pub bytes: Option<i64>,
+    pub container_id: String,
+    /// Where it is inside the container, e.g. `/mnt/data/chart.png`.
+    pub path: String,
+    /// `user` or `assistant`.
+    pub source: String,
+}
+
+/// Creates a container; `file_ids` must be the caller's files.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateContainerRequest {
+    pub name: String,
+    pub file_ids: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub expires_after: Option<Value>,
+}
+
+/// Copies one of the caller's files into a container.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateContainerFileRequest {
+    pub file_id: String,
+}
+
 /// One server-sent event of a streamed run (`"stream": true`): `event`
 /// names it (`thread.run.created`, `thread.message.delta`, `error`, `done`,
 /// ...), `data` is its JSON object (`[DONE]` for `done`).

@@ -73,8 +73,12 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// A successful answer, in the shapes of the surface the request came in on.
+    /// A successful answer, in the shapes of the surface the request came in
+    /// on; none where the upstream answered none (some deletes).
     fn answer(&self, mut value: Value) -> HttpResponse {
+        if value.is_null() {
+            return HttpResponse::Ok().finish();
+        }
         Surface::of(self.request).shape(&mut value);
         ok(value)
     }
@@ -181,6 +185,21 @@ impl<'a> Call<'a> {
         }
         match answer {
             Answer::AsIs => Ok(self.answer(authorized.forward(upstream).await?)),
+            Answer::Bytes => Ok(bytes(authorized.raw(upstream).await?)),
+            Answer::Response => {
+                let response = authorized.forward(upstream).await?;
+                let owner = resource.facts.owner;
+                Recorder::for_response(
+                    self.state,
+                    self.caller,
+                    &self.request_id.0,
+                    owner,
+                    resource.facts.id,
+                )
+                .response(&response)
+                .await;
+                Ok(self.answer(response))
+            }
             Answer::Recorded | Answer::RunOrStream => {
                 let may_stream = answer == Answer::RunOrStream;
                 let surface = Surface::of(self.request);
@@ -287,8 +306,9 @@ impl<'a> Call<'a> {
             .authorize_one()
             .await?;
         let deleted = authorized.delete(&resource, operation, &[&id]).await?;
-        // A response's delete answers nothing, as the upstream's does.
-        if kind == ResourceKind::Response {
+        // A response's and a container's deletes answer nothing, as the
+        // upstream's do (also when the upstream had it gone already).
+        if matches!(kind, ResourceKind::Response | ResourceKind::Container) {
             return Ok(HttpResponse::Ok().finish());
         }
         Ok(self.answer(deleted))
@@ -337,6 +357,24 @@ impl<'a> Call<'a> {
             }
         }
         Ok(self.answer(envelope(listed, has_more)))
+    }
+}
+
+/// An upstream answer's bytes, streamed through with its type and length.
+fn bytes(response: reqwest::Response) -> HttpResponse {
+    let mut answer = HttpResponse::Ok();
+    if let Some(content_type) = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+    {
+        answer.insert_header(("content-type", content_type.to_owned()));
+    }
+    let length = response.content_length();
+    let bytes = futures_util::TryStreamExt::map_err(response.bytes_stream(), std::io::Error::other);
+    match length {
+        Some(length) => answer.no_chunking(length).streaming(bytes),
+        None => answer.streaming(bytes),
     }
 }
 

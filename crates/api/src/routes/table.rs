@@ -101,6 +101,13 @@ pub enum Answer {
     /// An assistant: knowledge ids hidden from members; vector stores its
     /// `vector_stores` helper made recorded as the tenant's.
     Assistant,
+    /// Bytes (a file's content), streamed through with the upstream's type
+    /// and length.
+    Bytes,
+    /// A response: its usage and the containers its code interpreter made
+    /// are recorded for its owner (a background response finishes after
+    /// its create's answer).
+    Response,
 }
 
 /// Whose a new object is.
@@ -137,8 +144,6 @@ pub enum Listed {
 pub enum Special {
     /// Multipart, streamed to the upstream as it arrives.
     Upload,
-    /// Bytes, streamed back with the upstream's type and length.
-    FileContent,
     /// Creates a thread and a run in one; the thread is the caller's.
     CreateThreadAndRun,
     /// Creates a response: the caller's when stored, recorded from the
@@ -195,6 +200,8 @@ pub struct Doc {
     pub errors: &'static [(u16, Option<&'static str>)],
     /// How `Threadgate-Owner` changes the route, when it does.
     pub owner_header: Option<&'static str>,
+    /// The success answer has no body at all (some deletes).
+    pub empty: bool,
 }
 
 impl Route {
@@ -219,7 +226,6 @@ impl Route {
             | Serves::Stateless { operation } => Some(operation),
             Serves::List { .. } => None,
             Serves::Special(Special::Upload) => Some(Operation::UploadFile),
-            Serves::Special(Special::FileContent) => Some(Operation::GetFileContent),
             Serves::Special(Special::CreateThreadAndRun) => Some(Operation::CreateThreadAndRun),
             Serves::Special(Special::CreateResponse) => Some(Operation::CreateResponse),
         }
@@ -287,6 +293,7 @@ impl Route {
                 example: None,
                 errors: &[],
                 owner_header: None,
+                empty: false,
             },
         }
     }
@@ -300,6 +307,15 @@ impl Route {
     }
 
     /// Tagged and summed up, answering raw bytes.
+    /// A route whose success answer has no body, as the upstream's.
+    const fn nothing(mut self, tag: &'static str, summary: &'static str) -> Self {
+        self.doc.tag = tag;
+        self.doc.summary = summary;
+        self.doc.answer = None;
+        self.doc.empty = true;
+        self
+    }
+
     const fn bytes(mut self, tag: &'static str, summary: &'static str) -> Self {
         self.doc.tag = tag;
         self.doc.summary = summary;
@@ -396,9 +412,11 @@ const fn list(kind: ResourceKind, owner: WhoseList, objects: Listed) -> Serves {
 }
 
 use Action::{Read, ReadContent, Update};
-use Answer::{AsIs, Assistant as AssistantView, Recorded, RunOrStream};
+use Answer::{
+    AsIs, Assistant as AssistantView, Bytes, Recorded, Response as ResponseView, RunOrStream,
+};
 use Operation as Op;
-use ResourceKind::{Assistant, Conversation, File, Response, Thread, VectorStore};
+use ResourceKind::{Assistant, Container, Conversation, File, Response, Thread, VectorStore};
 
 const STREAMS: &str = "The run, or with `stream: true` a `text/event-stream` of its events";
 const ADMINS_ONLY: &[(u16, Option<&str>)] =
@@ -520,7 +538,7 @@ pub static ROUTES: &[Route] = &[
         .doc("Files", "Retrieves a file of the caller.", "FileObject"),
     delete("/files/{file_id}", "deleteFile", remove(Op::DeleteFile, File))
         .doc("Files", "Deletes a file of the caller.", "DeletionStatus"),
-    get("/files/{file_id}/content", "downloadFile", Serves::Special(Special::FileContent))
+    get("/files/{file_id}/content", "downloadFile", forward(Op::GetFileContent, File, ReadContent, Bytes))
         .bytes("Files", "The file's bytes, streamed through with the upstream's type and length.")
         .says("The content"),
 
@@ -637,17 +655,51 @@ pub static ROUTES: &[Route] = &[
         .doc("Responses", "Lists the caller's own stored responses (an extension: the upstream has no such list).", "ListObject")
         .of("ResponseObject")
         .errors(&[(400, None), (404, Some("A cursor names no response of the caller"))]),
-    get("/responses/{response_id}", "getResponse", forward(Op::GetResponse, Response, Read, AsIs))
+    get("/responses/{response_id}", "getResponse", forward(Op::GetResponse, Response, Read, ResponseView))
         .doc("Responses", "Retrieves one of the caller's stored responses.", "ResponseObject"),
     delete("/responses/{response_id}", "deleteResponse", remove(Op::DeleteResponse, Response))
-        .doc("Responses", "Deletes a stored response (an empty answer, as the upstream's).", "DeletionStatus")
+        .nothing("Responses", "Deletes a stored response (an empty answer, as the upstream's).")
         .says("Deleted (no body)"),
-    post("/responses/{response_id}/cancel", "cancelResponse", forward(Op::CancelResponse, Response, Update, AsIs))
+    post("/responses/{response_id}/cancel", "cancelResponse", forward(Op::CancelResponse, Response, Update, ResponseView))
         .doc("Responses", "Cancels a background response of the caller.", "ResponseObject"),
     get("/responses/{response_id}/input_items", "listInputItems", forward(Op::ListInputItems, Response, Read, AsIs))
         .page()
         .doc("Responses", "Lists the input items of a stored response.", "ListObject")
         .of("ConversationItem"),
+
+    // Containers (code interpreter's sandboxes): the caller's own, made
+    // here or by a response of theirs; their files are reached through them.
+    post("/containers", "createContainer", create(Op::CreateContainer, Container, NewOwner::Caller))
+        .json("CreateContainerRequest")
+        .example(r#"{"name": "analysis", "file_ids": ["file-abc123"]}"#)
+        .doc("Containers", "Creates a container owned by the caller.", "ContainerObject")
+        .says("The new container")
+        .errors(&[(400, None), (404, Some("A named file is not the caller's"))]),
+    get("/containers", "listContainers", list(Container, WhoseList::Callers, Listed::Fetched(Op::GetContainer)))
+        .page()
+        .doc("Containers", "Lists the caller's own containers (never another's: the list comes from Threadgate's records).", "ListObject")
+        .of("ContainerObject")
+        .errors(&[(400, None), (404, Some("A cursor names no container of the caller"))]),
+    get("/containers/{container_id}", "retrieveContainer", forward(Op::GetContainer, Container, Read, AsIs))
+        .doc("Containers", "Retrieves one of the caller's containers.", "ContainerObject"),
+    delete("/containers/{container_id}", "deleteContainer", remove(Op::DeleteContainer, Container))
+        .nothing("Containers", "Deletes a container: gone for every reader at once, then upstream (an empty answer, as the upstream's).")
+        .says("Deleted (no body)"),
+    post("/containers/{container_id}/files", "createContainerFile", forward(Op::CreateContainerFile, Container, Update, AsIs))
+        .json("CreateContainerFileRequest")
+        .doc("Containers", "Copies one of the caller's files into a container of theirs.", "ContainerFileObject"),
+    get("/containers/{container_id}/files", "listContainerFiles", forward(Op::ListContainerFiles, Container, Read, AsIs))
+        .page()
+        .doc("Containers", "Lists a container's files.", "ListObject")
+        .of("ContainerFileObject"),
+    get("/containers/{container_id}/files/{file_id}", "retrieveContainerFile", forward(Op::GetContainerFile, Container, Read, AsIs))
+        .doc("Containers", "Retrieves a file of a container.", "ContainerFileObject"),
+    delete("/containers/{container_id}/files/{file_id}", "deleteContainerFile", forward(Op::DeleteContainerFile, Container, Update, AsIs))
+        .nothing("Containers", "Deletes a file of a container (an empty answer, as the upstream's).")
+        .says("Deleted (no body)"),
+    get("/containers/{container_id}/files/{file_id}/content", "retrieveContainerFileContent", forward(Op::GetContainerFileContent, Container, ReadContent, Bytes))
+        .bytes("Containers", "A container file's bytes (what code interpreter wrote), streamed through.")
+        .says("The content"),
 ];
 
 #[cfg(test)]
@@ -726,7 +778,12 @@ mod tests {
         // from its own records instead.
         assert_eq!(
             unserved,
-            [Op::ListAssistants, Op::ListFiles, Op::ListVectorStores]
+            [
+                Op::ListAssistants,
+                Op::ListFiles,
+                Op::ListVectorStores,
+                Op::ListContainers
+            ]
         );
     }
 }

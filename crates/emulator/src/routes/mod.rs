@@ -1,6 +1,7 @@
 //! The API's operations, registered identically under both flavours.
 
 mod assistants;
+mod containers;
 mod conversations;
 mod files;
 mod messages;
@@ -35,6 +36,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
     models::configure(config);
     conversations::configure(config);
     responses::configure(config);
+    containers::configure(config);
 }
 
 /// Checks and normalizes `tool_resources` of an assistant, thread or run:

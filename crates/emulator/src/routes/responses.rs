@@ -4,6 +4,9 @@
 //! * a `function_call_output` in the input → a reply that contains it;
 //! * names a function tool → one `function_call` to it;
 //! * `#fail` → `failed` with `error.code = server_error`;
+//! * `#output-file` with the code interpreter tool → a `code_interpreter_call`
+//!   in its container (the tool's, or a new one for `{"type": "auto"}`) that
+//!   writes `chart.png`, cited by a `container_file_citation`;
 //! * `#recall` → a reply that lists every earlier user text of the history
 //!   (`previous_response_id`'s chain or the conversation): the model sees it;
 //! * `#slow` (background) → stays `in_progress` for [`crate::Timing::slow`];
@@ -20,8 +23,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::conversations;
 use super::{Reply, ok};
+use super::{containers, conversations};
 use crate::error::EmulatorError;
 use crate::ids::{new_id, now};
 use crate::items::{self, tokens, user_texts};
@@ -80,6 +83,7 @@ pub(super) fn configure(config: &mut web::ServiceConfig) {
 enum Plan {
     Reply(String),
     CallFunction(String),
+    OutputFile,
     Fail,
 }
 
@@ -225,6 +229,16 @@ fn plan(request: &Request) -> Plan {
             return Plan::CallFunction(name.to_owned());
         }
     }
+    let code_interpreter = request
+        .body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|tool| tool["type"] == "code_interpreter");
+    if code_interpreter && text.contains("#output-file") {
+        return Plan::OutputFile;
+    }
     if text.contains("#recall") {
         let earlier = user_texts(&request.history).join(" | ");
         return Plan::Reply(format!("Earlier you said: {earlier}"));
@@ -302,16 +316,11 @@ fn answered_tools(tools: &Value) -> Value {
     tools
 }
 
-/// The output items the plan makes.
-fn output_of(plan: &Plan) -> Vec<Value> {
-    match plan {
-        Plan::Reply(text) => vec![json!({
-            "type": "message",
-            "id": new_id("msg_"),
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
-        })],
+/// The output items the plan makes (a code interpreter's file is written
+/// into its container as they are made).
+fn output_of(state: &State, request: &Request, plan: &Plan) -> Result<Vec<Value>, EmulatorError> {
+    Ok(match plan {
+        Plan::Reply(text) => vec![reply(text, Vec::new())],
         Plan::CallFunction(name) => vec![json!({
             "type": "function_call",
             "id": new_id("fc_"),
@@ -320,8 +329,75 @@ fn output_of(plan: &Plan) -> Vec<Value> {
             "arguments": "{}",
             "status": "completed",
         })],
+        Plan::OutputFile => {
+            let tool = request.body["tools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|tool| tool["type"] == "code_interpreter")
+                .cloned()
+                .unwrap_or_default();
+            let mut store = state.store();
+            let container_id = match &tool["container"] {
+                Value::String(id) => {
+                    if !store.containers.contains_key(id) {
+                        return Err(EmulatorError::NotFound {
+                            message: format!("Container with id '{id}' not found."),
+                        });
+                    }
+                    id.clone()
+                }
+                auto => {
+                    let file_ids: Vec<String> = auto["file_ids"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| id.as_str().map(str::to_owned))
+                        .collect();
+                    containers::new_container(&mut store, "auto", &file_ids)?
+                }
+            };
+            let file = containers::write_file(
+                &mut store,
+                &container_id,
+                "chart.png",
+                bytes::Bytes::from_static(crate::model::OUTPUT_PNG),
+                "assistant",
+            )?;
+            let text = "Here is the chart.";
+            let citation = json!({
+                "type": "container_file_citation",
+                "container_id": container_id,
+                "file_id": file["id"],
+                "filename": "chart.png",
+                "start_index": 0,
+                "end_index": text.len(),
+            });
+            vec![
+                json!({
+                    "type": "code_interpreter_call",
+                    "id": new_id("ci_"),
+                    "status": "completed",
+                    "code": "import matplotlib.pyplot as plt\nplt.savefig('/mnt/data/chart.png')",
+                    "container_id": container_id,
+                    "outputs": null,
+                }),
+                reply(text, vec![citation]),
+            ]
+        }
         Plan::Fail => Vec::new(),
-    }
+    })
+}
+
+/// An assistant message with one text part.
+fn reply(text: &str, annotations: Vec<Value>) -> Value {
+    json!({
+        "type": "message",
+        "id": new_id("msg_"),
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": annotations, "logprobs": []}],
+    })
 }
 
 /// `response` finished as `plan` says.
@@ -387,7 +463,7 @@ async fn create(state: web::Data<State>, body: web::Bytes) -> Reply {
         );
     }
     if !request.stream && !request.background {
-        let output = output_of(&plan);
+        let output = output_of(&state, &request, &plan)?;
         let done = finished(response, &request, &plan, &output);
         settle(&state, &request, &done)?;
         return ok(done);
@@ -450,7 +526,10 @@ async fn drive(state: Arc<State>, request: Request, plan: Plan, response: Value,
             tokio::time::sleep(step).await;
         }
     }
-    let output = output_of(&plan);
+    let (plan, output) = match output_of(&state, &request, &plan) {
+        Ok(output) => (plan, output),
+        Err(_) => (Plan::Fail, Vec::new()),
+    };
     for (index, item) in output.iter().enumerate() {
         if cancelled(&mut cancel) {
             break;
@@ -597,7 +676,7 @@ async fn compact(state: web::Data<State>, body: web::Bytes) -> Reply {
     let mut history = request.history.clone();
     history.extend(request.input.iter().cloned());
     let summary = format!("Summary: {}", user_texts(&history).join(" | "));
-    let output = output_of(&Plan::Reply(summary));
+    let output = vec![reply(&summary, Vec::new())];
     let input_tokens = tokens(&history);
     let output_tokens = tokens(&output);
     ok(json!({
