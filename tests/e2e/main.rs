@@ -12,6 +12,7 @@ mod deploy;
 mod document;
 mod emulator;
 mod files;
+mod foundry;
 mod fuzz;
 mod health;
 mod idempotency;

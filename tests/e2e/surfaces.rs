@@ -18,7 +18,7 @@ async fn each_surface_answers_in_its_own_shapes_whatever_the_upstream_speaks() {
             _ => {
                 TestApp::spawn_with_upstream(json!({
                     "flavour": "openai",
-                    "credential": {"kind": "openai_key"},
+                    "credential": {"kind": "openai_key", "key": emulator::EmulatorConfig::default().api_key},
                 }))
                 .await
             }

@@ -138,13 +138,37 @@ impl TestApp {
         database: Option<TestDatabase>,
         overrides: Value,
     ) -> Self {
+        let emulator = Self::emulator();
+        Self::start_server(database_url, database, overrides, emulator, None, true).await
+    }
+
+    fn emulator() -> RunningEmulator {
         let mut emulator_config = EmulatorConfig::default();
         // Short keep-alives: streams notice a vanished reader quickly.
         emulator_config.timing.heartbeat = std::time::Duration::from_millis(50);
-        let emulator =
-            RunningEmulator::start(emulator_config, "127.0.0.1:0".parse().expect("an address"))
-                .expect("the emulator starts");
-        Self::start_server(database_url, database, overrides, emulator, None, true).await
+        RunningEmulator::start(emulator_config, "127.0.0.1:0".parse().expect("an address"))
+            .expect("the emulator starts")
+    }
+
+    /// Starts the server with an Azure AI Foundry project as its upstream
+    /// (the emulator's), reached with Entra client credentials.
+    pub async fn spawn_on_foundry() -> Self {
+        let database = TestDatabase::create();
+        let url = database.url().to_owned();
+        let emulator = Self::emulator();
+        let entra = EmulatorConfig::default().entra;
+        let overrides = json!({"upstreams": {"default": {
+            "flavour": "foundry",
+            "endpoint": emulator.foundry_project_url(),
+            "credential": {
+                "kind": "entra_client_secret",
+                "tenant_id": "contoso",
+                "client_id": entra.client_id,
+                "client_secret": entra.client_secret,
+                "authority": emulator.base_url(),
+            },
+        }}});
+        Self::start_server(&url, Some(database), overrides, emulator, None, true).await
     }
 
     /// A second replica of this server: the same database and upstream, and
@@ -172,6 +196,18 @@ impl TestApp {
     ) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         let address = listener.local_addr().expect("an address");
+        let mut default_upstream = json!({
+            "flavour": "azure",
+            "endpoint": emulator.base_url(),
+            "credential": {"kind": "azure_api_key", "key": EmulatorConfig::default().api_key},
+            "retry": {"max_attempts": 1},
+        });
+        // A credential of another kind replaces the default one whole
+        // (merging would leave the key beside it).
+        if overrides["upstreams"]["default"]["credential"]["kind"].is_string() {
+            default_upstream["credential"] =
+                overrides["upstreams"]["default"]["credential"].clone();
+        }
         let settings = Settings::from_figment(
             Settings::figment(None)
                 .merge(Serialized::default("server.listen", address))
@@ -180,15 +216,7 @@ impl TestApp {
                 .merge(Serialized::default("database.acquire_timeout", "500ms"))
                 .merge(Serialized::default("metrics.listen", "127.0.0.1:0"))
                 .merge(Serialized::default("server.stream_heartbeat", "50ms"))
-                .merge(Serialized::default(
-                    "upstreams.default",
-                    json!({
-                        "flavour": "azure",
-                        "endpoint": emulator.base_url(),
-                        "credential": {"kind": "azure_api_key", "key": EmulatorConfig::default().api_key},
-                        "retry": {"max_attempts": 1},
-                    }),
-                ))
+                .merge(Serialized::default("upstreams.default", default_upstream))
                 .merge(Serialized::defaults(overrides)),
         )
         .expect("test settings are valid");

@@ -11,6 +11,8 @@ pub struct EmulatorConfig {
     /// `api-version` values the Azure shape accepts.
     pub api_versions: Vec<String>,
     pub timing: Timing,
+    /// The one Azure AI Foundry project it serves, at `/api/projects/{name}`.
+    pub foundry_project: String,
 }
 
 /// The Entra-like client-credentials endpoint.
@@ -51,6 +53,7 @@ impl Default for EmulatorConfig {
                 slow: Duration::from_secs(5),
                 heartbeat: Duration::from_secs(15),
             },
+            foundry_project: "threadgate".to_owned(),
         }
     }
 }

@@ -11,7 +11,13 @@ use serde_json::json;
 use crate::ids::new_id;
 use crate::state::{State, TokenRequest, lock};
 
-const SCOPE: &str = "https://cognitiveservices.azure.com/.default";
+/// The scopes tokens are issued for: Azure OpenAI's, and Azure AI
+/// Foundry's (a project takes only the latter's tokens in the service; the
+/// emulator does not tell them apart once issued).
+const SCOPES: [&str; 2] = [
+    "https://cognitiveservices.azure.com/.default",
+    "https://ai.azure.com/.default",
+];
 /// Like Azure's token validation, accept tokens this long past their expiry.
 const CLOCK_SKEW: Duration = Duration::from_secs(300);
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -51,7 +57,11 @@ pub(crate) async fn issue_token(
             "AADSTS700016: Application not found in the directory.",
         );
     }
-    if form.scope.as_deref() != Some(SCOPE) {
+    if !form
+        .scope
+        .as_deref()
+        .is_some_and(|scope| SCOPES.contains(&scope))
+    {
         return oauth_error(
             400,
             "invalid_scope",

@@ -163,6 +163,48 @@ pub(crate) async fn openai(
     Ok(next.call(request).await?.map_into_left_body())
 }
 
+/// The api-versions Foundry's Agent Service (classic) accepts.
+pub(crate) const FOUNDRY_API_VERSIONS: &[&str] = &["2025-05-01", "v1"];
+
+/// An Azure AI Foundry project (`/api/projects/{project}/...`): an Entra
+/// token only (no keys), and for its Agent Service (the Assistants
+/// protocol, outside `/openai/v1`) a known `api-version`. Errors are
+/// OpenAI-shaped.
+pub(crate) async fn foundry(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = request
+        .app_data::<web::Data<State>>()
+        .cloned()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("no state"))?;
+    if !bearer(&request).is_some_and(|token| state.token_is_valid(token)) {
+        let response = HttpResponse::Unauthorized().json(openai_body(
+            "Access token is missing, invalid or expired.",
+            "invalid_request_error",
+            None,
+            Some("invalid_token"),
+        ));
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    let classic = !request.path().contains("/openai/v1/");
+    let version_known =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+            .ok()
+            .and_then(|query| query.get("api-version").cloned())
+            .is_some_and(|version| FOUNDRY_API_VERSIONS.contains(&version.as_str()));
+    if classic && !version_known {
+        let response = HttpResponse::BadRequest().json(openai_body(
+            "Missing or unsupported api-version.",
+            "invalid_request_error",
+            Some("api-version"),
+            None,
+        ));
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
+}
+
 fn bearer(request: &ServiceRequest) -> Option<&str> {
     request
         .headers()

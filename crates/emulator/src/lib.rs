@@ -66,10 +66,12 @@ impl RunningEmulator {
         let address = listener.local_addr()?;
         let state = Arc::new(State::new(config));
         let app_state = web::Data::from(state.clone());
+        let project = state.config.foundry_project.clone();
         let server = HttpServer::new(move || {
+            let project = project.clone();
             App::new()
                 .app_data(app_state.clone())
-                .configure(configure)
+                .configure(move |config| configure(config, &project))
                 .wrap(middleware::from_fn(state::record_request))
         })
         .workers(2)
@@ -90,6 +92,15 @@ impl RunningEmulator {
     /// and the Entra authority (`/{tenant}/oauth2/v2.0/token` below it).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// The Foundry project's endpoint, `http://127.0.0.1:PORT/api/projects/{project}`.
+    pub fn foundry_project_url(&self) -> String {
+        format!(
+            "{}/api/projects/{}",
+            self.base_url(),
+            self.state.config.foundry_project
+        )
     }
 
     /// The OpenAI-flavour base URL, `http://127.0.0.1:PORT/v1`.
@@ -123,12 +134,28 @@ impl RunningEmulator {
     }
 }
 
-/// Registers every route: both API flavours, the token endpoint and the
-/// admin routes under `/_emulator`.
-fn configure(config: &mut web::ServiceConfig) {
+/// Registers every route: the API flavours (OpenAI, Azure's v1 and classic
+/// paths, the Foundry project `project`), the token endpoint and the admin
+/// routes under `/_emulator`.
+fn configure(config: &mut web::ServiceConfig, project: &str) {
     config
         .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
         .service(admin::scope())
+        // An Azure AI Foundry project: its v1 API, then its Agent Service.
+        .service(
+            web::scope(&format!("/api/projects/{project}/openai/v1"))
+                .app_data(web::Data::new(gate::Flavour::OpenAi))
+                .configure(routes::configure)
+                .wrap(middleware::from_fn(faults::inject))
+                .wrap(middleware::from_fn(gate::foundry)),
+        )
+        .service(
+            web::scope(&format!("/api/projects/{project}"))
+                .app_data(web::Data::new(gate::Flavour::OpenAi))
+                .configure(routes::configure)
+                .wrap(middleware::from_fn(faults::inject))
+                .wrap(middleware::from_fn(gate::foundry)),
+        )
         // Azure's v1 API before its classic data plane: first match wins.
         .service(
             web::scope("/openai/v1")

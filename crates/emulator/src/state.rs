@@ -179,7 +179,8 @@ pub struct JournalEntry {
     pub path: String,
     pub query: String,
     /// Selected headers: `traceparent`, `openai-beta`, `x-ms-client-request-id`,
-    /// and whether `api-key` / `authorization` were present (never their values).
+    /// `x-ms-user-isolation-key`, and whether `api-key` / `authorization`
+    /// were present (never their values).
     pub headers: HashMap<String, String>,
 }
 
@@ -260,13 +261,15 @@ pub(crate) async fn record_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let path = request.path().to_owned();
-    if path.starts_with("/openai") || path.starts_with("/v1") {
+    if path.starts_with("/openai") || path.starts_with("/v1") || path.starts_with("/api/projects/")
+    {
         if let Some(state) = request.app_data::<web::Data<State>>() {
             let mut headers = HashMap::new();
             for name in [
                 "traceparent",
                 "openai-beta",
                 "x-ms-client-request-id",
+                "x-ms-user-isolation-key",
                 "content-type",
             ] {
                 if let Some(value) = request.headers().get(name).and_then(|v| v.to_str().ok()) {

@@ -323,9 +323,9 @@ mod tests {
             jail.set_env("THREADGATE_UPSTREAMS__DEFAULT__CREDENTIAL__KEY", "hunter2");
             let settings = Settings::load(Some(Path::new("threadgate.toml"))).unwrap();
             assert_eq!(settings.upstreams.len(), 2);
-            assert_eq!(settings.upstreams["eu"].api_version, "2025-03-01-preview");
+            assert_eq!(settings.upstreams["eu"].api_version(), "2025-03-01-preview");
             assert_eq!(
-                settings.upstreams["default"].api_version,
+                settings.upstreams["default"].api_version(),
                 upstream::DEFAULT_AZURE_API_VERSION
             );
             let upstream::CredentialConfig::AzureApiKey { key } =

@@ -97,6 +97,9 @@ pub struct UpstreamRequest<'a> {
     pub ids: &'a [&'a UpstreamId],
     pub query: Vec<(String, String)>,
     pub body: RequestBody,
+    /// A stable pseudonym of the end-user the request is for, sent to
+    /// upstreams that scope data by it (Foundry's `x-ms-user-isolation-key`).
+    pub user_isolation_key: Option<String>,
 }
 
 impl<'a> UpstreamRequest<'a> {
@@ -106,6 +109,7 @@ impl<'a> UpstreamRequest<'a> {
             ids,
             query: Vec::new(),
             body: RequestBody::Empty,
+            user_isolation_key: None,
         }
     }
 
@@ -151,7 +155,8 @@ impl UpstreamClient {
             .build()
             .map_err(|e| invalid(e.to_string()))?;
         let credential =
-            Credential::from_config(&config.credential, http.clone()).map_err(invalid)?;
+            Credential::from_config(&config.credential, config.default_scope(), http.clone())
+                .map_err(invalid)?;
         if config.retry.max_attempts == 0 {
             return Err(invalid("retry.max_attempts must be at least 1".to_owned()));
         }
@@ -354,12 +359,17 @@ impl UpstreamClient {
             .request(operation.method(), self.url(operation, path))
             .query(&request.query);
         match (self.config.flavour, operation.is_responses_api()) {
-            (Flavour::Azure, false) => {
-                builder = builder.query(&[("api-version", &self.config.api_version)]);
+            (Flavour::Azure | Flavour::Foundry, false) => {
+                builder = builder.query(&[("api-version", self.config.api_version())]);
             }
             (Flavour::OpenAi, false) => builder = builder.header("OpenAI-Beta", "assistants=v2"),
             // Azure's v1 API takes no api-version; OpenAI's needs no beta header.
             (_, true) => {}
+        }
+        // Foundry scopes its data to the end-user this names, as defence in
+        // depth behind Threadgate's own authorization.
+        if let (Flavour::Foundry, Some(key)) = (self.config.flavour, &request.user_isolation_key) {
+            builder = builder.header("x-ms-user-isolation-key", key);
         }
         builder = match &request.body {
             RequestBody::Empty => builder,
@@ -415,7 +425,8 @@ impl UpstreamClient {
         let base = self.config.endpoint.as_str().trim_end_matches('/');
         match (self.config.flavour, operation.is_responses_api()) {
             (Flavour::Azure, false) => format!("{base}/openai{path}"),
-            (Flavour::Azure, true) => format!("{base}/openai/v1{path}"),
+            (Flavour::Azure | Flavour::Foundry, true) => format!("{base}/openai/v1{path}"),
+            (Flavour::Foundry, false) => format!("{base}{path}"),
             (Flavour::OpenAi, _) => format!("{base}/v1{path}"),
         }
     }

@@ -11,6 +11,11 @@ use serde::Deserialize;
 pub const DEFAULT_AZURE_API_VERSION: &str = "2025-04-01-preview";
 /// The Entra scope for Azure OpenAI.
 pub const COGNITIVE_SERVICES_SCOPE: &str = "https://cognitiveservices.azure.com/.default";
+/// The Entra scope for Azure AI Foundry projects.
+pub const FOUNDRY_SCOPE: &str = "https://ai.azure.com/.default";
+/// The `api-version` of Foundry's Agent Service (classic, the Assistants
+/// protocol) when the profile names none.
+pub const DEFAULT_FOUNDRY_API_VERSION: &str = "2025-05-01";
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 
 /// One named upstream.
@@ -19,11 +24,13 @@ const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub struct ProfileConfig {
     pub flavour: Flavour,
     /// Azure: `https://{resource}.openai.azure.com`; OpenAI: the base URL
-    /// below which `/v1` lives, e.g. `https://api.openai.com`.
+    /// below which `/v1` lives, e.g. `https://api.openai.com`; Foundry: the
+    /// project endpoint, `https://{resource}.services.ai.azure.com/api/projects/{project}`.
     pub endpoint: url::Url,
-    /// Azure only.
-    #[serde(default = "default_api_version")]
-    pub api_version: String,
+    /// The Assistants protocol's `api-version` (Azure, Foundry); the
+    /// flavour's default when absent.
+    #[serde(default)]
+    pub api_version: Option<String>,
     pub credential: CredentialConfig,
     #[serde(default)]
     pub timeouts: Timeouts,
@@ -33,18 +40,45 @@ pub struct ProfileConfig {
     pub circuit_breaker: BreakerConfig,
 }
 
-fn default_api_version() -> String {
-    DEFAULT_AZURE_API_VERSION.to_owned()
-}
-
 /// Which API shape the upstream speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavour {
-    /// `{endpoint}/openai/{path}?api-version=…`; `model` names a deployment.
+    /// An Azure OpenAI resource (`https://{resource}.openai.azure.com`): the
+    /// Assistants API at `{endpoint}/openai/{path}?api-version=…`, the
+    /// Responses and Conversations APIs at `{endpoint}/openai/v1/{path}`;
+    /// `model` names a deployment.
     Azure,
-    /// `{endpoint}/v1/{path}` with `OpenAI-Beta: assistants=v2`.
+    /// OpenAI (`https://api.openai.com`): `{endpoint}/v1/{path}`, with
+    /// `OpenAI-Beta: assistants=v2` for the Assistants API.
     OpenAi,
+    /// An Azure AI Foundry project
+    /// (`https://{resource}.services.ai.azure.com/api/projects/{project}`):
+    /// the Responses and Conversations APIs at `{endpoint}/openai/v1/{path}`,
+    /// and its Agent Service (classic), which speaks the Assistants
+    /// protocol, at `{endpoint}/{path}?api-version=…`. Entra only (scope
+    /// `https://ai.azure.com/.default`); every request names its end-user in
+    /// `x-ms-user-isolation-key`.
+    Foundry,
+}
+
+impl ProfileConfig {
+    /// The `api-version` Assistants requests carry (Azure, Foundry).
+    pub fn api_version(&self) -> &str {
+        match (&self.api_version, self.flavour) {
+            (Some(version), _) => version,
+            (None, Flavour::Foundry) => DEFAULT_FOUNDRY_API_VERSION,
+            (None, _) => DEFAULT_AZURE_API_VERSION,
+        }
+    }
+
+    /// The Entra scope a token for this upstream is asked for.
+    pub fn default_scope(&self) -> &'static str {
+        match self.flavour {
+            Flavour::Foundry => FOUNDRY_SCOPE,
+            Flavour::Azure | Flavour::OpenAi => COGNITIVE_SERVICES_SCOPE,
+        }
+    }
 }
 
 /// How to prove who we are to the upstream. Secrets are [`SecretString`]s:

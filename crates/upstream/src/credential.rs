@@ -13,7 +13,7 @@ use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, RwLock};
 
-use crate::config::{COGNITIVE_SERVICES_SCOPE, CredentialConfig};
+use crate::config::CredentialConfig;
 use crate::error::UpstreamError;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -32,7 +32,15 @@ pub(crate) enum Credential {
 }
 
 impl Credential {
-    pub fn from_config(config: &CredentialConfig, http: reqwest::Client) -> Result<Self, String> {
+    /// The credential `config` describes; an Entra credential that names no
+    /// scope asks for `default_scope` (the upstream kind's).
+    pub fn from_config(
+        config: &CredentialConfig,
+        default_scope: &str,
+        http: reqwest::Client,
+    ) -> Result<Self, String> {
+        let scope_or_default =
+            |scope: &Option<String>| scope.clone().unwrap_or_else(|| default_scope.to_owned());
         Ok(match config {
             CredentialConfig::AzureApiKey { key } => Credential::AzureKey(key.clone()),
             CredentialConfig::OpenAiKey { key } => Credential::OpenAiKey(key.clone()),
@@ -46,7 +54,7 @@ impl Credential {
                 &CredentialConfig::token_url(authority.as_ref(), tenant_id),
                 client_id,
                 Assertion::Secret(client_secret.clone()),
-                scope.clone(),
+                scope_or_default(scope),
                 http,
             )?)),
             CredentialConfig::EntraWorkloadIdentity {
@@ -68,7 +76,7 @@ impl Credential {
                     &CredentialConfig::token_url(authority.as_ref(), tenant_id),
                     client_id,
                     Assertion::FederatedTokenFile(file),
-                    scope.clone(),
+                    scope_or_default(scope),
                     http,
                 )?))
             }
@@ -125,7 +133,7 @@ impl EntraTokens {
         token_url: &str,
         client_id: &str,
         assertion: Assertion,
-        scope: Option<String>,
+        scope: String,
         http: reqwest::Client,
     ) -> Result<Self, String> {
         let token_url =
@@ -139,7 +147,7 @@ impl EntraTokens {
         Ok(Self {
             client,
             http,
-            scope: scope.unwrap_or_else(|| COGNITIVE_SERVICES_SCOPE.to_owned()),
+            scope,
             assertion,
             cached: RwLock::new(None),
             refreshing: Mutex::new(()),

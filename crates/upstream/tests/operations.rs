@@ -56,6 +56,7 @@ async fn every_operation(flavour: Flavour) {
             content_type: Some("text/plain".to_owned()),
             content: bytes::Bytes::from_static(text.as_bytes()),
         }),
+        user_isolation_key: None,
     };
     let file: File = ex
         .call(upload("notes.txt", "Refunds take five days."))
@@ -534,4 +535,9 @@ async fn every_operation_works_on_azure() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_operation_works_on_openai() {
     every_operation(Flavour::OpenAi).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_operation_works_on_a_foundry_project() {
+    every_operation(Flavour::Foundry).await;
 }

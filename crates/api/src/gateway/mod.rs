@@ -85,6 +85,27 @@ pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
     ApiError::not_found(format!("No {} found with id '{id}'.", kind.noun()))
 }
 
+/// A stable pseudonym of the caller's end-user, the same on every replica
+/// and every request, from which neither their Threadgate id nor their
+/// identity provider's subject can be read back; `None` for a backend
+/// acting as itself.
+pub fn user_isolation_key(caller: &Caller) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let user = caller.principal.user_id()?;
+    let digest = Sha256::digest(format!("threadgate-user-isolation:{user}"));
+    Some(hex::encode(&digest[..16]))
+}
+
+/// `request`, naming `caller`'s end-user to upstreams that scope data by
+/// user. Every request made on a caller's behalf goes through here.
+pub(crate) fn for_caller<'r>(
+    caller: &Caller,
+    mut request: UpstreamRequest<'r>,
+) -> UpstreamRequest<'r> {
+    request.user_isolation_key = user_isolation_key(caller);
+    request
+}
+
 /// The owner a new object of the caller's gets, as `domain::owner_of_new`
 /// decides; asking for the tenant without being its admin is a 403.
 pub fn owner_of_new(caller: &Caller, asked: Ownership) -> Result<Owner, ApiError> {
@@ -370,7 +391,10 @@ impl<'a> Authorized<'a> {
         request: UpstreamRequest<'_>,
     ) -> Result<Value, ApiError> {
         let operation = request.operation;
-        let result = self.upstream()?.call::<Value>(request).await;
+        let result = self
+            .upstream()?
+            .call::<Value>(self.for_caller(request))
+            .await;
         if operation.changes_state() {
             let mut event = self.event("mutate", Outcome::Allow);
             event.details = match &result {
@@ -389,12 +413,18 @@ impl<'a> Authorized<'a> {
 
     /// Opens an upstream event stream.
     pub async fn stream(&self, request: UpstreamRequest<'_>) -> Result<EventStream, ApiError> {
-        Ok(self.upstream()?.stream(request).await?)
+        Ok(self.upstream()?.stream(self.for_caller(request)).await?)
     }
 
     /// Sends a request whose answer is not JSON (file content).
     pub async fn raw(&self, request: UpstreamRequest<'_>) -> Result<reqwest::Response, ApiError> {
-        Ok(self.upstream()?.raw(request).await?)
+        Ok(self.upstream()?.raw(self.for_caller(request)).await?)
+    }
+
+    /// `request`, naming the caller's end-user to upstreams that scope data
+    /// by user (Foundry's `x-ms-user-isolation-key`).
+    fn for_caller<'r>(&self, request: UpstreamRequest<'r>) -> UpstreamRequest<'r> {
+        for_caller(self.caller, request)
     }
 
     /// Starts an upload of a file streamed from the caller; its answer
@@ -404,6 +434,7 @@ impl<'a> Authorized<'a> {
         streamed: upstream::StreamUpload,
     ) -> Result<tokio::task::JoinHandle<Result<Value, UpstreamError>>, ApiError> {
         let client = self.upstream()?.clone();
+        let user_isolation_key = user_isolation_key(self.caller);
         Ok(tokio::spawn(async move {
             client
                 .call::<Value>(UpstreamRequest {
@@ -411,6 +442,7 @@ impl<'a> Authorized<'a> {
                     ids: &[],
                     query: Vec::new(),
                     body: upstream::RequestBody::FileStream(streamed),
+                    user_isolation_key,
                 })
                 .await
         }))
@@ -424,6 +456,7 @@ impl<'a> Authorized<'a> {
         listed: Vec<Resource>,
     ) -> Result<Vec<Value>, ApiError> {
         let client = self.upstream()?.clone();
+        let caller = self.caller;
         let fetched: Vec<Result<Option<Value>, UpstreamError>> = stream::iter(listed)
             .map(|resource| {
                 let client = client.clone();
@@ -432,7 +465,7 @@ impl<'a> Authorized<'a> {
                         return Ok(None);
                     };
                     match client
-                        .call::<Value>(UpstreamRequest::new(operation, &[&id]))
+                        .call::<Value>(for_caller(caller, UpstreamRequest::new(operation, &[&id])))
                         .await
                     {
                         Ok(value) => Ok(Some(value)),
@@ -551,7 +584,7 @@ impl<'a> Authorized<'a> {
         event.upstream_id = upstream_id.map(str::to_owned);
         let answer = match self
             .upstream()?
-            .call::<Value>(UpstreamRequest::new(operation, ids))
+            .call::<Value>(self.for_caller(UpstreamRequest::new(operation, ids)))
             .await
         {
             Ok(answer) => answer,

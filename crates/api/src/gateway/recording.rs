@@ -22,6 +22,7 @@ use storage::repo::audit::Outcome;
 use storage::repo::resources::{self, NewResource};
 use upstream::{Operation, UpstreamClient, UpstreamRequest};
 
+use super::for_caller;
 use super::lifecycle::Pending;
 use super::positions::{self, RunUsage};
 use crate::auth::Caller;
@@ -235,7 +236,10 @@ impl Recorder {
             return;
         };
         let fetched = client
-            .call::<Value>(UpstreamRequest::new(Operation::GetThread, &[&id]))
+            .call::<Value>(for_caller(
+                &self.caller,
+                UpstreamRequest::new(Operation::GetThread, &[&id]),
+            ))
             .await;
         match fetched {
             Ok(object) => {
@@ -312,9 +316,9 @@ impl Recorder {
             return false;
         };
         match client
-            .call::<Value>(UpstreamRequest::new(
-                Operation::GetRun,
-                &[&thread_id, &run_id],
+            .call::<Value>(for_caller(
+                &self.caller,
+                UpstreamRequest::new(Operation::GetRun, &[&thread_id, &run_id]),
             ))
             .await
         {
@@ -360,7 +364,9 @@ impl Recorder {
     async fn confirm(&self, kind: ResourceKind, id: &UpstreamId) -> Option<Value> {
         let client = self.client().ok()?;
         let get = Operation::for_kind(kind)?.get;
-        let fetched: Value = match client.call(UpstreamRequest::new(get, &[id])).await {
+        let ids = [id];
+        let request = for_caller(&self.caller, UpstreamRequest::new(get, &ids));
+        let fetched: Value = match client.call(request).await {
             Ok(fetched) => fetched,
             Err(error) => {
                 tracing::warn!(%error, upstream_id = %id, "a named object is not found upstream: not recorded");

@@ -14,7 +14,7 @@ use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamError, UpstreamRequest};
 
 use super::lifecycle::Pending;
-use super::{Exchange, metadata};
+use super::{Exchange, for_caller, metadata};
 use crate::auth::Caller;
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState};
@@ -65,7 +65,10 @@ pub async fn earlier_attempt(
         (domain::LifecycleState::Active, Some(id)) => {
             // Its answer was lost after it was recorded: answer it again.
             match client
-                .call::<Value>(UpstreamRequest::new(operations.get, &[id]))
+                .call::<Value>(for_caller(
+                    caller,
+                    UpstreamRequest::new(operations.get, &[id]),
+                ))
                 .await
             {
                 Ok(mut object) => {
@@ -88,7 +91,7 @@ pub async fn earlier_attempt(
                 discard(state, &row).await?;
                 return Ok(Resolution::Nothing);
             }
-            match stamped(client, list, &row).await? {
+            match stamped(client, caller, list, &row).await? {
                 Some(mut object) => {
                     Pending::resume(row.facts.id, row.facts.kind)
                         .activate(state, caller, request_id, &object)
@@ -194,6 +197,7 @@ async fn child_of_thread(
 /// its kind made since the row was reserved.
 async fn stamped(
     client: &upstream::UpstreamClient,
+    caller: &Caller,
     list: Operation,
     row: &Resource,
 ) -> Result<Option<Value>, ApiError> {
@@ -206,7 +210,7 @@ async fn stamped(
         if let Some(after) = &after {
             request = request.query("after", after.clone());
         }
-        let page: Value = client.call(request).await?;
+        let page: Value = client.call(for_caller(caller, request)).await?;
         let objects = page["data"].as_array().cloned().unwrap_or_default();
         if let Some(found) = objects
             .iter()

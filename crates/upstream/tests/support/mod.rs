@@ -21,13 +21,25 @@ pub fn emulator_with(config: EmulatorConfig) -> RunningEmulator {
 
 pub fn profile(emulator: &RunningEmulator, flavour: Flavour) -> ProfileConfig {
     let key = SecretString::from(EmulatorConfig::default().api_key);
+    let endpoint = match flavour {
+        Flavour::Foundry => emulator.foundry_project_url(),
+        Flavour::Azure | Flavour::OpenAi => emulator.base_url(),
+    };
     ProfileConfig {
         flavour,
-        endpoint: emulator.base_url().parse().expect("a URL"),
-        api_version: upstream::DEFAULT_AZURE_API_VERSION.to_owned(),
+        endpoint: endpoint.parse().expect("a URL"),
+        api_version: None,
         credential: match flavour {
             Flavour::Azure => CredentialConfig::AzureApiKey { key },
             Flavour::OpenAi => CredentialConfig::OpenAiKey { key },
+            // A Foundry project takes Entra tokens only.
+            Flavour::Foundry => CredentialConfig::EntraClientSecret {
+                tenant_id: "contoso".to_owned(),
+                client_id: EmulatorConfig::default().entra.client_id,
+                client_secret: SecretString::from(EmulatorConfig::default().entra.client_secret),
+                authority: Some(emulator.base_url().parse().expect("a URL")),
+                scope: None,
+            },
         },
         timeouts: Timeouts {
             connect: Duration::from_secs(2),
