@@ -201,3 +201,27 @@ def test_code_interpreter_writes_a_file_its_owner_downloads(alice, bob):
     alice.containers.delete(call.container_id)
     with pytest.raises(openai.NotFoundError):
         alice.containers.retrieve(call.container_id)
+
+
+def test_a_background_stream_is_resumed_where_it_was_left(alice, bob):
+    stream = alice.responses.create(
+        model="gpt-4o", input="resume this stream after a few of its many words",
+        background=True, stream=True,
+    )
+    seen = []
+    for event in stream:
+        seen.append(event)
+        if len(seen) == 3:
+            break
+    stream.close()
+    response_id = seen[0].response.id
+    last = seen[-1].sequence_number
+
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.retrieve(response_id, stream=True, starting_after=last)
+    resumed = list(alice.responses.retrieve(response_id, stream=True, starting_after=last))
+    assert resumed and all(event.sequence_number > last for event in resumed)
+    assert [event.sequence_number for event in resumed] == list(range(last + 1, last + 1 + len(resumed)))
+    assert resumed[-1].type == "response.completed"
+    text = "".join(event.delta for event in resumed if event.type == "response.output_text.delta")
+    assert text.endswith("many words")

@@ -112,6 +112,9 @@ pub(crate) struct ResponseState {
     pub context: Vec<Value>,
     /// Set to true to ask a background response's driver to stop.
     pub cancel: watch::Sender<bool>,
+    /// A background response's events so far, for streams resumed with
+    /// `starting_after`.
+    pub events: Vec<Value>,
 }
 
 /// A container (code interpreter's sandbox), its files and their bytes.

@@ -9,6 +9,30 @@ use utoipa::IntoParams;
 
 use crate::ApiError;
 
+/// Resuming a background response's stream from where a client lost it.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResumeParams {
+    /// `true`: the answer is the response's events (background responses only).
+    pub stream: Option<bool>,
+    /// With `stream`: the events after this `sequence_number`.
+    pub starting_after: Option<u64>,
+}
+
+impl ResumeParams {
+    /// The query passed upstream: nothing unless a stream is asked for.
+    pub fn upstream_query(&self) -> Vec<(String, String)> {
+        if self.stream != Some(true) {
+            return Vec::new();
+        }
+        let mut query = vec![("stream".to_owned(), "true".to_owned())];
+        if let Some(after) = self.starting_after {
+            query.push(("starting_after".to_owned(), after.to_string()));
+        }
+        query
+    }
+}
+
 /// Cursor pagination, as the Assistants API does it.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -9,7 +9,7 @@ use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Paths, Ref, Required, ResponseBuilder, Type};
 
-use super::common::{ListParams, PurposeFilter, RunFilter, StatusFilter};
+use super::common::{ListParams, PurposeFilter, ResumeParams, RunFilter, StatusFilter};
 use super::files::OWNER_HEADER;
 use super::table::{Body, Filter, Query, ROUTES, Route, Serves, Verb};
 
@@ -205,6 +205,7 @@ fn parameters(route: &Route) -> Vec<Parameter> {
     match route.query {
         Query::None => {}
         Query::Page => parameters.extend(ListParams::into_params(query)),
+        Query::Resume => parameters.extend(ResumeParams::into_params(query)),
         Query::PageAnd(filter) => {
             parameters.extend(ListParams::into_params(query));
             parameters.extend(match filter {

@@ -91,19 +91,29 @@ pub async fn create_response(
             return Err(error);
         }
     };
-    let hook = ResponseStream {
-        recorder: Recorder::for_response(&state, &caller, &request_id.0, owner, row),
-        state: state.get_ref().clone(),
+    let recorder = Recorder::for_response(&state, &caller, &request_id.0, owner, row);
+    let hook = stream_hook(&state, &caller, &request_id, recorder, Some(pending));
+    Ok(pass_through(events, Some(hook), &state, surface))
+}
+
+/// What a response's stream records as it passes (see [`ResponseStream`]);
+/// `pending` is the row a streamed create activates, `None` for a resumed
+/// stream of a response already recorded.
+pub(super) fn stream_hook(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &RequestId,
+    recorder: Recorder,
+    pending: Option<Pending>,
+) -> EventHook {
+    ResponseStream {
+        recorder,
+        state: state.clone(),
         caller: caller.clone(),
         request_id: request_id.0.clone(),
-        pending: Some(pending),
-    };
-    Ok(pass_through(
-        events,
-        Some(hook.into_hook()),
-        &state,
-        surface,
-    ))
+        pending,
+    }
+    .into_hook()
 }
 
 /// What a streamed response records as its events pass: the response row

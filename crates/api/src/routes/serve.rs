@@ -9,7 +9,7 @@ use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{
-    ListParams, PurposeFilter, RunFilter, StatusFilter, envelope, object_body, ok,
+    ListParams, PurposeFilter, ResumeParams, RunFilter, StatusFilter, envelope, object_body, ok,
 };
 use super::files::requested_ownership;
 use super::stream::pass_through;
@@ -133,6 +133,7 @@ impl<'a> Call<'a> {
     fn upstream_query(&self) -> Result<Vec<(String, String)>, ApiError> {
         let mut query = match self.route.query {
             Query::None => return Ok(Vec::new()),
+            Query::Resume => return Ok(self.query::<ResumeParams>()?.upstream_query()),
             Query::Page | Query::PageAnd(_) => self.query::<ListParams>()?.upstream_query()?,
         };
         match self.route.query {
@@ -147,7 +148,7 @@ impl<'a> Call<'a> {
                     query.push(("filter".to_owned(), status));
                 }
             }
-            Query::PageAnd(Filter::Purpose) | Query::Page | Query::None => {}
+            Query::PageAnd(Filter::Purpose) | Query::Page | Query::None | Query::Resume => {}
         }
         Ok(query)
     }
@@ -187,17 +188,32 @@ impl<'a> Call<'a> {
             Answer::AsIs => Ok(self.answer(authorized.forward(upstream).await?)),
             Answer::Bytes => Ok(bytes(authorized.raw(upstream).await?)),
             Answer::Response => {
-                let response = authorized.forward(upstream).await?;
-                let owner = resource.facts.owner;
-                Recorder::for_response(
+                let recorder = Recorder::for_response(
                     self.state,
                     self.caller,
                     &self.request_id.0,
-                    owner,
+                    resource.facts.owner,
                     resource.facts.id,
-                )
-                .response(&response)
-                .await;
+                );
+                if upstream.query.iter().any(|(name, _)| name == "stream") {
+                    // A background response's events, recorded as they pass.
+                    let events = authorized.stream(upstream).await?;
+                    let hook = super::responses::stream_hook(
+                        self.state,
+                        self.caller,
+                        self.request_id,
+                        recorder,
+                        None,
+                    );
+                    return Ok(pass_through(
+                        events,
+                        Some(hook),
+                        self.state,
+                        Surface::of(self.request),
+                    ));
+                }
+                let response = authorized.forward(upstream).await?;
+                recorder.response(&response).await;
                 Ok(self.answer(response))
             }
             Answer::Recorded | Answer::RunOrStream => {

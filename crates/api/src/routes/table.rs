@@ -160,6 +160,8 @@ pub enum Query {
     Page,
     /// A page and one filter.
     PageAnd(Filter),
+    /// `stream`, `starting_after`: a background response's events.
+    Resume,
 }
 
 /// A list filter beside the page parameters.
@@ -233,13 +235,14 @@ impl Route {
 
     /// Whether `"stream": true` makes the answer a `text/event-stream`.
     pub fn streams(&self) -> bool {
-        matches!(
-            self.serves,
-            Serves::Forward {
-                answer: RunOrStream,
-                ..
-            } | Serves::Special(Special::CreateThreadAndRun | Special::CreateResponse)
-        )
+        self.query == Query::Resume
+            || matches!(
+                self.serves,
+                Serves::Forward {
+                    answer: RunOrStream,
+                    ..
+                } | Serves::Special(Special::CreateThreadAndRun | Special::CreateResponse)
+            )
     }
 
     /// Whether the route names an existing object at all (an upload makes
@@ -307,6 +310,12 @@ impl Route {
     }
 
     /// Tagged and summed up, answering raw bytes.
+    /// A background response's events may be resumed (`stream`, `starting_after`).
+    const fn resume(mut self) -> Self {
+        self.query = Query::Resume;
+        self
+    }
+
     /// A route whose success answer has no body, as the upstream's.
     const fn nothing(mut self, tag: &'static str, summary: &'static str) -> Self {
         self.doc.tag = tag;
@@ -656,7 +665,9 @@ pub static ROUTES: &[Route] = &[
         .of("ResponseObject")
         .errors(&[(400, None), (404, Some("A cursor names no response of the caller"))]),
     get("/responses/{response_id}", "getResponse", forward(Op::GetResponse, Response, Read, ResponseView))
-        .doc("Responses", "Retrieves one of the caller's stored responses.", "ResponseObject"),
+        .resume()
+        .doc("Responses", "Retrieves one of the caller's stored responses.", "ResponseObject")
+        .says("The response, or with `stream=true` (a background response) a `text/event-stream` of its events after `starting_after`"),
     delete("/responses/{response_id}", "deleteResponse", remove(Op::DeleteResponse, Response))
         .nothing("Responses", "Deletes a stored response (an empty answer, as the upstream's).")
         .says("Deleted (no body)"),

@@ -455,6 +455,7 @@ async fn create(state: web::Data<State>, body: web::Bytes) -> Reply {
         store.responses.insert(
             id.clone(),
             ResponseState {
+                events: Vec::new(),
                 object: response.clone(),
                 input: request.input.clone(),
                 context,
@@ -499,11 +500,18 @@ async fn drive(state: Arc<State>, request: Request, plan: Plan, response: Value,
         .map(|stored| stored.cancel.subscribe());
     let step = state.config.timing.step;
     let mut sequence = 0_u64;
+    let keeps_events = request.background;
     let mut emit = |name: &'static str, mut data: Value| {
         data["type"] = json!(name);
         data["sequence_number"] = json!(sequence);
         sequence += 1;
         events.emit(name, &data);
+        // A background response's stream can be resumed from any event.
+        if keeps_events {
+            if let Some(stored) = state.store().responses.get_mut(&id) {
+                stored.events.push(data);
+            }
+        }
     };
     let cancelled = |cancel: &mut Option<watch::Receiver<bool>>| {
         cancel
@@ -599,13 +607,102 @@ fn not_found(id: &str) -> EmulatorError {
     }
 }
 
-async fn retrieve(state: web::Data<State>, path: web::Path<String>) -> Reply {
-    let store = state.store();
-    let stored = store
-        .responses
-        .get(path.as_str())
-        .ok_or_else(|| not_found(&path))?;
-    ok(stored.object.clone())
+/// `GET /responses/{id}`: with `stream=true` (a background response), its
+/// events after `starting_after`, then the rest as they come.
+#[derive(Debug, serde::Deserialize)]
+struct RetrieveQuery {
+    stream: Option<bool>,
+    starting_after: Option<u64>,
+}
+
+async fn retrieve(
+    state: web::Data<State>,
+    path: web::Path<String>,
+    query: web::Query<RetrieveQuery>,
+) -> Reply {
+    let background = {
+        let store = state.store();
+        let stored = store
+            .responses
+            .get(path.as_str())
+            .ok_or_else(|| not_found(&path))?;
+        if query.stream != Some(true) {
+            return ok(stored.object.clone());
+        }
+        stored.object["background"] == true
+    };
+    if !background {
+        return Err(EmulatorError::invalid_param(
+            "stream",
+            "Only responses created with background=true can be streamed on retrieve.",
+        ));
+    }
+    let state = state.into_inner();
+    let (events, answer) = stream::channel_without_done(
+        None,
+        state.open_streams.clone(),
+        state.config.timing.heartbeat,
+    );
+    actix_web::rt::spawn(resume(
+        state,
+        path.into_inner(),
+        query.starting_after,
+        events,
+    ));
+    Ok(answer)
+}
+
+/// Sends a background response's events after `after`, following it until
+/// it ends (or is gone); bounded by its slowest possible course.
+async fn resume(state: Arc<State>, id: String, after: Option<u64>, events: Emitter) {
+    let step = state.config.timing.step;
+    let limit = state.config.timing.slow + step * 1000;
+    let started = tokio::time::Instant::now();
+    let mut next = after.map_or(0, |after| after + 1);
+    while started.elapsed() < limit {
+        let (fresh, finished) = {
+            let store = state.store();
+            let Some(stored) = store.responses.get(&id) else {
+                return;
+            };
+            let fresh: Vec<Value> = stored
+                .events
+                .iter()
+                .filter(|event| event["sequence_number"].as_u64().is_some_and(|n| n >= next))
+                .cloned()
+                .collect();
+            // Ended once its last event is a final one (the status may be
+            // final a moment before that event is kept).
+            let finished = stored.events.last().is_some_and(|event| {
+                matches!(
+                    event["type"].as_str(),
+                    Some("response.completed" | "response.failed" | "response.cancelled")
+                )
+            });
+            (fresh, finished)
+        };
+        for event in fresh {
+            next = event["sequence_number"].as_u64().unwrap_or(next) + 1;
+            let name = match event["type"].as_str().unwrap_or_default() {
+                "response.created" => "response.created",
+                "response.in_progress" => "response.in_progress",
+                "response.output_item.added" => "response.output_item.added",
+                "response.content_part.added" => "response.content_part.added",
+                "response.output_text.delta" => "response.output_text.delta",
+                "response.output_text.done" => "response.output_text.done",
+                "response.content_part.done" => "response.content_part.done",
+                "response.output_item.done" => "response.output_item.done",
+                "response.completed" => "response.completed",
+                "response.failed" => "response.failed",
+                _ => "response.cancelled",
+            };
+            events.emit(name, &event);
+        }
+        if finished {
+            return;
+        }
+        tokio::time::sleep(step).await;
+    }
 }
 
 async fn delete(state: web::Data<State>, path: web::Path<String>) -> Reply {
