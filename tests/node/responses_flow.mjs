@@ -3,7 +3,7 @@
 // response cancelled, a conversation with its items, deletes; another user
 // reaches none of it.
 import assert from "node:assert/strict";
-import OpenAI, { NotFoundError } from "openai";
+import OpenAI, { NotFoundError, toFile } from "openai";
 
 const baseURL = `${process.env.THREADGATE_URL}/v1`;
 const alice = new OpenAI({ baseURL, apiKey: process.env.ALICE_TOKEN, maxRetries: 0 });
@@ -55,6 +55,37 @@ const reply = await alice.responses.create({ model: "gpt-4o", input: "#recall", 
 assert.match(reply.output_text, /blue door/);
 const items = await alice.conversations.items.list(conversation.id, { order: "asc" });
 assert.equal(items.data.length, 3);
+
+// Code interpreter writes a file into a new container of alice's; she
+// downloads it; file_search reads her vector store.
+const csv = await alice.files.create({
+  file: await toFile(Buffer.from("a,b\n1,2\n"), "data.csv"),
+  purpose: "user_data",
+});
+const charted = await alice.responses.create({
+  model: "gpt-4o",
+  input: "chart it #output-file",
+  tools: [{ type: "code_interpreter", container: { type: "auto", file_ids: [csv.id] } }],
+});
+const interpreted = charted.output.find((item) => item.type === "code_interpreter_call");
+const [citation] = charted.output.find((item) => item.type === "message").content[0].annotations;
+assert.equal(citation.type, "container_file_citation");
+const chart = await alice.containers.files.content.retrieve(citation.file_id, {
+  container_id: interpreted.container_id,
+});
+const png = new Uint8Array(await chart.arrayBuffer());
+assert.deepEqual([...png.slice(1, 4)], [0x50, 0x4e, 0x47]);
+await refused(bob.containers.retrieve(interpreted.container_id));
+const store = await alice.vectorStores.create({ name: "kb", file_ids: [csv.id] });
+const searched = await alice.responses.create({
+  model: "gpt-4o",
+  input: "what is in data.csv?",
+  tools: [{ type: "file_search", vector_store_ids: [store.id] }],
+});
+assert.equal(searched.status, "completed");
+await refused(
+  bob.responses.create({ model: "gpt-4o", input: "x", tools: [{ type: "file_search", vector_store_ids: [store.id] }] }),
+);
 
 await refused(bob.responses.retrieve(first.id));
 await refused(bob.responses.create({ model: "gpt-4o", input: "x", previous_response_id: first.id }));

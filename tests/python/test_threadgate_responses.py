@@ -225,3 +225,37 @@ def test_a_background_stream_is_resumed_where_it_was_left(alice, bob):
     assert resumed[-1].type == "response.completed"
     text = "".join(event.delta for event in resumed if event.type == "response.output_text.delta")
     assert text.endswith("many words")
+
+
+def test_items_are_referenced_only_from_the_conversation_they_are_in(alice, bob):
+    conversation = alice.conversations.create(items=[{"role": "user", "content": "The code is 4711."}])
+    [item] = alice.conversations.items.list(conversation.id).data
+    reply = alice.responses.create(
+        model="gpt-4o", conversation=conversation.id,
+        input=[{"type": "item_reference", "id": item.id}, {"role": "user", "content": "#recall"}],
+    )
+    assert "4711" in reply.output_text
+
+    # Bob names alice's item from his own conversation, or from none.
+    bobs = bob.conversations.create()
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.create(model="gpt-4o", conversation=bobs.id,
+                             input=[{"type": "item_reference", "id": item.id}])
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.create(model="gpt-4o", input=[{"type": "item_reference", "id": item.id}])
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.input_tokens.count(model="gpt-4o", conversation=bobs.id,
+                                         input=[{"type": "item_reference", "id": item.id}])
+
+
+def test_own_lists_page_with_clean_cursors(alice):
+    made = [alice.responses.create(model="gpt-4o", input=f"page {n}").id for n in range(3)]
+    token = os.environ["ALICE_TOKEN"]
+    first = httpx.get(os.environ["THREADGATE_URL"] + "/v1/responses", params={"limit": 2},
+                      headers={"Authorization": f"Bearer {token}"}).json()
+    assert first["has_more"] is True and len(first["data"]) == 2
+    rest = httpx.get(os.environ["THREADGATE_URL"] + "/v1/responses",
+                     params={"limit": 100, "after": first["last_id"]},
+                     headers={"Authorization": f"Bearer {token}"}).json()
+    seen = [r["id"] for r in first["data"]] + [r["id"] for r in rest["data"]]
+    assert len(seen) == len(set(seen)) and set(made) <= set(seen)

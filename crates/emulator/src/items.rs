@@ -77,11 +77,19 @@ pub(crate) fn stored(item: &Value, location: &str) -> Result<Value, EmulatorErro
             call["status"] = json!("completed");
             Ok(call)
         }
+        // Resolved against the store by the caller of this function.
+        "item_reference" => {
+            let id = fields
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| EmulatorError::missing(&format!("{location}.id")))?;
+            Ok(json!({"type": "item_reference", "id": id}))
+        }
         other => Err(EmulatorError::invalid_param(
             &format!("{location}.type"),
             format!(
                 "Invalid value for '{location}.type': '{other}' is not one of message, \
-                 function_call, function_call_output."
+                 function_call, function_call_output, item_reference."
             ),
         )),
     }

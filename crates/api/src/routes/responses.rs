@@ -3,11 +3,13 @@
 //! from its `response.created` event before that event reaches the caller;
 //! with `store: false` nothing is recorded (and nothing can be retrieved).
 //! What Threadgate cannot vouch for is refused before the upstream hears of
-//! the request: item references, prompts, and tools that reach other
-//! systems.
+//! the request: prompts, tools that reach other systems, and item
+//! references other than to items of the conversation the request
+//! continues (each confirmed by the upstream's read of the item under that
+//! conversation, after the conversation is authorized as the caller's).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{Ownership, ResourceKind};
+use domain::{Ownership, ResourceKind, UpstreamId};
 use futures_util::FutureExt;
 use serde_json::Value;
 use upstream::{Operation, UpstreamRequest};
@@ -19,7 +21,7 @@ use crate::auth::Caller;
 use crate::azure::Surface;
 use crate::gateway::lifecycle::Pending;
 use crate::gateway::recording::{EventHook, Recorder};
-use crate::gateway::{Exchange, metadata, owner_of_new};
+use crate::gateway::{Authorized, Exchange, metadata, owner_of_new};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState};
 
@@ -52,6 +54,7 @@ pub async fn create_response(
         // Nothing is kept upstream, so nothing is recorded: the grant
         // covers what the body names, and the answer passes through.
         let authorized = exchange.authorize().await?;
+        vouch_for_item_references(&authorized, &body).await?;
         let upstream = UpstreamRequest::new(Operation::CreateResponse, &[]).json(body);
         if stream {
             let events = authorized.stream(upstream).await?;
@@ -62,6 +65,7 @@ pub async fn create_response(
         return Ok(ok(answer));
     }
     let authorized = exchange.authorize_create(ResourceKind::Response).await?;
+    vouch_for_item_references(&authorized, &body).await?;
     let owner = owner_of_new(&caller, Ownership::Own)?;
     if !stream {
         let (row, mut answer) = authorized
@@ -171,7 +175,7 @@ impl ResponseStream {
 
 /// Refuses what names something Threadgate has no record of, or reaches
 /// beyond the tenant's upstream, with the answers an unknown id gets.
-fn refuse_what_cannot_be_vouched_for(body: &Value) -> Result<(), ApiError> {
+pub(super) fn refuse_what_cannot_be_vouched_for(body: &Value) -> Result<(), ApiError> {
     if let Some(prompt) = body.get("prompt").filter(|prompt| !prompt.is_null()) {
         // No prompt is registered for any tenant yet.
         let id = prompt["id"].as_str().unwrap_or_default();
@@ -192,14 +196,74 @@ fn refuse_what_cannot_be_vouched_for(body: &Value) -> Result<(), ApiError> {
             ));
         }
     }
-    for item in body["input"].as_array().into_iter().flatten() {
-        if item["type"] == "item_reference" {
-            // Which conversation or response an item came from cannot be
-            // told from its id: refused as unknown.
-            let id = item["id"].as_str().unwrap_or_default();
-            return Err(ApiError::not_found(format!(
-                "No item found with id '{id}'."
-            )));
+    let references = item_references(body);
+    if references.len() > MAX_ITEM_REFERENCES {
+        return Err(ApiError::bad_request(
+            format!("At most {MAX_ITEM_REFERENCES} item references per request."),
+            Some("input"),
+        ));
+    }
+    if let (Some(id), None) = (references.first(), conversation_of(body)) {
+        // An item's id does not tell which conversation it is in: only
+        // items of the conversation the request continues can be vouched for.
+        return Err(unknown_item(id));
+    }
+    Ok(())
+}
+
+/// The most `item_reference`s one request may name (each is one upstream
+/// read before the request is sent).
+const MAX_ITEM_REFERENCES: usize = 20;
+
+/// The ids of the `item_reference`s in `input`.
+fn item_references(body: &Value) -> Vec<String> {
+    body["input"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| item["type"] == "item_reference")
+        .map(|item| item["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The conversation a request continues: a string, or `{"id"}`.
+fn conversation_of(body: &Value) -> Option<&str> {
+    body["conversation"]
+        .as_str()
+        .or_else(|| body["conversation"]["id"].as_str())
+}
+
+fn unknown_item(id: &str) -> ApiError {
+    ApiError::not_found(format!("No item found with id '{id}'."))
+}
+
+/// Confirms, once the request's conversation is authorized as the
+/// caller's, that every item it references is an item of that
+/// conversation: the upstream's own read of the item under it.
+pub(super) async fn vouch_for_item_references(
+    authorized: &Authorized<'_>,
+    body: &Value,
+) -> Result<(), ApiError> {
+    let references = item_references(body);
+    let Some(conversation) = conversation_of(body) else {
+        return match references.first() {
+            Some(id) => Err(unknown_item(id)),
+            None => Ok(()),
+        };
+    };
+    let conversation = UpstreamId::parse(conversation).map_err(|_| unknown_item(conversation))?;
+    for id in references {
+        let item = UpstreamId::parse(&id).map_err(|_| unknown_item(&id))?;
+        let found = authorized
+            .forward(UpstreamRequest::new(
+                Operation::GetConversationItem,
+                &[&conversation, &item],
+            ))
+            .await;
+        match found {
+            Ok(_) => {}
+            Err(ApiError::NotFound { .. }) => return Err(unknown_item(&id)),
+            Err(other) => return Err(other),
         }
     }
     Ok(())

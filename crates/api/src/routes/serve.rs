@@ -300,9 +300,15 @@ impl<'a> Call<'a> {
     ) -> Result<HttpResponse, ApiError> {
         let mut exchange = self.exchange();
         if let Some(body) = &body {
+            // Counting and compacting read a response's input as creating
+            // one does: the same refusals and the same vouching.
+            super::responses::refuse_what_cannot_be_vouched_for(body)?;
             exchange = exchange.body(operation, body)?;
         }
         let authorized = exchange.authorize().await?;
+        if let Some(body) = &body {
+            super::responses::vouch_for_item_references(&authorized, body).await?;
+        }
         let mut upstream = UpstreamRequest::new(operation, &[]);
         if let Some(body) = body {
             upstream = upstream.json(body);

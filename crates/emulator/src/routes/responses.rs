@@ -144,6 +144,7 @@ fn read_request(state: &State, raw: &[u8], needs_model: bool) -> Result<Request,
         ));
     }
     let mut store_guard = state.store();
+    let input = resolve_references(&store_guard, input)?;
     let history = match (previous, &conversation) {
         (Some(previous), _) => store_guard
             .responses
@@ -172,6 +173,30 @@ fn read_request(state: &State, raw: &[u8], needs_model: bool) -> Result<Request,
         stream,
         background,
     })
+}
+
+/// Input items with each `item_reference` replaced by the item it names,
+/// wherever in the store it is (any conversation).
+fn resolve_references(
+    store: &crate::state::Store,
+    input: Vec<Value>,
+) -> Result<Vec<Value>, EmulatorError> {
+    input
+        .into_iter()
+        .map(|item| {
+            if item["type"] != "item_reference" {
+                return Ok(item);
+            }
+            let id = item["id"].as_str().unwrap_or_default();
+            store
+                .conversations
+                .values()
+                .find_map(|conversation| conversation.items.get(id).cloned())
+                .ok_or_else(|| EmulatorError::NotFound {
+                    message: format!("Item with id '{id}' not found."),
+                })
+        })
+        .collect()
 }
 
 /// Tools as the Responses API takes them: typed objects; a function tool
