@@ -17,6 +17,7 @@ mod fuzz;
 mod health;
 mod idempotency;
 mod matrix;
+mod organization;
 mod reconcile;
 mod reliability;
 mod sdk;

@@ -19,6 +19,8 @@ pub mod gateway;
 mod health;
 pub mod idempotency;
 pub mod observe;
+pub mod organization;
+pub mod policy;
 pub mod request_id;
 pub mod routes;
 mod state;
@@ -54,6 +56,7 @@ caller's answer 404, exactly like ids that never existed.",
         (name = "Conversations", description = "The caller's conversations and their items (the Conversations API)."),
         (name = "Responses", description = "The caller's responses (the Responses API, the Assistants API's successor)."),
         (name = "Containers", description = "The caller's containers (code interpreter's sandboxes) and their files."),
+        (name = "Organization", description = "The tenant's administration, for its admins only."),
         (name = "operations", description = "Liveness, readiness and this document.")
     ),
     components(schemas(
@@ -61,6 +64,8 @@ caller's answer 404, exactly like ids that never existed.",
         ErrorDetail,
         routes::schemas::AssistantObject,
         routes::schemas::AssistantRequest,
+        organization::Policy,
+        organization::PolicyRequest,
         routes::schemas::CompactionObject,
         routes::schemas::ContainerFileObject,
         routes::schemas::ContainerObject,
@@ -134,14 +139,17 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Registers the operational routes (health, this document). The same
+/// Registers the operational routes (health, this document) and the
+/// tenant administration API. The same
 /// function feeds the running app and the OpenAPI document.
 fn operational_routes(config: &mut utoipa_actix_web::service_config::ServiceConfig) {
     config
         .service(health::healthz)
         .service(health::readyz)
         .service(docs::openapi_json)
-        .service(docs::docs_page);
+        .service(docs::docs_page)
+        .service(organization::get_policy)
+        .service(organization::update_policy);
 }
 
 /// How large a request body may be.

@@ -111,6 +111,9 @@ diesel::table! {
         admins_read_conversations -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        retention_days -> Nullable<Int4>,
+        allowed_tools -> Nullable<Array<Nullable<Text>>>,
+        allowed_models -> Nullable<Array<Nullable<Text>>>,
     }
 }
 

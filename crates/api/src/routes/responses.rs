@@ -25,17 +25,6 @@ use crate::gateway::{Authorized, Exchange, metadata, owner_of_new};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState};
 
-/// Tool types a response may use. `mcp` and connectors reach systems
-/// outside the tenant's upstream and are refused.
-const ALLOWED_TOOLS: &[&str] = &[
-    "function",
-    "file_search",
-    "code_interpreter",
-    "web_search",
-    "web_search_preview",
-    "image_generation",
-];
-
 /// Creates a response for the caller.
 pub async fn create_response(
     state: web::Data<AppState>,
@@ -45,7 +34,7 @@ pub async fn create_response(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
-    refuse_what_cannot_be_vouched_for(&body)?;
+    refuse_what_cannot_be_vouched_for(&caller, &body)?;
     let surface = Surface::of(&request);
     let stream = Asked::of(Some(&body)).stream;
     let exchange =
@@ -175,26 +164,18 @@ impl ResponseStream {
 
 /// Refuses what names something Threadgate has no record of, or reaches
 /// beyond the tenant's upstream, with the answers an unknown id gets.
-pub(super) fn refuse_what_cannot_be_vouched_for(body: &Value) -> Result<(), ApiError> {
+pub(super) fn refuse_what_cannot_be_vouched_for(
+    caller: &Caller,
+    body: &Value,
+) -> Result<(), ApiError> {
+    // Tools and models the tenant's policy allows.
+    crate::policy::check_use(&caller.tenant.settings, body)?;
     if let Some(prompt) = body.get("prompt").filter(|prompt| !prompt.is_null()) {
         // No prompt is registered for any tenant yet.
         let id = prompt["id"].as_str().unwrap_or_default();
         return Err(ApiError::not_found(format!(
             "No prompt found with id '{id}'."
         )));
-    }
-    for (index, tool) in body["tools"].as_array().into_iter().flatten().enumerate() {
-        let kind = tool["type"].as_str().unwrap_or_default();
-        if !ALLOWED_TOOLS.contains(&kind) {
-            return Err(ApiError::bad_request(
-                format!(
-                    "Tool type '{kind}' is not allowed: it reaches systems outside this service. \
-                     Use one of {}.",
-                    ALLOWED_TOOLS.join(", ")
-                ),
-                Some(&format!("tools[{index}].type")),
-            ));
-        }
     }
     let references = item_references(body);
     if references.len() > MAX_ITEM_REFERENCES {

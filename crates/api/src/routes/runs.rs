@@ -28,6 +28,7 @@ pub async fn create_thread_and_run(
 ) -> Result<HttpResponse, ApiError> {
     let surface = Surface::of(&request);
     let mut body = object_body(body.into_inner())?;
+    crate::policy::check_use(&caller.tenant.settings, &body)?;
     if !(body["thread"].is_object() || body["thread"].is_null()) {
         return Err(ApiError::bad_request(
             "Invalid type for 'thread': expected an object.",

@@ -164,6 +164,9 @@ impl<'a> Call<'a> {
         let object = self.path_values()[0];
         let mut exchange = self.exchange().path(kind, object, action);
         if let Some(body) = &body {
+            if matches!(operation, Operation::CreateRun | Operation::ModifyAssistant) {
+                crate::policy::check_use(&self.caller.tenant.settings, body)?;
+            }
             exchange = exchange.body(operation, body)?;
         }
         let query = self.upstream_query()?;
@@ -246,6 +249,9 @@ impl<'a> Call<'a> {
         owner: NewOwner,
         body: Value,
     ) -> Result<HttpResponse, ApiError> {
+        if operation == Operation::CreateAssistant {
+            crate::policy::check_use(&self.caller.tenant.settings, &body)?;
+        }
         let authorized = self
             .exchange()
             .body(operation, &body)?
@@ -302,7 +308,7 @@ impl<'a> Call<'a> {
         if let Some(body) = &body {
             // Counting and compacting read a response's input as creating
             // one does: the same refusals and the same vouching.
-            super::responses::refuse_what_cannot_be_vouched_for(body)?;
+            super::responses::refuse_what_cannot_be_vouched_for(self.caller, body)?;
             exchange = exchange.body(operation, body)?;
         }
         let authorized = exchange.authorize().await?;

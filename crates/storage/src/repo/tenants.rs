@@ -15,7 +15,30 @@ pub struct Tenant {
     pub active: bool,
     pub upstream_profile: String,
     pub policy: TenantPolicy,
+    pub settings: TenantSettings,
     pub created_at: DateTime<Utc>,
+}
+
+/// The parts of a tenant's policy the authorization decision does not
+/// read: what runs and responses may use, and how long state is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantSettings {
+    /// Days after which conversation state is deleted; `None`: kept.
+    pub retention_days: Option<i32>,
+    /// Tool types runs and responses may use; `None`: the built-in set.
+    pub allowed_tools: Option<Vec<String>>,
+    /// Models runs and responses may name; `None`: any.
+    pub allowed_models: Option<Vec<String>>,
+}
+
+/// A partial update of the policy: `None` leaves a setting as it is;
+/// `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyUpdate {
+    pub admins_read_conversations: Option<bool>,
+    pub retention_days: Option<Option<i32>>,
+    pub allowed_tools: Option<Option<Vec<String>>>,
+    pub allowed_models: Option<Option<Vec<String>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +58,18 @@ struct TenantRow {
     upstream_profile: String,
     admins_read_conversations: bool,
     created_at: DateTime<Utc>,
+    retention_days: Option<i32>,
+    allowed_tools: Option<Vec<Option<String>>>,
+    allowed_models: Option<Vec<Option<String>>>,
+}
+
+/// A text array as written: PostgreSQL's elements may be null, ours never are.
+fn texts(array: Option<Vec<Option<String>>>) -> Option<Vec<String>> {
+    array.map(|items| items.into_iter().flatten().collect())
+}
+
+fn nullable_texts(list: Option<Vec<String>>) -> Option<Vec<Option<String>>> {
+    list.map(|items| items.into_iter().map(Some).collect())
 }
 
 impl From<TenantRow> for Tenant {
@@ -47,6 +82,11 @@ impl From<TenantRow> for Tenant {
             upstream_profile: row.upstream_profile,
             policy: TenantPolicy {
                 admins_read_conversations: row.admins_read_conversations,
+            },
+            settings: TenantSettings {
+                retention_days: row.retention_days,
+                allowed_tools: texts(row.allowed_tools),
+                allowed_models: texts(row.allowed_models),
             },
             created_at: row.created_at,
         }
@@ -89,4 +129,41 @@ pub fn list(conn: &mut PgConnection) -> Result<Vec<Tenant>, StorageError> {
         .select(TenantRow::as_select())
         .load(conn)?;
     Ok(rows.into_iter().map(Tenant::from).collect())
+}
+
+/// Applies a partial update of the tenant's policy in one statement;
+/// answers the tenant as it now is.
+pub fn update_policy(
+    conn: &mut PgConnection,
+    id: TenantId,
+    update: &PolicyUpdate,
+) -> Result<Tenant, StorageError> {
+    conn.transaction(|conn| {
+        let current = find(conn, id)?;
+        let row = diesel::update(tenants::table.find(id.as_uuid()))
+            .set((
+                tenants::admins_read_conversations.eq(update
+                    .admins_read_conversations
+                    .unwrap_or(current.policy.admins_read_conversations)),
+                tenants::retention_days.eq(update
+                    .retention_days
+                    .unwrap_or(current.settings.retention_days)),
+                tenants::allowed_tools.eq(nullable_texts(
+                    update
+                        .allowed_tools
+                        .clone()
+                        .unwrap_or(current.settings.allowed_tools),
+                )),
+                tenants::allowed_models.eq(nullable_texts(
+                    update
+                        .allowed_models
+                        .clone()
+                        .unwrap_or(current.settings.allowed_models),
+                )),
+                tenants::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(TenantRow::as_returning())
+            .get_result(conn)?;
+        Ok(row.into())
+    })
 }

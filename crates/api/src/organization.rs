@@ -1,0 +1,202 @@
+//! The tenant administration API under `/v1/organization/`, for a tenant's
+//! admins (an admin token of the tenant's issuer, or an admin API key).
+//! Anyone else, members included, gets the answer a path that does not
+//! exist gets; an admin acts only inside their own tenant, which the
+//! credential names.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::{Deserialize, Deserializer, Serialize};
+use storage::repo::audit::Outcome;
+use storage::repo::tenants::{self, PolicyUpdate, Tenant};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::policy::{KNOWN_TOOLS, allowed_tools};
+use crate::request_id::RequestId;
+use crate::{ApiError, AppState, ErrorBody};
+
+/// The longest `retention_days` (ten years).
+const MAX_RETENTION_DAYS: i32 = 3650;
+/// The most models a tenant may list.
+const MAX_MODELS: usize = 64;
+
+/// The tenant's settings, in one object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Policy {
+    /// Always `organization.policy`.
+    object: &'static str,
+    /// Whether tenant admins may read (never change) their users'
+    /// conversations: threads, conversations, responses.
+    admins_read_conversations: bool,
+    /// Conversation state older than this many days is deleted by the
+    /// reconciler; `null`: kept.
+    retention_days: Option<i32>,
+    /// Tool types runs and responses may use.
+    allowed_tools: Vec<String>,
+    /// Models runs, responses and assistants may name; `null`: any.
+    allowed_models: Option<Vec<String>>,
+}
+
+impl Policy {
+    fn of(tenant: &Tenant) -> Self {
+        Policy {
+            object: "organization.policy",
+            admins_read_conversations: tenant.policy.admins_read_conversations,
+            retention_days: tenant.settings.retention_days,
+            allowed_tools: allowed_tools(&tenant.settings),
+            allowed_models: tenant.settings.allowed_models.clone(),
+        }
+    }
+}
+
+/// A partial update: fields left out stay as they are; `null` clears
+/// `retention_days` (keep), `allowed_tools` (the built-in set) and
+/// `allowed_models` (any).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    admins_read_conversations: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 3650)]
+    retention_days: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    allowed_tools: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    allowed_models: Option<Option<Vec<String>>>,
+}
+
+/// A field that is present, possibly `null` (an absent one stays `None`).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl PolicyRequest {
+    /// The update, once every value is checked; a bad one is a 400 that
+    /// names it.
+    fn checked(self) -> Result<PolicyUpdate, ApiError> {
+        if let Some(Some(days)) = self.retention_days {
+            if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+                return Err(ApiError::bad_request(
+                    format!(
+                        "Invalid 'retention_days': between 1 and {MAX_RETENTION_DAYS}, or null to keep everything."
+                    ),
+                    Some("retention_days"),
+                ));
+            }
+        }
+        if let Some(Some(tools)) = &self.allowed_tools {
+            if let Some((index, unknown)) = tools
+                .iter()
+                .enumerate()
+                .find(|(_, tool)| !KNOWN_TOOLS.contains(&tool.as_str()))
+            {
+                return Err(ApiError::bad_request(
+                    format!(
+                        "Invalid 'allowed_tools[{index}]': '{unknown}' is not one of {}.",
+                        KNOWN_TOOLS.join(", ")
+                    ),
+                    Some(&format!("allowed_tools[{index}]")),
+                ));
+            }
+        }
+        if let Some(Some(models)) = &self.allowed_models {
+            if models.len() > MAX_MODELS {
+                return Err(ApiError::bad_request(
+                    format!("Invalid 'allowed_models': at most {MAX_MODELS} models."),
+                    Some("allowed_models"),
+                ));
+            }
+            if let Some(index) = models
+                .iter()
+                .position(|model| model.is_empty() || model.len() > 128)
+            {
+                return Err(ApiError::bad_request(
+                    format!(
+                        "Invalid 'allowed_models[{index}]': a model name of 1 to 128 characters."
+                    ),
+                    Some(&format!("allowed_models[{index}]")),
+                ));
+            }
+        }
+        Ok(PolicyUpdate {
+            admins_read_conversations: self.admins_read_conversations,
+            retention_days: self.retention_days,
+            allowed_tools: self.allowed_tools,
+            allowed_models: self.allowed_models,
+        })
+    }
+}
+
+/// The tenant's admins only; anyone else meets a path that does not exist.
+fn admin_only(caller: &Caller, request: &HttpRequest) -> Result<(), ApiError> {
+    if caller.principal.is_admin() {
+        return Ok(());
+    }
+    Err(ApiError::not_found(format!(
+        "Invalid URL ({} {})",
+        request.method(),
+        request.path()
+    )))
+}
+
+/// The tenant's policy.
+#[utoipa::path(
+    tag = "Organization",
+    operation_id = "getOrganizationPolicy",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The tenant's policy", body = Policy),
+        (status = 404, description = "Not a tenant admin (the path answers as if it did not exist)", body = ErrorBody)
+    )
+)]
+#[get("/v1/organization/policy")]
+pub async fn get_policy(caller: Caller, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    admin_only(&caller, &request)?;
+    Ok(HttpResponse::Ok().json(Policy::of(&caller.tenant)))
+}
+
+/// Changes the tenant's policy: only the fields sent. Takes effect on the
+/// next request on every replica (the tenant is read per request).
+#[utoipa::path(
+    tag = "Organization",
+    operation_id = "updateOrganizationPolicy",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = PolicyRequest,
+    responses(
+        (status = 200, description = "The tenant's policy as it now is", body = Policy),
+        (status = 400, description = "A value is out of range or unknown; the message names it", body = ErrorBody),
+        (status = 404, description = "Not a tenant admin (the path answers as if it did not exist)", body = ErrorBody)
+    )
+)]
+#[post("/v1/organization/policy")]
+pub async fn update_policy(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    request: HttpRequest,
+    body: web::Json<PolicyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(&caller, &request)?;
+    let update = body.into_inner().checked()?;
+    let details = serde_json::json!({
+        "admins_read_conversations": update.admins_read_conversations,
+        "retention_days": update.retention_days,
+        "allowed_tools": update.allowed_tools,
+        "allowed_models": update.allowed_models,
+    });
+    let tenant_id = caller.tenant.id;
+    let tenant = state
+        .database
+        .run("tenants.update_policy", move |conn| {
+            tenants::update_policy(conn, tenant_id, &update)
+        })
+        .await?;
+    let mut event = crate::audit::event(&caller, &request_id.0, "policy_update", Outcome::Allow);
+    event.details = details;
+    state.audit.record(event);
+    Ok(HttpResponse::Ok().json(Policy::of(&tenant)))
+}
