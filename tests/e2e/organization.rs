@@ -162,3 +162,257 @@ async fn a_tenant_admin_sets_the_policy_and_it_binds_at_once() {
         .count();
     assert_eq!(updates, 3, "narrowed, cleared, opened to admins");
 }
+
+#[actix_web::test]
+async fn a_tenant_admin_manages_users_and_api_keys() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    let admin = app.admin_token("acme", "root");
+    let alice = app.token("acme", "alice");
+    let bob = app.token("acme", "bob");
+    let globex_admin = app.admin_token("globex", "boss");
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    assert_eq!(app.call(&bob, "GET", "/v1/threads", None).await.status, 200);
+
+    // Users, paged with clean cursors.
+    let first = app
+        .call(&admin, "GET", "/v1/organization/users?limit=1", None)
+        .await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.body["has_more"], true);
+    let after = first.body["last_id"].as_str().unwrap().to_owned();
+    let rest = app
+        .call(
+            &admin,
+            "GET",
+            &format!("/v1/organization/users?after={after}"),
+            None,
+        )
+        .await;
+    let mut subjects: Vec<String> = first.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest.body["data"].as_array().unwrap())
+        .map(|user| user["subject"].as_str().unwrap().to_owned())
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["alice", "bob", "root"]);
+    let alice_id = first.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest.body["data"].as_array().unwrap())
+        .find(|user| user["subject"] == "alice")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user = format!("/v1/organization/users/{alice_id}");
+    let found = app.call(&admin, "GET", &user, None).await;
+    assert_eq!(found.body["owned"]["thread"], 1, "{:?}", found.body);
+    assert!(found.body["last_seen_at"].is_i64());
+
+    // Members meet no such path; another tenant's admin no such user.
+    let member = app
+        .call(&alice, "GET", "/v1/organization/users", None)
+        .await;
+    assert_eq!(member.status, 404);
+    let foreign = app.call(&globex_admin, "GET", &user, None).await;
+    assert_eq!(foreign.status, 404, "{:?}", foreign.body);
+    let foreign_change = app
+        .call(
+            &globex_admin,
+            "POST",
+            &user,
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(foreign_change.status, 404);
+
+    // Disabled from the next request; enabled again.
+    let disabled = app
+        .call(&admin, "POST", &user, Some(json!({"disabled": true})))
+        .await;
+    assert_eq!(disabled.body["disabled"], true, "{:?}", disabled.body);
+    let refused = app
+        .call(&alice, "GET", &format!("/v1/threads/{thread}"), None)
+        .await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    let only_disabled = app
+        .call(&admin, "GET", "/v1/organization/users?disabled=true", None)
+        .await;
+    assert_eq!(only_disabled.body["data"].as_array().unwrap().len(), 1);
+    app.call(&admin, "POST", &user, Some(json!({"disabled": false})))
+        .await;
+    assert_eq!(
+        app.call(&alice, "GET", &format!("/v1/threads/{thread}"), None)
+            .await
+            .status,
+        200
+    );
+
+    // API keys: the secret once, never again; revoked from the next request.
+    for (body, param) in [
+        (json!({"name": ""}), "name"),
+        (json!({"name": "x", "role": "root"}), "role"),
+    ] {
+        let refused = app
+            .call(&admin, "POST", "/v1/organization/api_keys", Some(body))
+            .await;
+        assert_eq!(refused.status, 400);
+        assert_eq!(refused.body["error"]["param"], param);
+    }
+    let created = app
+        .call(
+            &admin,
+            "POST",
+            "/v1/organization/api_keys",
+            Some(json!({"name": "backend", "can_act_on_behalf": true})),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let key = created.body["value"].as_str().unwrap().to_owned();
+    let key_id = created.body["id"].as_str().unwrap().to_owned();
+    let as_alice = app
+        .call_with_headers(
+            &key,
+            "GET",
+            "/v1/threads",
+            None,
+            &[("Threadgate-On-Behalf-Of", "alice")],
+        )
+        .await;
+    assert_eq!(as_alice.body["data"][0]["id"], thread.as_str());
+    let listed = app
+        .call(&admin, "GET", "/v1/organization/api_keys", None)
+        .await;
+    let text = listed.body.to_string();
+    assert!(
+        text.contains(&key_id) && !text.contains(&key[key.len() - 16..]),
+        "{text}"
+    );
+    assert!(listed.body["data"][0].get("value").is_none());
+    let revoke = format!("/v1/organization/api_keys/{key_id}");
+    assert_eq!(
+        app.call(&globex_admin, "DELETE", &revoke, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(app.call(&alice, "DELETE", &revoke, None).await.status, 404);
+    let revoked = app.call(&admin, "DELETE", &revoke, None).await;
+    assert_eq!(revoked.body["deleted"], true, "{:?}", revoked.body);
+    let after_revoke = app
+        .call_with_headers(
+            &key,
+            "GET",
+            "/v1/threads",
+            None,
+            &[("Threadgate-On-Behalf-Of", "alice")],
+        )
+        .await;
+    assert_eq!(after_revoke.status, 401);
+    app.stop().await;
+}
+
+/// Every administration route the document lists refuses members (as a
+/// path that does not exist), anonymous callers (401), and another tenant's
+/// admin for the tenant's objects (404); none of them changes anything.
+#[actix_web::test]
+async fn every_administration_route_refuses_members_and_other_tenants_admins() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    let admin = app.admin_token("acme", "root");
+    let alice = app.token("acme", "alice");
+    let globex_admin = app.admin_token("globex", "boss");
+    app.call(&alice, "GET", "/v1/threads", None).await;
+    let users = app
+        .call(&admin, "GET", "/v1/organization/users", None)
+        .await;
+    let alice_id = users.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|user| user["subject"] == "alice")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = app
+        .call(
+            &admin,
+            "POST",
+            "/v1/organization/api_keys",
+            Some(json!({"name": "backend"})),
+        )
+        .await;
+    let key_id = key.body["id"].as_str().unwrap().to_owned();
+    let before = app.call(&admin, "GET", POLICY, None).await.body;
+
+    let document = api::openapi();
+    let mut checked = 0;
+    for (template, item) in &document.paths.paths {
+        if !template.starts_with("/v1/organization/") {
+            continue;
+        }
+        let path = template
+            .replace("{user_id}", &alice_id)
+            .replace("{key_id}", &key_id);
+        let names_an_object = path != *template;
+        for (method, present) in [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ] {
+            if !present {
+                continue;
+            }
+            let body = (method == "POST").then(|| match template.as_str() {
+                POLICY => json!({"admins_read_conversations": true}),
+                "/v1/organization/api_keys" => json!({"name": "intruder"}),
+                _ => json!({"disabled": true}),
+            });
+            let member = app.call(&alice, method, &path, body.clone()).await;
+            assert_eq!(member.status, 404, "member: {method} {path}");
+            let message = member.body["error"]["message"].as_str().unwrap();
+            assert!(message.starts_with("Invalid URL"), "{message}");
+            let mut anonymous = app.client.request(method.parse().unwrap(), app.url(&path));
+            if let Some(body) = &body {
+                anonymous = anonymous.json(body);
+            }
+            assert_eq!(
+                anonymous.send().await.unwrap().status(),
+                401,
+                "{method} {path}"
+            );
+            if names_an_object {
+                let foreign = app.call(&globex_admin, method, &path, body).await;
+                assert_eq!(foreign.status, 404, "globex admin: {method} {path}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 8,
+        "only {checked} administration operations checked"
+    );
+    // Nothing changed.
+    assert_eq!(app.call(&admin, "GET", POLICY, None).await.body, before);
+    assert_eq!(
+        app.call(&alice, "GET", "/v1/threads", None).await.status,
+        200
+    );
+    let keys = app
+        .call(&admin, "GET", "/v1/organization/api_keys", None)
+        .await;
+    let keys = keys.body["data"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "no key was made by an intruder");
+    assert!(keys[0]["revoked_at"].is_null());
+    app.stop().await;
+}

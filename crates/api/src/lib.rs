@@ -64,8 +64,10 @@ caller's answer 404, exactly like ids that never existed.",
         ErrorDetail,
         routes::schemas::AssistantObject,
         routes::schemas::AssistantRequest,
-        organization::Policy,
-        organization::PolicyRequest,
+        organization::policy::Policy,
+        organization::policy::PolicyRequest,
+        organization::users::UserUpdate,
+        organization::api_keys::ApiKeyRequest,
         routes::schemas::CompactionObject,
         routes::schemas::ContainerFileObject,
         routes::schemas::ContainerObject,
@@ -148,8 +150,14 @@ fn operational_routes(config: &mut utoipa_actix_web::service_config::ServiceConf
         .service(health::readyz)
         .service(docs::openapi_json)
         .service(docs::docs_page)
-        .service(organization::get_policy)
-        .service(organization::update_policy);
+        .service(organization::policy::get_policy)
+        .service(organization::policy::update_policy)
+        .service(organization::users::list_users)
+        .service(organization::users::retrieve_user)
+        .service(organization::users::modify_user)
+        .service(organization::api_keys::list_api_keys)
+        .service(organization::api_keys::create_api_key)
+        .service(organization::api_keys::revoke_api_key);
 }
 
 /// How large a request body may be.

@@ -133,3 +133,64 @@ pub fn revoke(
         _ => Ok(()),
     }
 }
+
+/// What a tenant admin sees of a key: never its secret or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
+pub struct ApiKeyListing {
+    pub prefix: String,
+    pub name: String,
+    pub role: String,
+    pub can_act_on_behalf: bool,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A page of the tenant's keys, oldest first, after the key with prefix
+/// `after` (`NotFound` when that is no key of the tenant); answers whether
+/// more follow.
+pub fn list_for_tenant(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<ApiKeyListing>, bool), StorageError> {
+    let mut query = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant_id.as_uuid()))
+        .into_boxed();
+    if let Some(after) = after {
+        let (created_at, id): (DateTime<Utc>, uuid::Uuid) = api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant_id.as_uuid()))
+            .filter(api_keys::prefix.eq(after))
+            .select((api_keys::created_at, api_keys::id))
+            .first(conn)?;
+        query = query.filter(
+            api_keys::created_at
+                .gt(created_at)
+                .or(api_keys::created_at.eq(created_at).and(api_keys::id.gt(id))),
+        );
+    }
+    let mut keys: Vec<ApiKeyListing> = query
+        .order((api_keys::created_at, api_keys::id))
+        .limit(limit + 1)
+        .select(ApiKeyListing::as_select())
+        .load(conn)?;
+    let has_more = keys.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    keys.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((keys, has_more))
+}
+
+/// One key of the tenant, as an admin sees it.
+pub fn find_listing(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    prefix: &str,
+) -> Result<ApiKeyListing, StorageError> {
+    Ok(api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(api_keys::prefix.eq(prefix))
+        .select(ApiKeyListing::as_select())
+        .first(conn)?)
+}

@@ -79,3 +79,73 @@ pub fn set_disabled(
         _ => Ok(()),
     }
 }
+
+/// What a tenant admin sees of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct UserListing {
+    pub id: uuid::Uuid,
+    pub subject: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A page of the tenant's users, oldest first, after the user `after`
+/// (`NotFound` when that is no user of the tenant); `disabled` filters by
+/// state. Answers whether more follow.
+pub fn list_for_tenant(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    disabled: Option<bool>,
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<(Vec<UserListing>, bool), StorageError> {
+    let mut query = users::table
+        .filter(users::tenant_id.eq(tenant_id.as_uuid()))
+        .into_boxed();
+    if let Some(disabled) = disabled {
+        query = query.filter(users::state.eq(if disabled { "disabled" } else { "active" }));
+    }
+    if let Some(after) = after {
+        let created_at: DateTime<Utc> = users::table
+            .find((tenant_id.as_uuid(), after.as_uuid()))
+            .select(users::created_at)
+            .first(conn)?;
+        query = query.filter(
+            users::created_at.gt(created_at).or(users::created_at
+                .eq(created_at)
+                .and(users::id.gt(after.as_uuid()))),
+        );
+    }
+    let mut users: Vec<UserListing> = query
+        .order((users::created_at, users::id))
+        .limit(limit + 1)
+        .select(UserListing::as_select())
+        .load(conn)?;
+    let has_more = users.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((users, has_more))
+}
+
+/// One user of the tenant, with how many live objects of each kind they own.
+pub fn find_with_counts(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: UserId,
+) -> Result<(UserListing, Vec<(String, i64)>), StorageError> {
+    use crate::schema::resources;
+    let user: UserListing = users::table
+        .find((tenant_id.as_uuid(), id.as_uuid()))
+        .select(UserListing::as_select())
+        .first(conn)?;
+    let counts: Vec<(String, i64)> = resources::table
+        .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(resources::owner_user_id.eq(id.as_uuid()))
+        .filter(resources::state.eq("active"))
+        .group_by(resources::kind)
+        .select((resources::kind, diesel::dsl::count_star()))
+        .order(resources::kind)
+        .load(conn)?;
+    Ok((user, counts))
+}

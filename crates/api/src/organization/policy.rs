@@ -1,8 +1,4 @@
-//! The tenant administration API under `/v1/organization/`, for a tenant's
-//! admins (an admin token of the tenant's issuer, or an admin API key).
-//! Anyone else, members included, gets the answer a path that does not
-//! exist gets; an admin acts only inside their own tenant, which the
-//! credential names.
+//! `/v1/organization/policy`: the tenant's settings in one object.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -10,6 +6,7 @@ use storage::repo::audit::Outcome;
 use storage::repo::tenants::{self, PolicyUpdate, Tenant};
 use utoipa::ToSchema;
 
+use super::admin_only;
 use crate::auth::Caller;
 use crate::policy::{KNOWN_TOOLS, allowed_tools};
 use crate::request_id::RequestId;
@@ -129,18 +126,6 @@ impl PolicyRequest {
             allowed_models: self.allowed_models,
         })
     }
-}
-
-/// The tenant's admins only; anyone else meets a path that does not exist.
-fn admin_only(caller: &Caller, request: &HttpRequest) -> Result<(), ApiError> {
-    if caller.principal.is_admin() {
-        return Ok(());
-    }
-    Err(ApiError::not_found(format!(
-        "Invalid URL ({} {})",
-        request.method(),
-        request.path()
-    )))
 }
 
 /// The tenant's policy.

@@ -1,0 +1,79 @@
+//! The tenant administration API under `/v1/organization/`, for a tenant's
+//! admins (an admin token of the tenant's issuer, or an admin API key).
+//! Anyone else, members included, gets the answer a path that does not
+//! exist gets; an admin acts only inside their own tenant, which the
+//! credential names.
+
+pub mod api_keys;
+pub mod policy;
+pub mod users;
+
+use actix_web::HttpRequest;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::ApiError;
+use crate::auth::Caller;
+
+/// The tenant's admins only; anyone else meets a path that does not exist.
+fn admin_only(caller: &Caller, request: &HttpRequest) -> Result<(), ApiError> {
+    if caller.principal.is_admin() {
+        return Ok(());
+    }
+    Err(ApiError::not_found(format!(
+        "Invalid URL ({} {})",
+        request.method(),
+        request.path()
+    )))
+}
+
+/// A page of an administration list: oldest first, after a cursor.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Between 1 and 100; 20 when absent.
+    pub limit: Option<i64>,
+    /// The id the page starts after.
+    pub after: Option<String>,
+}
+
+impl PageParams {
+    fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(20),
+            Some(limit) if (1..=100).contains(&limit) => Ok(limit),
+            Some(limit) => Err(ApiError::bad_request(
+                format!("Invalid 'limit': integer between 1 and 100 expected, got {limit}."),
+                Some("limit"),
+            )),
+        }
+    }
+}
+
+/// A page of users, optionally only the disabled (`disabled=true`) or only
+/// the active (`disabled=false`) ones.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Between 1 and 100; 20 when absent.
+    pub limit: Option<i64>,
+    /// The user id the page starts after.
+    pub after: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// The list envelope of the administration API (OpenAI's admin API's).
+fn page(data: Vec<serde_json::Value>, has_more: bool) -> serde_json::Value {
+    serde_json::json!({
+        "object": "list",
+        "first_id": data.first().map(|item| item["id"].clone()),
+        "last_id": data.last().map(|item| item["id"].clone()),
+        "has_more": has_more,
+        "data": data,
+    })
+}
+
+/// A Unix timestamp, as every time in the API.
+fn unix(time: chrono::DateTime<chrono::Utc>) -> i64 {
+    time.timestamp()
+}

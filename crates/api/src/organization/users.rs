@@ -1,0 +1,177 @@
+//! `/v1/organization/users`: the tenant's end-users, as its admins see
+//! them: list (`disabled` filter, cursor), retrieve (with what they own and
+//! when they were last seen), and disable or enable.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use domain::UserId;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use storage::StorageError;
+use storage::repo::audit::Outcome;
+use storage::repo::users::{self, UserListing};
+use utoipa::ToSchema;
+
+use super::{PageParams, UserListParams, admin_only, page, unix};
+use crate::auth::Caller;
+use crate::request_id::RequestId;
+use crate::{ApiError, AppState, ErrorBody};
+
+/// Disables or enables a user: a disabled user is refused (403) whatever
+/// their credential, from their next request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    disabled: bool,
+}
+
+fn user_object(user: &UserListing) -> Value {
+    json!({
+        "object": "organization.user",
+        "id": user.id.to_string(),
+        "subject": user.subject,
+        "disabled": user.state == "disabled",
+        "created_at": unix(user.created_at),
+        "last_seen_at": user.last_seen_at.map(unix),
+    })
+}
+
+/// A user id of the path; one that is not an id names no user.
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse::<uuid::Uuid>()
+        .map(UserId::from_uuid)
+        .map_err(|_| no_user(raw))
+}
+
+fn no_user(id: &str) -> ApiError {
+    ApiError::not_found(format!("No user found with id '{id}'."))
+}
+
+/// Lists the tenant's users, oldest first.
+#[utoipa::path(
+    tag = "Organization",
+    operation_id = "listOrganizationUsers",
+    security(("bearer" = []), ("api_key" = [])),
+    params(UserListParams),
+    responses(
+        (status = 200, description = "A page of the tenant's users"),
+        (status = 400, description = "A malformed parameter, named", body = ErrorBody),
+        (status = 404, description = "Not a tenant admin, or a cursor that names no user of the tenant", body = ErrorBody)
+    )
+)]
+#[get("/v1/organization/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    params: web::Query<UserListParams>,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(&caller, &request)?;
+    let limit = PageParams {
+        limit: params.limit,
+        after: None,
+    }
+    .limit()?;
+    let after = params.after.as_deref().map(user_id).transpose()?;
+    let (tenant_id, disabled) = (caller.tenant.id, params.disabled);
+    let listed = state
+        .database
+        .run("users.list", move |conn| {
+            users::list_for_tenant(conn, tenant_id, disabled, after, limit)
+        })
+        .await;
+    let (users, has_more) = match listed {
+        Err(StorageError::NotFound) => {
+            return Err(no_user(params.after.as_deref().unwrap_or_default()));
+        }
+        other => other?,
+    };
+    let data = users.iter().map(user_object).collect();
+    Ok(HttpResponse::Ok().json(page(data, has_more)))
+}
+
+/// One user of the tenant, with how many live objects of each kind they own.
+#[utoipa::path(
+    tag = "Organization",
+    operation_id = "retrieveOrganizationUser",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("user_id" = String, Path, description = "The user")),
+    responses(
+        (status = 200, description = "The user"),
+        (status = 404, description = "Not a tenant admin, or no such user in the tenant", body = ErrorBody)
+    )
+)]
+#[get("/v1/organization/users/{user_id}")]
+pub async fn retrieve_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(&caller, &request)?;
+    let id = user_id(&path)?;
+    let tenant_id = caller.tenant.id;
+    let found = state
+        .database
+        .run("users.find", move |conn| {
+            users::find_with_counts(conn, tenant_id, id)
+        })
+        .await;
+    let (user, counts) = match found {
+        Err(StorageError::NotFound) => return Err(no_user(&path)),
+        other => other?,
+    };
+    let mut object = user_object(&user);
+    object["owned"] = counts
+        .into_iter()
+        .map(|(kind, count)| (kind, Value::from(count)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    Ok(HttpResponse::Ok().json(object))
+}
+
+/// Disables or enables a user of the tenant; audited.
+#[utoipa::path(
+    tag = "Organization",
+    operation_id = "modifyOrganizationUser",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("user_id" = String, Path, description = "The user")),
+    request_body = UserUpdate,
+    responses(
+        (status = 200, description = "The user as it now is"),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 404, description = "Not a tenant admin, or no such user in the tenant", body = ErrorBody)
+    )
+)]
+#[post("/v1/organization/users/{user_id}")]
+pub async fn modify_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<UserUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(&caller, &request)?;
+    let id = user_id(&path)?;
+    let (tenant_id, disabled) = (caller.tenant.id, body.disabled);
+    let changed = state
+        .database
+        .run("users.set_disabled", move |conn| {
+            users::set_disabled(conn, tenant_id, id, disabled)?;
+            users::find_with_counts(conn, tenant_id, id)
+        })
+        .await;
+    let (user, _) = match changed {
+        Err(StorageError::NotFound) => return Err(no_user(&path)),
+        other => other?,
+    };
+    let action = if disabled {
+        "user_disable"
+    } else {
+        "user_enable"
+    };
+    let mut event = crate::audit::event(&caller, &request_id.0, action, Outcome::Allow);
+    event.details = json!({"user": user.id.to_string(), "subject": user.subject});
+    state.audit.record(event);
+    Ok(HttpResponse::Ok().json(user_object(&user)))
+}
