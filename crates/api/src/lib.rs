@@ -157,7 +157,9 @@ fn operational_routes(config: &mut utoipa_actix_web::service_config::ServiceConf
         .service(organization::users::modify_user)
         .service(organization::api_keys::list_api_keys)
         .service(organization::api_keys::create_api_key)
-        .service(organization::api_keys::revoke_api_key);
+        .service(organization::api_keys::revoke_api_key)
+        .service(organization::audit_logs::list_audit_logs)
+        .service(organization::audit_logs::export_audit_logs);
 }
 
 /// How large a request body may be.

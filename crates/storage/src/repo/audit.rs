@@ -135,3 +135,118 @@ pub fn count_for_tenant(conn: &mut PgConnection, tenant_id: TenantId) -> Result<
         .count()
         .get_result(conn)?)
 }
+
+/// An event as a tenant admin reads it: every column.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_api_key_id: Option<Uuid>,
+    pub auth_method: Option<String>,
+    pub action: String,
+    pub resource_kind: Option<String>,
+    pub resource_id: Option<Uuid>,
+    pub upstream_id: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// Which of a tenant's events to read; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor_user_id: Option<Uuid>,
+    /// The object's upstream id, as callers know it.
+    pub upstream_id: Option<String>,
+    pub resource_kind: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The order a search reads in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// A page of a tenant's events matching `filter`, after the event `after`
+/// in `order` (`NotFound` when that is no event of the tenant); answers
+/// whether more follow.
+pub fn search(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    filter: &AuditFilter,
+    after: Option<Uuid>,
+    order: Order,
+    limit: i64,
+) -> Result<(Vec<AuditRecord>, bool), StorageError> {
+    let mut query = audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant_id.as_uuid()))
+        .into_boxed();
+    if let Some(user) = filter.actor_user_id {
+        query = query.filter(audit_events::actor_user_id.eq(user));
+    }
+    if let Some(upstream_id) = &filter.upstream_id {
+        query = query.filter(audit_events::upstream_id.eq(upstream_id.clone()));
+    }
+    if let Some(kind) = &filter.resource_kind {
+        query = query.filter(audit_events::resource_kind.eq(kind.clone()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_events::action.eq(action.clone()));
+    }
+    if let Some(outcome) = &filter.outcome {
+        query = query.filter(audit_events::outcome.eq(outcome.clone()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_events::occurred_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_events::occurred_at.lt(until));
+    }
+    if let Some(after) = after {
+        let at: DateTime<Utc> = audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant_id.as_uuid()))
+            .filter(audit_events::id.eq(after))
+            .select(audit_events::occurred_at)
+            .first(conn)?;
+        query = match order {
+            Order::NewestFirst => query.filter(
+                audit_events::occurred_at
+                    .lt(at)
+                    .or(audit_events::occurred_at
+                        .eq(at)
+                        .and(audit_events::id.lt(after))),
+            ),
+            Order::OldestFirst => query.filter(
+                audit_events::occurred_at
+                    .gt(at)
+                    .or(audit_events::occurred_at
+                        .eq(at)
+                        .and(audit_events::id.gt(after))),
+            ),
+        };
+    }
+    query = match order {
+        Order::NewestFirst => {
+            query.order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+        }
+        Order::OldestFirst => {
+            query.order((audit_events::occurred_at.asc(), audit_events::id.asc()))
+        }
+    };
+    let mut records: Vec<AuditRecord> = query
+        .limit(limit + 1)
+        .select(AuditRecord::as_select())
+        .load(conn)?;
+    let has_more = records.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    records.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((records, has_more))
+}
