@@ -526,3 +526,124 @@ async fn a_tenant_admin_reads_filters_and_exports_the_audit_trail() {
     assert_eq!(exported_ids[..listed_ids.len()], listed_ids[..]);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_tenant_admin_reads_usage_by_user_day_and_model() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let admin = app.admin_token("acme", "root");
+    let alice = app.token("acme", "alice");
+    let bob = app.token("acme", "bob");
+    let assistant = app.assistant("acme").await;
+    let response = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/responses",
+            Some(json!({"model": "gpt-4o", "input": "count my tokens"})),
+        )
+        .await;
+    let run = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/threads/runs",
+            Some(json!({"assistant_id": assistant})),
+        )
+        .await;
+    let thread = run.body["thread_id"].as_str().unwrap().to_owned();
+    let finished = app.finished_run(&alice, &thread, &run.id()).await;
+    let alices_tokens = response.body["usage"]["total_tokens"].as_i64().unwrap()
+        + finished["usage"]["total_tokens"].as_i64().unwrap();
+    app.call(
+        &bob,
+        "POST",
+        "/v1/responses",
+        Some(json!({"model": "gpt-4o", "input": "mine"})),
+    )
+    .await;
+
+    let users = app
+        .call(&admin, "GET", "/v1/organization/users", None)
+        .await;
+    let id_of = |subject: &str| {
+        users.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|user| user["subject"] == subject)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let alice_id = id_of("alice");
+    let hers = app
+        .poll("alice's usage", || async {
+            let page = app
+                .call(
+                    &admin,
+                    "GET",
+                    &format!("/v1/organization/usage?user_id={alice_id}"),
+                    None,
+                )
+                .await;
+            let buckets = page.body["data"].as_array().cloned().unwrap_or_default();
+            let requests: i64 = buckets
+                .iter()
+                .map(|b| b["requests"].as_i64().unwrap())
+                .sum();
+            (requests == 2).then_some(buckets)
+        })
+        .await;
+    let total: i64 = hers
+        .iter()
+        .map(|b| b["total_tokens"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, alices_tokens);
+    assert!(
+        hers.iter()
+            .all(|bucket| bucket["user_id"] == alice_id.as_str())
+    );
+    assert_eq!(hers[0]["day"], chrono::Utc::now().date_naive().to_string());
+
+    // Every user's, paged with an opaque cursor.
+    let first = app
+        .call(&admin, "GET", "/v1/organization/usage?limit=1", None)
+        .await;
+    assert_eq!(first.body["has_more"], true, "{:?}", first.body);
+    let rest = app
+        .call(
+            &admin,
+            "GET",
+            &format!(
+                "/v1/organization/usage?after={}",
+                first.body["last_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    let everyone: Vec<&serde_json::Value> = first.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest.body["data"].as_array().unwrap())
+        .collect();
+    let requests: i64 = everyone
+        .iter()
+        .map(|b| b["requests"].as_i64().unwrap())
+        .sum();
+    assert_eq!(requests, 3, "alice's two and bob's one");
+    let bad = app
+        .call(&admin, "GET", "/v1/organization/usage?after=nonsense", None)
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["error"]["param"], "after");
+    assert_eq!(
+        app.call(&alice, "GET", "/v1/organization/usage", None)
+            .await
+            .status,
+        404
+    );
+    app.stop().await;
+}

@@ -167,3 +167,103 @@ async fn the_reconciler_adopts_or_deletes_what_unanswered_creates_left_upstream(
     assert_eq!(again, reconcile::Report::default());
     app.stop().await;
 }
+
+/// With `retention_days` set, the reconciler deletes conversation state
+/// older than that (and what it produced), upstream and here, audited as
+/// `retention`; younger state and other tenants' stay.
+#[actix_web::test]
+async fn conversation_state_past_retention_is_deleted_and_audited() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    let admin = app.admin_token("acme", "root");
+    let alice = app.token("acme", "alice");
+    let carol = app.token("globex", "carol");
+    let set = app
+        .call(
+            &admin,
+            "POST",
+            "/v1/organization/policy",
+            Some(json!({"retention_days": 1})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    let old_thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    let old_response = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/responses",
+            Some(json!({"model": "gpt-4o", "input": "old"})),
+        )
+        .await
+        .id();
+    let carols = app
+        .call(&carol, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    // Two days pass for everything made so far.
+    app.admin
+        .database
+        .run("test.age", |conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("UPDATE resources SET created_at = now() - interval '2 days'")
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let young = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+
+    let report = reconcile::run(
+        &app.admin,
+        std::time::Duration::from_secs(3600),
+        reconcile::Orphans::Report,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.retained_deleted, 2, "{report:?}");
+    for path in [
+        format!("/v1/threads/{old_thread}"),
+        format!("/v1/responses/{old_response}"),
+    ] {
+        assert_eq!(
+            app.call(&alice, "GET", &path, None).await.status,
+            404,
+            "{path}"
+        );
+    }
+    let inventory = app.emulator.inventory();
+    assert!(!inventory.threads.contains(&old_thread));
+    assert!(!inventory.responses.contains(&old_response));
+    assert!(inventory.threads.contains(&young) && inventory.threads.contains(&carols));
+    assert_eq!(
+        app.call(&alice, "GET", &format!("/v1/threads/{young}"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.call(&carol, "GET", &format!("/v1/threads/{carols}"), None)
+            .await
+            .status,
+        200,
+        "another tenant keeps everything"
+    );
+    let audited = app
+        .call(
+            &admin,
+            "GET",
+            "/v1/organization/audit_logs?action=retention",
+            None,
+        )
+        .await;
+    assert_eq!(audited.body["data"].as_array().unwrap().len(), 2);
+    app.stop().await;
+}

@@ -196,7 +196,7 @@ fn main() -> ExitCode {
             Box::pin(async move {
                 let report = threadgate_server::reconcile::run(&admin, older_than, orphans).await?;
                 println!(
-                    "adopted {}, orphans deleted {} (kept {}), deleted {}, discarded {} (unresolved threads {}), failed {}, expired idempotency keys {}",
+                    "adopted {}, orphans deleted {} (kept {}), deleted {}, discarded {} (unresolved threads {}), failed {}, expired idempotency keys {}, past retention deleted {}",
                     report.adopted,
                     report.orphans_deleted,
                     report.orphans_kept,
@@ -204,7 +204,8 @@ fn main() -> ExitCode {
                     report.discarded,
                     report.unresolved_threads,
                     report.failed,
-                    report.expired_idempotency_keys
+                    report.expired_idempotency_keys,
+                    report.retained_deleted
                 );
                 Ok(())
             })

@@ -59,7 +59,13 @@ pub struct Report {
     pub unresolved_threads: usize,
     /// Expired `Idempotency-Key` records removed.
     pub expired_idempotency_keys: usize,
+    /// Conversation state past its tenant's retention, deleted (audited as
+    /// `retention`).
+    pub retained_deleted: usize,
 }
+
+/// The most rows past retention one pass deletes (the next goes on).
+const RETENTION_BATCH: i64 = 500;
 
 /// The kinds a sweep lists, and how many pages of 100 it reads per kind and
 /// profile at most (a pass is bounded; the next one goes on).
@@ -101,6 +107,8 @@ pub async fn run(admin: &Admin, older_than: Duration, orphans: Orphans) -> anyho
             }
         }
     }
+
+    retention(admin, &mut report).await?;
 
     let rows = admin
         .database
@@ -157,6 +165,42 @@ pub async fn run(admin: &Admin, older_than: Duration, orphans: Orphans) -> anyho
         )
         .await?;
     Ok(report)
+}
+
+/// Deletes conversation state past its tenant's `retention_days`: each row
+/// goes `deleting` (gone for every reader at once) with a `retention` audit
+/// event, then upstream; a failed upstream delete is finished by a later
+/// pass like any other.
+async fn retention(admin: &Admin, report: &mut Report) -> anyhow::Result<()> {
+    let rows = admin
+        .database
+        .run("reconcile.retention", |conn| {
+            resources::past_retention(conn, RETENTION_BATCH)
+        })
+        .await?;
+    for row in rows {
+        let (tenant, id, kind) = (row.facts.tenant_id, row.facts.id, row.facts.kind);
+        let mut audit = event("retention", kind);
+        audit.tenant_id = Some(tenant);
+        audit.resource_id = Some(id);
+        audit.upstream_id = row.upstream_id.as_ref().map(ToString::to_string);
+        let marked = admin
+            .database
+            .transaction("reconcile.retention_mark", move |conn| {
+                match resources::mark_deleting(conn, tenant, id) {
+                    // Someone deleted it meanwhile.
+                    Err(storage::StorageError::NotFound) => return Ok(false),
+                    other => other?,
+                }
+                storage::repo::audit::append_many(conn, &[audit])?;
+                Ok(true)
+            })
+            .await?;
+        if marked && finish_delete(admin, &row).await? {
+            report.retained_deleted += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Looks at every object of `kind` in `profile`; `Ok(true)` when the

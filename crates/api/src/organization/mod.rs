@@ -9,6 +9,7 @@
 pub mod api_keys;
 pub mod audit_logs;
 pub mod policy;
+pub mod usage;
 pub mod users;
 
 use actix_web::HttpRequest;
@@ -83,6 +84,22 @@ pub struct AuditLogParams {
     pub action: Option<String>,
     /// `allow`, `deny` or `error`.
     pub outcome: Option<String>,
+    /// From this time on (Unix seconds).
+    pub since: Option<i64>,
+    /// Before this time (Unix seconds).
+    pub until: Option<i64>,
+}
+
+/// Which usage: a time window (the last 30 days by default), one user.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageParams {
+    /// Between 1 and 100; 20 when absent.
+    pub limit: Option<i64>,
+    /// The bucket id the page starts after.
+    pub after: Option<String>,
+    /// Only this user's (an id of `GET /v1/organization/users`).
+    pub user_id: Option<String>,
     /// From this time on (Unix seconds).
     pub since: Option<i64>,
     /// Before this time (Unix seconds).

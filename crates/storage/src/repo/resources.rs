@@ -572,6 +572,33 @@ pub fn unsettled(
         .collect()
 }
 
+/// Live conversation state past its tenant's `retention_days`: threads,
+/// conversations, responses, and the files and containers they produced
+/// (rows with a parent), oldest first, at most `limit`.
+pub fn past_retention(conn: &mut PgConnection, limit: i64) -> Result<Vec<Resource>, StorageError> {
+    use crate::schema::tenants;
+    resources::table
+        .inner_join(tenants::table.on(tenants::id.eq(resources::tenant_id)))
+        .filter(tenants::retention_days.is_not_null())
+        .filter(resources::state.eq(LifecycleState::Active.as_str()))
+        .filter(resources::kind.eq_any(["thread", "conversation", "response", "file", "container"]))
+        .filter(
+            resources::kind
+                .eq_any(["thread", "conversation", "response"])
+                .or(resources::parent_id.is_not_null()),
+        )
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "resources.created_at < now() - make_interval(days => tenants.retention_days)",
+        ))
+        .order(resources::created_at.asc())
+        .limit(limit)
+        .select(ResourceRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| row.into_resource(Vec::new()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::sql_types::Text;

@@ -55,3 +55,77 @@ pub fn total_for_tenant(conn: &mut PgConnection, tenant_id: TenantId) -> Result<
     .get_result(conn)?;
     Ok(total.total)
 }
+
+/// One bucket of a tenant's usage: a user (`None`: the tenant's own
+/// backends), a UTC day, a model.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct UsageBucket {
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub day: chrono::NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub user_id: Option<uuid::Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub model: String,
+    /// Runs and responses that consumed tokens.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub requests: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub input_tokens: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub output_tokens: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub total_tokens: i64,
+}
+
+/// Which usage to sum.
+#[derive(Debug, Clone)]
+pub struct UsageQuery {
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub until: chrono::DateTime<chrono::Utc>,
+    pub user_id: Option<UserId>,
+    /// The bucket the page starts after: (day, user id or "", model).
+    pub after: Option<(chrono::NaiveDate, String, String)>,
+    pub limit: i64,
+}
+
+/// A page of a tenant's usage by UTC day, user and model, in that order;
+/// answers whether more follow.
+pub fn by_day(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    query: &UsageQuery,
+) -> Result<(Vec<UsageBucket>, bool), StorageError> {
+    use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    let (after_day, after_user, after_model) = match &query.after {
+        Some((day, user, model)) => (Some(*day), user.clone(), model.clone()),
+        None => (None, String::new(), String::new()),
+    };
+    let mut buckets: Vec<UsageBucket> = diesel::sql_query(
+        "SELECT day, user_id, model, requests, input_tokens, output_tokens, total_tokens FROM ( \
+           SELECT (recorded_at AT TIME ZONE 'UTC')::date AS day, user_id, \
+                  coalesce(model, '') AS model, count(*)::bigint AS requests, \
+                  sum(prompt_tokens)::bigint AS input_tokens, \
+                  sum(completion_tokens)::bigint AS output_tokens, \
+                  sum(total_tokens)::bigint AS total_tokens \
+           FROM usage_records \
+           WHERE tenant_id = $1 AND recorded_at >= $2 AND recorded_at < $3 \
+             AND ($4::uuid IS NULL OR user_id = $4) \
+           GROUP BY 1, 2, 3) AS buckets \
+         WHERE $5::date IS NULL \
+            OR (day, coalesce(user_id::text, ''), model) > ($5, $6, $7) \
+         ORDER BY day, coalesce(user_id::text, ''), model \
+         LIMIT $8",
+    )
+    .bind::<SqlUuid, _>(tenant_id.as_uuid())
+    .bind::<Timestamptz, _>(query.since)
+    .bind::<Timestamptz, _>(query.until)
+    .bind::<Nullable<SqlUuid>, _>(query.user_id.map(|user| user.as_uuid()))
+    .bind::<Nullable<Date>, _>(after_day)
+    .bind::<Text, _>(after_user)
+    .bind::<Text, _>(after_model)
+    .bind::<BigInt, _>(query.limit + 1)
+    .load(conn)?;
+    let has_more = buckets.len() > usize::try_from(query.limit).unwrap_or(usize::MAX);
+    buckets.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+    Ok((buckets, has_more))
+}
