@@ -647,3 +647,70 @@ async fn a_tenant_admin_reads_usage_by_user_day_and_model() {
     );
     app.stop().await;
 }
+
+/// The tenant's audit events form one hash chain however many replicas
+/// write them; editing one event in the database (as its owner could, past
+/// the append-only triggers) is found, and the first broken event named.
+#[actix_web::test]
+async fn the_audit_chain_holds_across_replicas_and_shows_tampering() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    app.tenant("acme").await;
+    let admin = app.admin_token("acme", "root");
+    let alice = app.token("acme", "alice");
+    // Both replicas write the tenant's events at once.
+    let writes = (0..16).map(|n| {
+        let (server, alice) = (if n % 2 == 0 { &app } else { &replica }, alice.clone());
+        async move {
+            server
+                .call(&alice, "POST", "/v1/threads", Some(json!({})))
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util::future::join_all(writes).await;
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    let verify = "/v1/organization/audit_logs/verify";
+    let intact = app
+        .poll("the events of both replicas", || async {
+            let check = app.call(&admin, "GET", verify, None).await;
+            (check.body["events"].as_i64().unwrap_or(0) >= 16).then_some(check.body)
+        })
+        .await;
+    assert_eq!(intact["intact"], true, "{intact}");
+    assert!(intact["first_broken"].is_null());
+    replica.stop().await;
+
+    // An edit past the append-only trigger breaks the chain at that event.
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    let tampered: String = app
+        .admin
+        .database
+        .run("test.tamper", move |conn| {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Id {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                id: String,
+            }
+            diesel::sql_query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+                .execute(conn)?;
+            let id: Id = diesel::sql_query(
+                "UPDATE audit_events SET outcome = 'allow', action = 'read' \
+                 WHERE id = (SELECT event_id FROM audit_chain WHERE tenant_id = $1 AND seq = 5) \
+                 RETURNING id::text AS id",
+            )
+            .bind::<diesel::sql_types::Uuid, _>(tenant.id.as_uuid())
+            .get_result(conn)?;
+            diesel::sql_query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+                .execute(conn)?;
+            Ok(id.id)
+        })
+        .await
+        .unwrap();
+    let broken = app.call(&admin, "GET", verify, None).await;
+    assert_eq!(broken.body["intact"], false, "{:?}", broken.body);
+    assert_eq!(broken.body["first_broken"]["id"], tampered.as_str());
+    assert_eq!(broken.body["first_broken"]["seq"], 5);
+    app.stop().await;
+}

@@ -160,6 +160,7 @@ fn operational_routes(config: &mut utoipa_actix_web::service_config::ServiceConf
         .service(organization::api_keys::revoke_api_key)
         .service(organization::audit_logs::list_audit_logs)
         .service(organization::audit_logs::export_audit_logs)
+        .service(organization::audit_logs::verify_audit_logs)
         .service(organization::usage::list_usage);
 }
 

@@ -59,6 +59,9 @@ enum Command {
     /// Manage a tenant's assistants.
     #[command(subcommand)]
     Assistant(AssistantCommand),
+    /// Check a tenant's audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Settle rows a crash left between two steps, and find what their
     /// creates left upstream (run it from a CronJob).
     Reconcile {
@@ -91,6 +94,22 @@ enum TenantCommand {
         /// The upstream profile the tenant's objects live on.
         #[arg(long, default_value = "default")]
         upstream_profile: String,
+    },
+    /// List every tenant, with its state and upstream profile.
+    List,
+    /// Suspend a tenant: its requests are refused from the next one.
+    Disable { slug: String },
+    /// Reactivate a suspended tenant.
+    Enable { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute a tenant's audit chain; fails (exit 1) naming the first
+    /// event that does not hold.
+    Verify {
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -184,6 +203,7 @@ fn main() -> ExitCode {
         Command::Serve => run_serve(config),
         Command::Dev(args) => dev::run(config, args),
         Command::Tenant(command) => administer(config, |admin| Box::pin(tenant(admin, command))),
+        Command::Audit(command) => administer(config, |admin| Box::pin(audit(admin, command))),
         Command::Issuer(command) => administer(config, |admin| Box::pin(issuer(admin, command))),
         Command::Apikey(command) => administer(config, |admin| Box::pin(api_key(admin, command))),
         Command::Assistant(command) => {
@@ -256,16 +276,74 @@ fn administer(config: Option<&Path>, task: impl FnOnce(Admin) -> AdminTask) -> a
 }
 
 async fn tenant(admin: Admin, command: TenantCommand) -> anyhow::Result<()> {
-    let TenantCommand::Create {
-        slug,
-        name,
-        upstream_profile,
-    } = command;
-    let tenant = admin
-        .create_tenant(&slug, name.as_deref(), &upstream_profile)
-        .await?;
-    println!("tenant `{}` created ({})", tenant.slug, tenant.id);
+    match command {
+        TenantCommand::Create {
+            slug,
+            name,
+            upstream_profile,
+        } => {
+            let tenant = admin
+                .create_tenant(&slug, name.as_deref(), &upstream_profile)
+                .await?;
+            println!("tenant `{}` created ({})", tenant.slug, tenant.id);
+        }
+        TenantCommand::List => {
+            let tenants = admin
+                .database
+                .run("admin.tenants", storage::repo::tenants::list)
+                .await?;
+            for tenant in tenants {
+                let state = if tenant.active { "active" } else { "suspended" };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    tenant.slug, state, tenant.upstream_profile, tenant.id
+                );
+            }
+        }
+        TenantCommand::Disable { slug } => set_tenant_active(&admin, &slug, false).await?,
+        TenantCommand::Enable { slug } => set_tenant_active(&admin, &slug, true).await?,
+    }
     Ok(())
+}
+
+async fn set_tenant_active(admin: &Admin, slug: &str, active: bool) -> anyhow::Result<()> {
+    let tenant = admin.tenant(slug).await?;
+    let id = tenant.id;
+    admin
+        .database
+        .run("admin.tenant_state", move |conn| {
+            storage::repo::tenants::set_active(conn, id, active)
+        })
+        .await?;
+    let state = if active { "reactivated" } else { "suspended" };
+    println!("tenant `{slug}` {state}");
+    Ok(())
+}
+
+async fn audit(admin: Admin, command: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::Verify { tenant } = command;
+    let tenant = admin.tenant(&tenant).await?;
+    let id = tenant.id;
+    let check = admin
+        .database
+        .run("admin.audit_verify", move |conn| {
+            storage::repo::audit::verify_chain(conn, id)
+        })
+        .await?;
+    match check.first_broken {
+        None => {
+            println!(
+                "the audit chain of `{}` is intact ({} events)",
+                tenant.slug, check.events
+            );
+            Ok(())
+        }
+        Some((event, seq)) => anyhow::bail!(
+            "the audit chain of `{}` is broken at event {event} (number {seq} of {})",
+            tenant.slug,
+            check.events
+        ),
+    }
 }
 
 async fn issuer(admin: Admin, command: IssuerCommand) -> anyhow::Result<()> {

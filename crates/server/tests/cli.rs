@@ -430,3 +430,34 @@ fn administration_commands_work_and_say_what_is_wrong() {
     );
     assert!(!ok && err.contains("--tool `web_browser`"), "{err}");
 }
+
+#[test]
+fn the_operator_lists_suspends_and_verifies_tenants() {
+    let database = devdb::TestDatabase::create();
+    let (migrated, _, err) = admin(&database, &["migrate"]);
+    assert!(migrated, "{err}");
+    for slug in ["acme", "globex"] {
+        let (ok, _, err) = admin(&database, &["tenant", "create", slug]);
+        assert!(ok, "{err}");
+    }
+    let (ok, listed, err) = admin(&database, &["tenant", "list"]);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = listed.lines().collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(rows[0].starts_with("acme\tactive\tdefault\t"), "{listed}");
+
+    let (ok, _, err) = admin(&database, &["tenant", "disable", "acme"]);
+    assert!(ok, "{err}");
+    let (_, listed, _) = admin(&database, &["tenant", "list"]);
+    assert!(listed.contains("acme\tsuspended"), "{listed}");
+    assert!(listed.contains("globex\tactive"), "{listed}");
+    let (ok, _, err) = admin(&database, &["tenant", "enable", "acme"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = admin(&database, &["tenant", "disable", "nobody"]);
+    assert!(!ok);
+    assert!(err.contains("nobody"), "{err}");
+
+    let (ok, verified, err) = admin(&database, &["audit", "verify", "--tenant", "acme"]);
+    assert!(ok, "{err}");
+    assert!(verified.contains("intact"), "{verified}");
+}

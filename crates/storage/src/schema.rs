@@ -17,6 +17,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_chain (tenant_id, seq) {
+        tenant_id -> Uuid,
+        seq -> Int8,
+        event_id -> Uuid,
+        prev_hash -> Bytea,
+        hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    audit_chain_heads (tenant_id) {
+        tenant_id -> Uuid,
+        seq -> Int8,
+        hash -> Bytea,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Uuid,
         tenant_id -> Nullable<Uuid>,
@@ -154,6 +172,8 @@ diesel::joinable!(users -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    audit_chain,
+    audit_chain_heads,
     audit_events,
     grants,
     idempotency_keys,

@@ -1,6 +1,7 @@
 //! `/v1/organization/audit_logs`: the tenant's audit trail. A page of it,
 //! newest first, with filters; or all of it that matches, oldest first, as
-//! NDJSON for a SIEM, streamed in batches (never held whole).
+//! NDJSON for a SIEM, streamed in batches (never held whole); or whether
+//! its hash chain is intact.
 //!
 //! One event, in both (a stable schema: fields are only ever added):
 //! `{"object": "organization.audit_log", "id", "occurred_at" (Unix
@@ -208,4 +209,37 @@ pub async fn export_audit_logs(
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
         .streaming(lines))
+}
+
+/// Recomputes the tenant's audit chain and says whether it is intact, and
+/// if not, which event is the first that does not hold.
+#[utoipa::path(
+    tag = "Organization",
+    operation_id = "verifyOrganizationAuditLogs",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "`{object, intact, events, first_broken: {id, seq} | null}`"),
+        (status = 404, description = "Not a tenant admin", body = ErrorBody)
+    )
+)]
+#[get("/v1/organization/audit_logs/verify")]
+pub async fn verify_audit_logs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(&caller, &request)?;
+    let tenant_id = caller.tenant.id;
+    let check = state
+        .database
+        .run("audit.verify", move |conn| {
+            audit::verify_chain(conn, tenant_id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "object": "organization.audit_log.verification",
+        "intact": check.first_broken.is_none(),
+        "events": check.events,
+        "first_broken": check.first_broken.map(|(id, seq)| json!({"id": id.to_string(), "seq": seq})),
+    })))
 }

@@ -250,3 +250,35 @@ pub fn search(
     records.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok((records, has_more))
 }
+
+/// Whether a tenant's audit chain holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// Events in the chain.
+    pub events: i64,
+    /// The first event that does not hold, and its place in the chain.
+    pub first_broken: Option<(Uuid, i64)>,
+}
+
+/// Recomputes the tenant's chain in the database (`audit_chain_break`):
+/// each event's hash from its predecessor's and its canonical form.
+pub fn verify_chain(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+) -> Result<ChainCheck, StorageError> {
+    #[derive(QueryableByName)]
+    struct Broken {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        seq: i64,
+    }
+    let broken: Option<Broken> = diesel::sql_query("SELECT id, seq FROM audit_chain_break($1)")
+        .bind::<diesel::sql_types::Uuid, _>(tenant_id.as_uuid())
+        .get_result(conn)
+        .optional()?;
+    Ok(ChainCheck {
+        events: count_for_tenant(conn, tenant_id)?,
+        first_broken: broken.map(|broken| (broken.id, broken.seq)),
+    })
+}

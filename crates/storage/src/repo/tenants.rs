@@ -167,3 +167,18 @@ pub fn update_policy(
         Ok(row.into())
     })
 }
+
+/// Suspends (`active: false`) or reactivates a tenant: a suspended
+/// tenant's requests are refused from the next one.
+pub fn set_active(conn: &mut PgConnection, id: TenantId, active: bool) -> Result<(), StorageError> {
+    let updated = diesel::update(tenants::table.find(id.as_uuid()))
+        .set((
+            tenants::state.eq(if active { "active" } else { "suspended" }),
+            tenants::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    match updated {
+        0 => Err(StorageError::NotFound),
+        _ => Ok(()),
+    }
+}
