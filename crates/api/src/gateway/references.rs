@@ -75,8 +75,11 @@ const TOOL_RESOURCES: &[Pattern] = &[
 
 /// Ids in an input item of the Responses and Conversations APIs: files in
 /// message parts (`input_file`, `input_image`) and in a function call's
-/// output parts. Content and output may be plain text instead.
+/// output parts, and a part given as an item of its own (an upstream may
+/// read one where an item belongs). Content and output may be plain text
+/// instead.
 const INPUT_ITEM: &[Pattern] = &[
+    ("file_id", ResourceKind::File),
     ("content.*text.file_id", ResourceKind::File),
     ("output.*text.file_id", ResourceKind::File),
 ];
@@ -458,6 +461,22 @@ mod tests {
         );
         assert_eq!(found[0].0, ResourceKind::Response);
         assert_eq!(found[2].2, "input[0].content[2].file_id");
+    }
+
+    #[test]
+    fn a_part_given_as_an_item_of_its_own_names_its_file() {
+        let found = ids(
+            Operation::CreateResponse,
+            json!({"model": "m", "input": [{"type": "input_file", "file_id": "file-loose"}]}),
+        );
+        assert_eq!(
+            found,
+            vec![(
+                ResourceKind::File,
+                "file-loose".into(),
+                "input[0].file_id".into()
+            )]
+        );
     }
 
     #[test]
