@@ -414,6 +414,18 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
             "/v1/containers".to_owned(),
             json!({"name": "x", "file_ids": [ids.file]}),
         ),
+        // An item reference without its optional type, and one copied
+        // into a conversation.
+        (
+            &bob,
+            "/v1/responses".to_owned(),
+            json!({"model": "gpt-4o", "input": [{"id": ids.item}]}),
+        ),
+        (
+            &bob,
+            "/v1/conversations".to_owned(),
+            json!({"items": [{"type": "item_reference", "id": ids.item}]}),
+        ),
         (
             &bob,
             "/v1/responses/input_tokens".to_owned(),

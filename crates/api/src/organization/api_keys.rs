@@ -113,6 +113,15 @@ pub async fn create_api_key(
             Some("name"),
         ));
     }
+    if body.can_act_on_behalf {
+        // A key that acts as any user would give its maker every user's
+        // rights: only the platform operator makes those (the CLI).
+        return Err(ApiError::bad_request(
+            "Keys that act on behalf of users are made by the platform operator \
+             (threadgate apikey create --on-behalf-of).",
+            Some("can_act_on_behalf"),
+        ));
+    }
     let role = match body.role.as_deref() {
         None | Some("member") => Role::Member,
         Some("admin") => Role::Admin,

@@ -177,6 +177,7 @@ pub(super) fn refuse_what_cannot_be_vouched_for(
             "No prompt found with id '{id}'."
         )));
     }
+    refuse_unvouched_items(&body["input"], "input")?;
     let references = item_references(body);
     if references.len() > MAX_ITEM_REFERENCES {
         return Err(ApiError::bad_request(
@@ -202,9 +203,35 @@ fn item_references(body: &Value) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|item| item["type"] == "item_reference")
+        .filter(|item| is_item_reference(item))
         .map(|item| item["id"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+/// An item that names a stored item by id: `"type": "item_reference"`, or
+/// (the type being optional) an untyped item with an `id` and no `role`.
+pub(super) fn is_item_reference(item: &Value) -> bool {
+    item["type"] == "item_reference"
+        || (item["type"].is_null() && item.get("id").is_some() && item.get("role").is_none())
+}
+
+/// Input item types that carry tools or name containers of their own,
+/// which Threadgate does not authorize inside items: refused.
+const UNSUPPORTED_ITEMS: &[&str] = &["additional_tools", "tool_search_output", "shell_call"];
+
+/// Refuses input items Threadgate cannot vouch for wherever items are
+/// given (a response's `input`, a conversation's `items`).
+pub(super) fn refuse_unvouched_items(items: &Value, field: &str) -> Result<(), ApiError> {
+    for (index, item) in items.as_array().into_iter().flatten().enumerate() {
+        let kind = item["type"].as_str().unwrap_or_default();
+        if UNSUPPORTED_ITEMS.contains(&kind) {
+            return Err(ApiError::bad_request(
+                format!("Input items of type '{kind}' are not accepted here."),
+                Some(&format!("{field}[{index}].type")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The conversation a request continues: a string, or `{"id"}`.

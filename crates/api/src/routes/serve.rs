@@ -167,6 +167,9 @@ impl<'a> Call<'a> {
             if matches!(operation, Operation::CreateRun | Operation::ModifyAssistant) {
                 crate::policy::check_use(&self.caller.tenant.settings, body)?;
             }
+            if operation == Operation::CreateConversationItems {
+                refuse_item_references(body)?;
+            }
             exchange = exchange.body(operation, body)?;
         }
         let query = self.upstream_query()?;
@@ -251,6 +254,15 @@ impl<'a> Call<'a> {
     ) -> Result<HttpResponse, ApiError> {
         if operation == Operation::CreateAssistant {
             crate::policy::check_use(&self.caller.tenant.settings, &body)?;
+        }
+        if operation == Operation::CreateConversation {
+            refuse_item_references(&body)?;
+        }
+        if operation == Operation::CreateContainer && body.get("skills").is_some() {
+            return Err(ApiError::bad_request(
+                "Containers with 'skills' are not accepted here.",
+                Some("skills"),
+            ));
         }
         let authorized = self
             .exchange()
@@ -386,6 +398,21 @@ impl<'a> Call<'a> {
         }
         Ok(self.answer(envelope(listed, has_more)))
     }
+}
+
+/// A conversation's new items may not reference stored items (nothing
+/// vouches for whose they are) nor carry tools of their own.
+fn refuse_item_references(body: &Value) -> Result<(), ApiError> {
+    super::responses::refuse_unvouched_items(&body["items"], "items")?;
+    for item in body["items"].as_array().into_iter().flatten() {
+        if super::responses::is_item_reference(item) {
+            let id = item["id"].as_str().unwrap_or_default();
+            return Err(ApiError::not_found(format!(
+                "No item found with id '{id}'."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// An upstream answer's bytes, streamed through with its type and length.
