@@ -11,13 +11,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use futures_util::stream;
 use serde_json::{Value, json};
 use storage::StorageError;
 use storage::repo::audit::{self, AuditFilter, AuditRecord, Order};
 
-use super::{AuditLogParams, PageParams, admin_only, page, unix};
+use super::{AuditLogParams, admin_only, page, page_limit, unix, unix_time};
 use crate::auth::Caller;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -26,18 +25,6 @@ const EXPORT_BATCH: i64 = 500;
 
 impl AuditLogParams {
     fn filter(&self) -> Result<AuditFilter, ApiError> {
-        let time = |value: Option<i64>, name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
-            value
-                .map(|seconds| {
-                    DateTime::from_timestamp(seconds, 0).ok_or_else(|| {
-                        ApiError::bad_request(
-                            format!("Invalid '{name}': a Unix time in seconds."),
-                            Some(name),
-                        )
-                    })
-                })
-                .transpose()
-        };
         if let Some(outcome) = &self.outcome {
             if !["allow", "deny", "error"].contains(&outcome.as_str()) {
                 return Err(ApiError::bad_request(
@@ -61,8 +48,8 @@ impl AuditLogParams {
             resource_kind: self.kind.clone(),
             action: self.action.clone(),
             outcome: self.outcome.clone(),
-            since: time(self.since, "since")?,
-            until: time(self.until, "until")?,
+            since: unix_time(self.since, "since")?,
+            until: unix_time(self.until, "until")?,
         })
     }
 
@@ -125,11 +112,7 @@ pub async fn list_audit_logs(
     params: web::Query<AuditLogParams>,
 ) -> Result<HttpResponse, ApiError> {
     admin_only(&caller, &request)?;
-    let limit = PageParams {
-        limit: params.limit,
-        after: None,
-    }
-    .limit()?;
+    let limit = page_limit(params.limit)?;
     let (filter, after) = (params.filter()?, params.after()?);
     let tenant_id = caller.tenant.id;
     let found = state

@@ -43,15 +43,37 @@ pub struct PageParams {
 
 impl PageParams {
     fn limit(&self) -> Result<i64, ApiError> {
-        match self.limit {
-            None => Ok(20),
-            Some(limit) if (1..=100).contains(&limit) => Ok(limit),
-            Some(limit) => Err(ApiError::bad_request(
-                format!("Invalid 'limit': integer between 1 and 100 expected, got {limit}."),
-                Some("limit"),
-            )),
-        }
+        page_limit(self.limit)
     }
+}
+
+/// A page's size as asked: 1 to 100, 20 when absent.
+fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(20),
+        Some(limit) if (1..=100).contains(&limit) => Ok(limit),
+        Some(limit) => Err(ApiError::bad_request(
+            format!("Invalid 'limit': integer between 1 and 100 expected, got {limit}."),
+            Some("limit"),
+        )),
+    }
+}
+
+/// A time parameter given in Unix seconds; out of range is a 400 naming it.
+fn unix_time(
+    value: Option<i64>,
+    name: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    value
+        .map(|seconds| {
+            chrono::DateTime::from_timestamp(seconds, 0).ok_or_else(|| {
+                ApiError::bad_request(
+                    format!("Invalid '{name}': a Unix time in seconds."),
+                    Some(name),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// A page of users, optionally only the disabled (`disabled=true`) or only

@@ -4,11 +4,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use base64::Engine;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use serde_json::{Value, json};
 use storage::repo::usage::{self, UsageBucket, UsageQuery};
 
-use super::{PageParams, UsageParams, admin_only, page};
+use super::{UsageParams, admin_only, page, page_limit, unix_time};
 use crate::auth::Caller;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -80,25 +80,9 @@ pub async fn list_usage(
     params: web::Query<UsageParams>,
 ) -> Result<HttpResponse, ApiError> {
     admin_only(&caller, &request)?;
-    let limit = PageParams {
-        limit: params.limit,
-        after: None,
-    }
-    .limit()?;
-    let time = |value: Option<i64>, name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
-        value
-            .map(|seconds| {
-                DateTime::from_timestamp(seconds, 0).ok_or_else(|| {
-                    ApiError::bad_request(
-                        format!("Invalid '{name}': a Unix time in seconds."),
-                        Some(name),
-                    )
-                })
-            })
-            .transpose()
-    };
-    let until = time(params.until, "until")?.unwrap_or_else(Utc::now);
-    let since = time(params.since, "since")?
+    let limit = page_limit(params.limit)?;
+    let until = unix_time(params.until, "until")?.unwrap_or_else(Utc::now);
+    let since = unix_time(params.since, "since")?
         .unwrap_or_else(|| until - chrono::Duration::days(DEFAULT_DAYS));
     let user_id = params
         .user_id

@@ -11,7 +11,7 @@ use storage::repo::audit::Outcome;
 use storage::repo::users::{self, UserListing};
 use utoipa::ToSchema;
 
-use super::{PageParams, UserListParams, admin_only, page, unix};
+use super::{UserListParams, admin_only, page, page_limit, unix};
 use crate::auth::Caller;
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
@@ -66,11 +66,7 @@ pub async fn list_users(
     params: web::Query<UserListParams>,
 ) -> Result<HttpResponse, ApiError> {
     admin_only(&caller, &request)?;
-    let limit = PageParams {
-        limit: params.limit,
-        after: None,
-    }
-    .limit()?;
+    let limit = page_limit(params.limit)?;
     let after = params.after.as_deref().map(user_id).transpose()?;
     let (tenant_id, disabled) = (caller.tenant.id, params.disabled);
     let listed = state
