@@ -381,6 +381,17 @@ async fn every_administration_route_refuses_members_and_other_tenants_admins() {
             assert_eq!(member.status, 404, "member: {method} {path}");
             let message = member.body["error"]["message"].as_str().unwrap();
             assert!(message.starts_with("Invalid URL"), "{message}");
+            // A member's malformed body or query tells them nothing more.
+            let malformed_body = (method == "POST").then(|| json!(["not an object"]));
+            let malformed_path = format!("{path}?limit=many&since=yesterday");
+            let malformed = app
+                .call(&alice, method, &malformed_path, malformed_body.clone())
+                .await;
+            assert_eq!(malformed.status, 404, "member, malformed: {method} {path}");
+            if method == "POST" {
+                let admins = app.call(&admin, method, &path, malformed_body).await;
+                assert_eq!(admins.status, 400, "admin, malformed: {method} {path}");
+            }
             let mut anonymous = app.client.request(method.parse().unwrap(), app.url(&path));
             if let Some(body) = &body {
                 anonymous = anonymous.json(body);
@@ -711,5 +722,83 @@ async fn the_audit_chain_holds_across_replicas_and_shows_tampering() {
     assert_eq!(broken.body["intact"], false, "{:?}", broken.body);
     assert_eq!(broken.body["first_broken"]["id"], tampered.as_str());
     assert_eq!(broken.body["first_broken"]["seq"], 5);
+    let resumed = app
+        .call(&admin, "GET", &format!("{verify}?after_sequence=3"), None)
+        .await;
+    assert_eq!(resumed.body["first_broken"]["seq"], 5, "{:?}", resumed.body);
+    let negative = app
+        .call(&admin, "GET", &format!("{verify}?after_sequence=-1"), None)
+        .await;
+    assert_eq!(negative.status, 400);
+    assert_eq!(negative.body["error"]["param"], "after_sequence");
+
+    // Cutting the chain's end off (event and link, as the owner) is seen
+    // from the head; the intact answer before it named that head.
+    // (Events written here, synchronously, so nothing else extends the
+    // chain meanwhile.)
+    app.tenant("globex").await;
+    let globex = app.admin.tenant("globex").await.unwrap().id;
+    let events: Vec<_> = (0..3)
+        .map(|n| storage::repo::audit::AuditEvent {
+            occurred_at: chrono::Utc::now(),
+            tenant_id: Some(globex),
+            request_id: Some(format!("req_cut_{n}")),
+            trace_id: None,
+            actor_user_id: None,
+            actor_api_key_id: None,
+            auth_method: Some("test"),
+            action: "read".to_owned(),
+            resource_kind: None,
+            resource_id: None,
+            upstream_id: Some("thread_\u{1f}allow".to_owned()),
+            outcome: storage::repo::audit::Outcome::Allow,
+            reason: None,
+            details: json!({}),
+        })
+        .collect();
+    app.admin
+        .database
+        .run("test.events", move |conn| {
+            storage::repo::audit::append_many(conn, &events)
+        })
+        .await
+        .unwrap();
+    let check = move |conn: &mut diesel::PgConnection| {
+        storage::repo::audit::verify_chain(conn, globex, 0, i64::MAX)
+    };
+    let before = app.admin.database.run("test.verify", check).await.unwrap();
+    assert!(before.events >= 3, "{before:?}");
+    assert_eq!(before.first_broken, None);
+    assert_eq!(before.head.1.len(), 32, "a SHA-256 head");
+    let last = before.events;
+    app.admin
+        .database
+        .run("test.cut", move |conn| {
+            use diesel::RunQueryDsl;
+            for statement in [
+                "ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_append_only",
+                "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
+            ] {
+                diesel::sql_query(statement).execute(conn)?;
+            }
+            diesel::sql_query(
+                "WITH cut AS (DELETE FROM audit_chain WHERE tenant_id = $1 AND seq = $2 \
+                 RETURNING event_id) DELETE FROM audit_events WHERE id IN (SELECT event_id FROM cut)",
+            )
+            .bind::<diesel::sql_types::Uuid, _>(globex.as_uuid())
+            .bind::<diesel::sql_types::BigInt, _>(last)
+            .execute(conn)?;
+            for statement in [
+                "ALTER TABLE audit_chain ENABLE TRIGGER audit_chain_append_only",
+                "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only",
+            ] {
+                diesel::sql_query(statement).execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let cut = app.admin.database.run("test.verify", check).await.unwrap();
+    assert_eq!(cut.first_broken, Some((None, last)), "{cut:?}");
     app.stop().await;
 }

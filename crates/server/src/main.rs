@@ -327,19 +327,26 @@ async fn audit(admin: Admin, command: AuditCommand) -> anyhow::Result<()> {
     let check = admin
         .database
         .run("admin.audit_verify", move |conn| {
-            storage::repo::audit::verify_chain(conn, id)
+            storage::repo::audit::verify_chain(conn, id, 0, i64::MAX)
         })
         .await?;
     match check.first_broken {
         None => {
             println!(
-                "the audit chain of `{}` is intact ({} events)",
-                tenant.slug, check.events
+                "the audit chain of `{}` is intact ({} events; head {})",
+                tenant.slug,
+                check.events,
+                hex::encode(&check.head.1)
             );
             Ok(())
         }
-        Some((event, seq)) => anyhow::bail!(
+        Some((Some(event), seq)) => anyhow::bail!(
             "the audit chain of `{}` is broken at event {event} (number {seq} of {})",
+            tenant.slug,
+            check.events
+        ),
+        Some((None, seq)) => anyhow::bail!(
+            "the audit chain of `{}` is broken: event number {seq} of {} is missing",
             tenant.slug,
             check.events
         ),

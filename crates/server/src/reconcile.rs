@@ -33,7 +33,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{LifecycleState, ResourceKind, UpstreamId};
+use domain::{LifecycleState, Owner, ResourceKind, UpstreamId};
 use serde_json::Value;
 use storage::repo::audit::{AuditEvent, Outcome};
 use storage::repo::resources::{self, Resource};
@@ -418,10 +418,13 @@ async fn finish_delete(admin: &Admin, row: &Resource) -> anyhow::Result<bool> {
         return Ok(false);
     };
     let client = admin.upstreams.get(&row.upstream_profile)?;
-    match client
-        .call::<Value>(UpstreamRequest::new(operation, &[upstream_id]))
-        .await
-    {
+    let ids = [upstream_id];
+    let mut request = UpstreamRequest::new(operation, &ids);
+    // An upstream that scopes data by user sees the delete as its owner's.
+    if let Owner::User(owner) = row.facts.owner {
+        request.user_isolation_key = Some(api::gateway::isolation_key_of(owner));
+    }
+    match client.call::<Value>(request).await {
         Ok(_) | Err(UpstreamError::NotFound(_)) => {}
         Err(error) => {
             tracing::warn!(%error, resource = %row.facts.id, "upstream delete failed again");

@@ -23,6 +23,7 @@ diesel::table! {
         event_id -> Uuid,
         prev_hash -> Bytea,
         hash -> Bytea,
+        form -> Int2,
     }
 }
 

@@ -21,7 +21,9 @@ pub mod resolve;
 
 use std::sync::Arc;
 
-use domain::{Action, ListScope, Owner, Ownership, ResourceKind, Target, UpstreamId, authorize};
+use domain::{
+    Action, ListScope, Owner, Ownership, ResourceKind, Target, UpstreamId, UserId, authorize,
+};
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
 use storage::repo::audit::Outcome;
@@ -90,14 +92,19 @@ pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
 /// identity provider's subject can be read back; `None` for a backend
 /// acting as itself.
 pub fn user_isolation_key(caller: &Caller) -> Option<String> {
+    caller.principal.user_id().map(isolation_key_of)
+}
+
+/// The pseudonym of one user, as upstreams that scope data by user see it.
+pub fn isolation_key_of(user: UserId) -> String {
     use sha2::{Digest, Sha256};
-    let user = caller.principal.user_id()?;
     let digest = Sha256::digest(format!("threadgate-user-isolation:{user}"));
-    Some(hex::encode(&digest[..16]))
+    hex::encode(&digest[..16])
 }
 
 /// `request`, naming `caller`'s end-user to upstreams that scope data by
-/// user. Every request made on a caller's behalf goes through here.
+/// user. Every request made on a caller's behalf without an object of
+/// someone else's goes through here.
 pub(crate) fn for_caller<'r>(
     caller: &Caller,
     mut request: UpstreamRequest<'r>,
@@ -423,8 +430,20 @@ impl<'a> Authorized<'a> {
 
     /// `request`, naming the caller's end-user to upstreams that scope data
     /// by user (Foundry's `x-ms-user-isolation-key`).
-    fn for_caller<'r>(&self, request: UpstreamRequest<'r>) -> UpstreamRequest<'r> {
-        for_caller(self.caller, request)
+    fn for_caller<'r>(&self, mut request: UpstreamRequest<'r>) -> UpstreamRequest<'r> {
+        request.user_isolation_key = self.isolation_key();
+        request
+    }
+
+    /// Whose data the request is about, for upstreams that scope data by
+    /// user: the owner of the first object it names when a user owns it
+    /// (a thread shared with the caller stays its owner's upstream), else
+    /// the caller.
+    fn isolation_key(&self) -> Option<String> {
+        match self.resources.first().map(|resource| resource.facts.owner) {
+            Some(Owner::User(owner)) => Some(isolation_key_of(owner)),
+            _ => user_isolation_key(self.caller),
+        }
     }
 
     /// Starts an upload of a file streamed from the caller; its answer
@@ -434,7 +453,7 @@ impl<'a> Authorized<'a> {
         streamed: upstream::StreamUpload,
     ) -> Result<tokio::task::JoinHandle<Result<Value, UpstreamError>>, ApiError> {
         let client = self.upstream()?.clone();
-        let user_isolation_key = user_isolation_key(self.caller);
+        let user_isolation_key = self.isolation_key();
         Ok(tokio::spawn(async move {
             client
                 .call::<Value>(UpstreamRequest {
@@ -464,10 +483,13 @@ impl<'a> Authorized<'a> {
                     let Some(id) = resource.upstream_id else {
                         return Ok(None);
                     };
-                    match client
-                        .call::<Value>(for_caller(caller, UpstreamRequest::new(operation, &[&id])))
-                        .await
-                    {
+                    let ids = [&id];
+                    let mut request = for_caller(caller, UpstreamRequest::new(operation, &ids));
+                    // A listed thread shared with the caller is its owner's upstream.
+                    if let Owner::User(owner) = resource.facts.owner {
+                        request.user_isolation_key = Some(isolation_key_of(owner));
+                    }
+                    match client.call::<Value>(request).await {
                         Ok(value) => Ok(Some(value)),
                         Err(UpstreamError::NotFound(_)) => {
                             tracing::warn!(upstream_id = %id, "listed object missing upstream");

@@ -2,7 +2,8 @@
 //! list (never a secret), create (the secret shown once), revoke. A revoked
 //! key is refused from its next request, on every replica.
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, delete, get, post, web};
 use domain::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,8 +12,7 @@ use storage::repo::api_keys::{self, ApiKeyListing, NewApiKey};
 use storage::repo::audit::Outcome;
 use utoipa::ToSchema;
 
-use super::{PageParams, admin_only, page, unix};
-use crate::auth::Caller;
+use super::{PageParams, TenantAdmin, page, unix};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -60,14 +60,12 @@ fn no_key(id: &str) -> ApiError {
         (status = 404, description = "Not a tenant admin, or a cursor that names no key of the tenant", body = ErrorBody)
     )
 )]
-#[get("/v1/organization/api_keys")]
+#[get("/v1/organization/api_keys", wrap = "from_fn(super::admin_gate)")]
 pub async fn list_api_keys(
     state: web::Data<AppState>,
-    caller: Caller,
-    request: HttpRequest,
+    TenantAdmin(caller): TenantAdmin,
     params: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let limit = params.limit()?;
     let (tenant_id, after) = (caller.tenant.id, params.after.clone());
     let listed = state
@@ -97,15 +95,13 @@ pub async fn list_api_keys(
         (status = 404, description = "Not a tenant admin", body = ErrorBody)
     )
 )]
-#[post("/v1/organization/api_keys")]
+#[post("/v1/organization/api_keys", wrap = "from_fn(super::admin_gate)")]
 pub async fn create_api_key(
     state: web::Data<AppState>,
-    caller: Caller,
+    TenantAdmin(caller): TenantAdmin,
     request_id: RequestId,
-    request: HttpRequest,
     body: web::Json<ApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let body = body.into_inner();
     if body.name.is_empty() || body.name.chars().count() > 100 {
         return Err(ApiError::bad_request(
@@ -176,15 +172,16 @@ pub async fn create_api_key(
         (status = 404, description = "Not a tenant admin, or no such key in the tenant", body = ErrorBody)
     )
 )]
-#[delete("/v1/organization/api_keys/{key_id}")]
+#[delete(
+    "/v1/organization/api_keys/{key_id}",
+    wrap = "from_fn(super::admin_gate)"
+)]
 pub async fn revoke_api_key(
     state: web::Data<AppState>,
-    caller: Caller,
+    TenantAdmin(caller): TenantAdmin,
     request_id: RequestId,
-    request: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let (tenant_id, prefix) = (caller.tenant.id, path.clone());
     let revoked = state
         .database

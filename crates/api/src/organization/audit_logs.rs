@@ -9,15 +9,15 @@
 //! "actor": {"type": "user" | "api_key" | "system", "id"}, "auth_method",
 //! "resource": {"kind", "id"} | null, "request_id", "trace_id", "details"}`.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
 use futures_util::stream;
 use serde_json::{Value, json};
 use storage::StorageError;
 use storage::repo::audit::{self, AuditFilter, AuditRecord, Order};
 
-use super::{AuditLogParams, admin_only, page, page_limit, unix, unix_time};
-use crate::auth::Caller;
+use super::{AuditLogParams, TenantAdmin, VerifyParams, page, page_limit, unix, unix_time};
 use crate::{ApiError, AppState, ErrorBody};
 
 /// Events read per database round trip of an export.
@@ -104,14 +104,12 @@ fn event_object(record: &AuditRecord) -> Value {
         (status = 404, description = "Not a tenant admin, or a cursor that names no event of the tenant", body = ErrorBody)
     )
 )]
-#[get("/v1/organization/audit_logs")]
+#[get("/v1/organization/audit_logs", wrap = "from_fn(super::admin_gate)")]
 pub async fn list_audit_logs(
     state: web::Data<AppState>,
-    caller: Caller,
-    request: HttpRequest,
+    TenantAdmin(caller): TenantAdmin,
     params: web::Query<AuditLogParams>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let limit = page_limit(params.limit)?;
     let (filter, after) = (params.filter()?, params.after()?);
     let tenant_id = caller.tenant.id;
@@ -142,14 +140,15 @@ pub async fn list_audit_logs(
         (status = 404, description = "Not a tenant admin", body = ErrorBody)
     )
 )]
-#[get("/v1/organization/audit_logs/export")]
+#[get(
+    "/v1/organization/audit_logs/export",
+    wrap = "from_fn(super::admin_gate)"
+)]
 pub async fn export_audit_logs(
     state: web::Data<AppState>,
-    caller: Caller,
-    request: HttpRequest,
+    TenantAdmin(caller): TenantAdmin,
     params: web::Query<AuditLogParams>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let filter = params.filter()?;
     let tenant_id = caller.tenant.id;
     let database = state.database.clone();
@@ -194,35 +193,62 @@ pub async fn export_audit_logs(
         .streaming(lines))
 }
 
+/// Places of the chain one request recomputes at most; a longer chain is
+/// verified in several requests, each starting after the last one's
+/// `checked_through`.
+const VERIFY_PER_REQUEST: i64 = 1_000_000;
+
 /// Recomputes the tenant's audit chain and says whether it is intact, and
-/// if not, which event is the first that does not hold.
+/// if not, which place is the first that does not hold; answers the head
+/// (last place and hash) so it can be kept elsewhere and compared later.
 #[utoipa::path(
     tag = "Organization",
     operation_id = "verifyOrganizationAuditLogs",
     security(("bearer" = []), ("api_key" = [])),
+    params(VerifyParams),
     responses(
-        (status = 200, description = "`{object, intact, events, first_broken: {id, seq} | null}`"),
+        (status = 200, description = "`{object, intact, events, head: {seq, hash}, checked_through, has_more, first_broken: {id | null, seq} | null}`"),
+        (status = 400, description = "A malformed parameter, named", body = ErrorBody),
         (status = 404, description = "Not a tenant admin", body = ErrorBody)
     )
 )]
-#[get("/v1/organization/audit_logs/verify")]
+#[get(
+    "/v1/organization/audit_logs/verify",
+    wrap = "from_fn(super::admin_gate)"
+)]
 pub async fn verify_audit_logs(
     state: web::Data<AppState>,
-    caller: Caller,
-    request: HttpRequest,
+    TenantAdmin(caller): TenantAdmin,
+    params: web::Query<VerifyParams>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let tenant_id = caller.tenant.id;
+    let after = match params.after_sequence {
+        None => 0,
+        Some(after) if after >= 0 => after,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid 'after_sequence': a place of the chain, 0 or more.",
+                Some("after_sequence"),
+            ));
+        }
+    };
     let check = state
         .database
         .run("audit.verify", move |conn| {
-            audit::verify_chain(conn, tenant_id)
+            audit::verify_chain(conn, tenant_id, after, VERIFY_PER_REQUEST)
         })
         .await?;
+    let intact = check.first_broken.is_none();
     Ok(HttpResponse::Ok().json(json!({
         "object": "organization.audit_log.verification",
-        "intact": check.first_broken.is_none(),
+        "intact": intact,
         "events": check.events,
-        "first_broken": check.first_broken.map(|(id, seq)| json!({"id": id.to_string(), "seq": seq})),
+        "head": {"seq": check.head.0, "hash": hex::encode(&check.head.1)},
+        "checked_through": check.checked_through,
+        "has_more": intact && check.checked_through < check.events,
+        "first_broken": check.first_broken.map(|(id, seq)| json!({
+            "id": id.map(|id| id.to_string()),
+            "seq": seq,
+        })),
     })))
 }

@@ -12,23 +12,53 @@ pub mod policy;
 pub mod usage;
 pub mod users;
 
-use actix_web::HttpRequest;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpRequest};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::ApiError;
 use crate::auth::Caller;
 
-/// The tenant's admins only; anyone else meets a path that does not exist.
-fn admin_only(caller: &Caller, request: &HttpRequest) -> Result<(), ApiError> {
-    if caller.principal.is_admin() {
-        return Ok(());
+/// Refuses anyone but the tenant's admins before the handler's extractors
+/// parse anything of the request, so a member's malformed body or query
+/// meets the same path-that-does-not-exist as a well-formed one (wrapped
+/// around every administration route).
+async fn admin_gate(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    request.extract::<TenantAdmin>().await?;
+    next.call(request).await
+}
+
+/// A caller who is one of the tenant's admins; anyone else meets a path that
+/// does not exist.
+#[derive(Debug, Clone)]
+pub struct TenantAdmin(pub Caller);
+
+impl FromRequest for TenantAdmin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(request, payload);
+        let (method, path) = (request.method().clone(), request.path().to_owned());
+        Box::pin(async move {
+            let caller = caller.await?;
+            if caller.principal.is_admin() {
+                return Ok(TenantAdmin(caller));
+            }
+            Err(ApiError::not_found(format!(
+                "Invalid URL ({method} {path})"
+            )))
+        })
     }
-    Err(ApiError::not_found(format!(
-        "Invalid URL ({} {})",
-        request.method(),
-        request.path()
-    )))
 }
 
 /// A page of an administration list: oldest first, after a cursor.
@@ -110,6 +140,14 @@ pub struct AuditLogParams {
     pub since: Option<i64>,
     /// Before this time (Unix seconds).
     pub until: Option<i64>,
+}
+
+/// Where a verification starts: after a place of the chain a previous
+/// answer checked through (`0`, the start, when absent).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyParams {
+    pub after_sequence: Option<i64>,
 }
 
 /// Which usage: a time window (the last 30 days by default), one user.

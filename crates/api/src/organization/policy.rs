@@ -1,13 +1,13 @@
 //! `/v1/organization/policy`: the tenant's settings in one object.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Deserializer, Serialize};
 use storage::repo::audit::Outcome;
 use storage::repo::tenants::{self, PolicyUpdate, Tenant};
 use utoipa::ToSchema;
 
-use super::admin_only;
-use crate::auth::Caller;
+use super::TenantAdmin;
 use crate::policy::{KNOWN_TOOLS, allowed_tools};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
@@ -138,9 +138,8 @@ impl PolicyRequest {
         (status = 404, description = "Not a tenant admin (the path answers as if it did not exist)", body = ErrorBody)
     )
 )]
-#[get("/v1/organization/policy")]
-pub async fn get_policy(caller: Caller, request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
+#[get("/v1/organization/policy", wrap = "from_fn(super::admin_gate)")]
+pub async fn get_policy(TenantAdmin(caller): TenantAdmin) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Policy::of(&caller.tenant)))
 }
 
@@ -157,15 +156,13 @@ pub async fn get_policy(caller: Caller, request: HttpRequest) -> Result<HttpResp
         (status = 404, description = "Not a tenant admin (the path answers as if it did not exist)", body = ErrorBody)
     )
 )]
-#[post("/v1/organization/policy")]
+#[post("/v1/organization/policy", wrap = "from_fn(super::admin_gate)")]
 pub async fn update_policy(
     state: web::Data<AppState>,
-    caller: Caller,
+    TenantAdmin(caller): TenantAdmin,
     request_id: RequestId,
-    request: HttpRequest,
     body: web::Json<PolicyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let update = body.into_inner().checked()?;
     let details = serde_json::json!({
         "admins_read_conversations": update.admins_read_conversations,

@@ -2,14 +2,14 @@
 //! consumed tokens) per user, UTC day and model, from what the upstream
 //! reported for the tenant's own runs and responses.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, get, web};
 use base64::Engine;
 use chrono::{NaiveDate, Utc};
 use serde_json::{Value, json};
 use storage::repo::usage::{self, UsageBucket, UsageQuery};
 
-use super::{UsageParams, admin_only, page, page_limit, unix_time};
-use crate::auth::Caller;
+use super::{TenantAdmin, UsageParams, page, page_limit, unix_time};
 use crate::{ApiError, AppState, ErrorBody};
 
 /// The window when `since` is absent: the last 30 days.
@@ -72,14 +72,12 @@ fn bucket_object(bucket: &UsageBucket) -> Value {
         (status = 404, description = "Not a tenant admin", body = ErrorBody)
     )
 )]
-#[get("/v1/organization/usage")]
+#[get("/v1/organization/usage", wrap = "from_fn(super::admin_gate)")]
 pub async fn list_usage(
     state: web::Data<AppState>,
-    caller: Caller,
-    request: HttpRequest,
+    TenantAdmin(caller): TenantAdmin,
     params: web::Query<UsageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let limit = page_limit(params.limit)?;
     let until = unix_time(params.until, "until")?.unwrap_or_else(Utc::now);
     let since = unix_time(params.since, "since")?

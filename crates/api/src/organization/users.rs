@@ -2,7 +2,8 @@
 //! them: list (`disabled` filter, cursor), retrieve (with what they own and
 //! when they were last seen), and disable or enable.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, get, post, web};
 use domain::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,8 +12,7 @@ use storage::repo::audit::Outcome;
 use storage::repo::users::{self, UserListing};
 use utoipa::ToSchema;
 
-use super::{UserListParams, admin_only, page, page_limit, unix};
-use crate::auth::Caller;
+use super::{TenantAdmin, UserListParams, page, page_limit, unix};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -58,14 +58,12 @@ fn no_user(id: &str) -> ApiError {
         (status = 404, description = "Not a tenant admin, or a cursor that names no user of the tenant", body = ErrorBody)
     )
 )]
-#[get("/v1/organization/users")]
+#[get("/v1/organization/users", wrap = "from_fn(super::admin_gate)")]
 pub async fn list_users(
     state: web::Data<AppState>,
-    caller: Caller,
-    request: HttpRequest,
+    TenantAdmin(caller): TenantAdmin,
     params: web::Query<UserListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let limit = page_limit(params.limit)?;
     let after = params.after.as_deref().map(user_id).transpose()?;
     let (tenant_id, disabled) = (caller.tenant.id, params.disabled);
@@ -96,14 +94,15 @@ pub async fn list_users(
         (status = 404, description = "Not a tenant admin, or no such user in the tenant", body = ErrorBody)
     )
 )]
-#[get("/v1/organization/users/{user_id}")]
+#[get(
+    "/v1/organization/users/{user_id}",
+    wrap = "from_fn(super::admin_gate)"
+)]
 pub async fn retrieve_user(
     state: web::Data<AppState>,
-    caller: Caller,
-    request: HttpRequest,
+    TenantAdmin(caller): TenantAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let id = user_id(&path)?;
     let tenant_id = caller.tenant.id;
     let found = state
@@ -138,16 +137,17 @@ pub async fn retrieve_user(
         (status = 404, description = "Not a tenant admin, or no such user in the tenant", body = ErrorBody)
     )
 )]
-#[post("/v1/organization/users/{user_id}")]
+#[post(
+    "/v1/organization/users/{user_id}",
+    wrap = "from_fn(super::admin_gate)"
+)]
 pub async fn modify_user(
     state: web::Data<AppState>,
-    caller: Caller,
+    TenantAdmin(caller): TenantAdmin,
     request_id: RequestId,
-    request: HttpRequest,
     path: web::Path<String>,
     body: web::Json<UserUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    admin_only(&caller, &request)?;
     let id = user_id(&path)?;
     let (tenant_id, disabled) = (caller.tenant.id, body.disabled);
     let changed = state

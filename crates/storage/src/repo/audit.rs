@@ -256,20 +256,34 @@ pub fn search(
     Ok((records, has_more))
 }
 
-/// Whether a tenant's audit chain holds.
+/// Whether a stretch of a tenant's audit chain holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainCheck {
-    /// Events in the chain.
+    /// Events in the chain (its head's place).
     pub events: i64,
-    /// The first event that does not hold, and its place in the chain.
-    pub first_broken: Option<(Uuid, i64)>,
+    /// The head: the last place and its hash. An administrator who keeps
+    /// it elsewhere can later tell a chain cut short or rewritten from its
+    /// end, which no check inside the database can.
+    pub head: (i64, Vec<u8>),
+    /// The last place checked: the head's, unless the check stopped early.
+    pub checked_through: i64,
+    /// The first place that does not hold, and its event (`None` when the
+    /// place itself is missing).
+    pub first_broken: Option<(Option<Uuid>, i64)>,
 }
 
+/// Links recomputed per statement: each stretch is one short query.
+const VERIFY_STRETCH: i64 = 10_000;
+
 /// Recomputes the tenant's chain in the database (`audit_chain_break`):
-/// each event's hash from its predecessor's and its canonical form.
+/// each event's hash from its predecessor's and its canonical form, after
+/// place `after` and for at most `max_links` places, in stretches, then
+/// whether the chain's last link is the head's.
 pub fn verify_chain(
     conn: &mut PgConnection,
     tenant_id: TenantId,
+    after: i64,
+    max_links: i64,
 ) -> Result<ChainCheck, StorageError> {
     #[derive(QueryableByName)]
     struct Broken {
@@ -278,12 +292,48 @@ pub fn verify_chain(
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         seq: i64,
     }
-    let broken: Option<Broken> = diesel::sql_query("SELECT id, seq FROM audit_chain_break($1)")
-        .bind::<diesel::sql_types::Uuid, _>(tenant_id.as_uuid())
-        .get_result(conn)
-        .optional()?;
+    use crate::schema::{audit_chain, audit_chain_heads};
+    let head: (i64, Vec<u8>) = audit_chain_heads::table
+        .find(tenant_id.as_uuid())
+        .select((audit_chain_heads::seq, audit_chain_heads::hash))
+        .first(conn)
+        .optional()?
+        .unwrap_or((0, Vec::new()));
+    let last = head.0.min(after.saturating_add(max_links));
+    let mut from = after.max(0);
+    let mut first_broken = None;
+    while from < last && first_broken.is_none() {
+        let upto = (from + VERIFY_STRETCH).min(last);
+        let broken: Option<Broken> =
+            diesel::sql_query("SELECT id, seq FROM audit_chain_break($1, $2, $3)")
+                .bind::<diesel::sql_types::Uuid, _>(tenant_id.as_uuid())
+                .bind::<diesel::sql_types::BigInt, _>(from)
+                .bind::<diesel::sql_types::BigInt, _>(upto)
+                .get_result(conn)
+                .optional()?;
+        first_broken = broken.map(|broken| (Some(broken.id), broken.seq));
+        from = upto;
+    }
+    if first_broken.is_none() && last == head.0 && head.0 > 0 {
+        // The stretches hold; the chain must also end where its head says,
+        // with the head's hash, or its end was cut off.
+        let tail: Option<(i64, Uuid, Vec<u8>)> = audit_chain::table
+            .filter(audit_chain::tenant_id.eq(tenant_id.as_uuid()))
+            .order(audit_chain::seq.desc())
+            .select((audit_chain::seq, audit_chain::event_id, audit_chain::hash))
+            .first(conn)
+            .optional()?;
+        first_broken = match tail {
+            Some((seq, _, hash)) if seq == head.0 && hash == head.1 => None,
+            Some((seq, event, _)) if seq >= head.0 => Some((Some(event), head.0)),
+            Some((seq, _, _)) => Some((None, seq + 1)),
+            None => Some((None, 1)),
+        };
+    }
     Ok(ChainCheck {
-        events: count_for_tenant(conn, tenant_id)?,
-        first_broken: broken.map(|broken| (broken.id, broken.seq)),
+        events: head.0,
+        checked_through: first_broken.map_or(last, |(_, seq)| seq),
+        head,
+        first_broken,
     })
 }
