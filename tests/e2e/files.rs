@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use storage::repo::resources::{self, NewResource};
 use threadgate_tests::TestApp;
 
-async fn download(app: &TestApp, token: &str, file: &str) -> (u16, Vec<u8>, Option<String>) {
+pub(crate) async fn download(
+    app: &TestApp,
+    token: &str,
+    file: &str,
+) -> (u16, Vec<u8>, Option<String>) {
     let response = app
         .client
         .get(app.url(&format!("/v1/files/{file}/content")))
@@ -26,7 +30,7 @@ async fn download(app: &TestApp, token: &str, file: &str) -> (u16, Vec<u8>, Opti
     )
 }
 
-fn output_file_of(message: &Value) -> String {
+pub(crate) fn output_file_of(message: &Value) -> String {
     message["content"]
         .as_array()
         .unwrap()

@@ -21,5 +21,6 @@ mod organization;
 mod reconcile;
 mod reliability;
 mod sdk;
+mod sharing;
 mod surfaces;
 mod upstream_failures;

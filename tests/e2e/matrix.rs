@@ -340,6 +340,49 @@ async fn no_route_lets_another_user_or_tenant_reach_an_object() {
         "only {checked} cases: is the document complete?"
     );
 
+    // The sharing routes (Threadgate's own, beside the table): another user
+    // or tenant can neither share alice's objects nor see their shares.
+    let mut shares = 0;
+    for (template, item) in &api::openapi().paths.paths {
+        if !template.contains("/shares") {
+            continue;
+        }
+        let path = template
+            .replace("{thread_id}", &ids.thread)
+            .replace("{conversation_id}", &ids.conversation)
+            .replace("{user}", "bob");
+        for (method, present) in [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ] {
+            if !present {
+                continue;
+            }
+            let body = (method == "POST").then(|| json!({"user": "bob", "permission": "write"}));
+            for (name, token) in [("bob", &bob), ("carol", &carol)] {
+                let answer = app.call(token, method, &path, body.clone()).await;
+                assert_eq!(
+                    answer.status, 404,
+                    "{name}: {method} {path}: {:?}",
+                    answer.body
+                );
+                shares += 1;
+            }
+        }
+    }
+    assert_eq!(
+        shares, 12,
+        "three routes each for threads and conversations, two intruders"
+    );
+    assert_eq!(
+        app.call(&bob, "GET", &format!("/v1/threads/{}", ids.thread), None)
+            .await
+            .status,
+        404,
+        "no share was made"
+    );
+
     // Body references alone, on the intruder's own objects.
     let before = app.upstream_requests().len();
     let refused = [

@@ -23,6 +23,7 @@ pub mod organization;
 pub mod policy;
 pub mod request_id;
 pub mod routes;
+pub mod sharing;
 mod state;
 
 use actix_web::{middleware, web};
@@ -68,6 +69,7 @@ caller's answer 404, exactly like ids that never existed.",
         organization::policy::PolicyRequest,
         organization::users::UserUpdate,
         organization::api_keys::ApiKeyRequest,
+        sharing::ShareRequest,
         routes::schemas::CompactionObject,
         routes::schemas::ContainerFileObject,
         routes::schemas::ContainerObject,
@@ -161,7 +163,13 @@ fn operational_routes(config: &mut utoipa_actix_web::service_config::ServiceConf
         .service(organization::audit_logs::list_audit_logs)
         .service(organization::audit_logs::export_audit_logs)
         .service(organization::audit_logs::verify_audit_logs)
-        .service(organization::usage::list_usage);
+        .service(organization::usage::list_usage)
+        .service(sharing::share_thread)
+        .service(sharing::list_thread_shares)
+        .service(sharing::revoke_thread_share)
+        .service(sharing::share_conversation)
+        .service(sharing::list_conversation_shares)
+        .service(sharing::revoke_conversation_share);
 }
 
 /// How large a request body may be.

@@ -18,6 +18,9 @@ pub enum Action {
     /// Name the object in a request about another object: run an assistant,
     /// attach a file, search a vector store from a thread.
     Use,
+    /// Share the object with another user of the tenant, list or revoke its
+    /// shares: its owner's alone.
+    Share,
 }
 
 impl Action {
@@ -29,6 +32,7 @@ impl Action {
             Action::Update => "update",
             Action::Delete => "delete",
             Action::Use => "use",
+            Action::Share => "share",
         }
     }
 }

@@ -6,7 +6,8 @@
 //! nothing else.
 
 use crate::{
-    Action, LifecycleState, Owner, Permission, Principal, ResourceFacts, ResourceKind, UserId,
+    Action, Grant, LifecycleState, Owner, Permission, Principal, ResourceFacts, ResourceKind,
+    UserId,
 };
 
 /// Tenant-wide settings that widen or narrow the rules.
@@ -112,7 +113,7 @@ fn authorize_existing(
     if resource.state != LifecycleState::Active {
         return Decision::Deny(DenyReason::NotActive(resource.state));
     }
-    if action == Action::Create {
+    if action == Action::Create || (action == Action::Share && !resource.kind.is_shareable()) {
         return Decision::Deny(DenyReason::NotApplicable);
     }
     match resource.owner {
@@ -140,7 +141,7 @@ fn authorize_user_owned(
         .grants
         .iter()
         .filter(|grant| grant.grantee == caller)
-        .any(|grant| permits(grant.permission, action));
+        .any(|grant| permits(grant, action));
     if granted {
         return Decision::Allow;
     }
@@ -194,6 +195,8 @@ pub enum ListScope {
     OwnedBy(UserId),
     /// The tenant's own (assistants, knowledge files and stores).
     Tenant,
+    /// What other users of the tenant shared with this user.
+    SharedWith(UserId),
     /// Nothing: the caller owns no objects of this kind.
     Nothing,
 }
@@ -216,8 +219,23 @@ pub fn list_scope(
     })
 }
 
-const fn permits(permission: Permission, action: Action) -> bool {
-    match permission {
+/// What a grant lets its grantee do: sharing stays with the owner, and a
+/// grant on a parent reaches its children for reading only.
+/// What a list of `kind` "shared with me" shows `principal`: objects shared
+/// with their end-user; nothing for a backend acting as itself, or for
+/// kinds that are never shared.
+pub fn shared_list_scope(principal: &Principal, kind: ResourceKind) -> ListScope {
+    match principal.user_id() {
+        Some(user) if kind.is_shareable() => ListScope::SharedWith(user),
+        _ => ListScope::Nothing,
+    }
+}
+
+const fn permits(grant: &Grant, action: Action) -> bool {
+    if grant.through_parent {
+        return matches!(action, Action::Read | Action::ReadContent);
+    }
+    match grant.permission {
         Permission::Read => matches!(action, Action::Read | Action::ReadContent),
         Permission::Write => matches!(
             action,
@@ -397,6 +415,7 @@ mod tests {
         assistant.grants.push(Grant {
             grantee: intruder.user_id().unwrap(),
             permission: Permission::Write,
+            through_parent: false,
         });
         for action in ALL_ACTIONS {
             assert_eq!(
@@ -443,10 +462,12 @@ mod tests {
             Grant {
                 grantee: reader.user_id().unwrap(),
                 permission: Permission::Read,
+                through_parent: false,
             },
             Grant {
                 grantee: writer.user_id().unwrap(),
                 permission: Permission::Write,
+                through_parent: false,
             },
         ];
         assert!(decide(&reader, Action::Read, &thread).is_allowed());
@@ -456,6 +477,66 @@ mod tests {
         assert!(decide(&writer, Action::Use, &thread).is_allowed());
         assert!(!decide(&reader, Action::Delete, &thread).is_allowed());
         assert!(!decide(&writer, Action::Delete, &thread).is_allowed());
+        for grantee in [&reader, &writer] {
+            assert!(!decide(grantee, Action::Share, &thread).is_allowed());
+        }
+        assert!(decide(&owner, Action::Share, &thread).is_allowed());
+    }
+
+    #[test]
+    fn a_grant_on_a_thread_reaches_what_it_made_for_reading_only() {
+        let tenant = TenantId::new();
+        let owner = user(tenant, Role::Member);
+        let writer = user(tenant, Role::Member);
+        let mut output = resource(
+            tenant,
+            ResourceKind::File,
+            Owner::User(owner.user_id().unwrap()),
+        );
+        output.grants.push(Grant {
+            grantee: writer.user_id().unwrap(),
+            permission: Permission::Write,
+            through_parent: true,
+        });
+        assert!(decide(&writer, Action::Read, &output).is_allowed());
+        assert!(decide(&writer, Action::ReadContent, &output).is_allowed());
+        for action in [Action::Update, Action::Use, Action::Delete, Action::Share] {
+            assert!(!decide(&writer, action, &output).is_allowed(), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn only_conversation_state_is_shared_and_only_by_its_owner() {
+        let tenant = TenantId::new();
+        let owner = user(tenant, Role::Member);
+        let admin = user(tenant, Role::Admin);
+        let mine = |kind| resource(tenant, kind, Owner::User(owner.user_id().unwrap()));
+        for kind in [ResourceKind::Thread, ResourceKind::Conversation] {
+            assert!(decide(&owner, Action::Share, &mine(kind)).is_allowed());
+            assert!(!decide(&admin, Action::Share, &mine(kind)).is_allowed());
+        }
+        for kind in [
+            ResourceKind::File,
+            ResourceKind::VectorStore,
+            ResourceKind::Response,
+        ] {
+            assert_eq!(
+                decide(&owner, Action::Share, &mine(kind)),
+                Decision::Deny(DenyReason::NotApplicable)
+            );
+        }
+        assert_eq!(
+            shared_list_scope(&owner, ResourceKind::Thread),
+            ListScope::SharedWith(owner.user_id().unwrap())
+        );
+        assert_eq!(
+            shared_list_scope(&owner, ResourceKind::File),
+            ListScope::Nothing
+        );
+        assert_eq!(
+            shared_list_scope(&service(tenant, Role::Admin), ResourceKind::Thread),
+            ListScope::Nothing
+        );
     }
 
     #[test]

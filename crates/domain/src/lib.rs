@@ -15,7 +15,7 @@ mod resource;
 pub use action::Action;
 pub use authz::{
     Decision, DenyReason, ListScope, Ownership, Target, TenantPolicy, authorize, list_scope,
-    owner_of_new,
+    owner_of_new, shared_list_scope,
 };
 pub use error::DomainError;
 pub use ids::{ApiKeyId, IdentityProviderId, ResourceId, TenantId, UpstreamId, UserId};

@@ -35,6 +35,12 @@ impl ResourceKind {
         ResourceKind::Container,
     ];
 
+    /// Whether an owner may share it with another user of the tenant: the
+    /// conversation state users write together.
+    pub const fn is_shareable(self) -> bool {
+        matches!(self, ResourceKind::Thread | ResourceKind::Conversation)
+    }
+
     /// The spelling stored in the database and written to the audit trail.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -169,6 +175,10 @@ pub enum Owner {
 pub struct Grant {
     pub grantee: UserId,
     pub permission: Permission,
+    /// Held on the resource's parent (the thread a run's output file was
+    /// made for), not on the resource itself: it lets the grantee read what
+    /// the shared object made, never change it.
+    pub through_parent: bool,
 }
 
 /// What a [`Grant`] allows. Deleting is never granted: it stays with the owner.

@@ -71,7 +71,7 @@ pub struct Exchange<'a> {
 /// use api::request_id::RequestId;
 ///
 /// fn forged<'a>(state: &'a AppState, caller: &'a Caller, request_id: &'a RequestId) -> Authorized<'a> {
-///     Authorized { state, caller, request_id, resources: Vec::new() }
+///     Authorized { state, caller, request_id, resources: Vec::new(), borrowed: Vec::new() }
 /// }
 /// ```
 #[derive(Debug)]
@@ -80,6 +80,11 @@ pub struct Authorized<'a> {
     caller: &'a Caller,
     request_id: &'a RequestId,
     resources: Vec<Resource>,
+    /// What the caller reached through another user's share (or an admin
+    /// reading a user's conversation), and for what: re-checked once the
+    /// upstream has answered and before each streamed event, so a revoke
+    /// that lands while the request is on its way still binds.
+    borrowed: Vec<(ResourceKind, UpstreamId, Action)>,
 }
 
 /// The not-found answer for an id, worded as the upstream words its own.
@@ -219,6 +224,7 @@ impl<'a> Exchange<'a> {
         let mut found = found.into_iter();
         let policy = self.caller.tenant.policy;
         let mut allowed = Vec::with_capacity(self.references.len());
+        let mut borrowed = Vec::new();
         for (reference, id) in self.references.iter().zip(&parsed) {
             let resource = id.as_ref().and_then(|_| found.next().flatten());
             let decision = match &resource {
@@ -240,6 +246,11 @@ impl<'a> Exchange<'a> {
             .increment(1);
             match (decision, resource) {
                 (Ok(()), Some(resource)) => {
+                    let someone_elses = matches!(resource.facts.owner,
+                        Owner::User(owner) if Some(owner) != self.caller.principal.user_id());
+                    if let (true, Some(id)) = (someone_elses, id) {
+                        borrowed.push((reference.kind, id.clone(), reference.action));
+                    }
                     self.audit(
                         reference,
                         Some(&resource),
@@ -264,6 +275,7 @@ impl<'a> Exchange<'a> {
             caller: self.caller,
             request_id: self.request_id,
             resources: allowed,
+            borrowed,
         })
     }
 
@@ -415,17 +427,73 @@ impl<'a> Authorized<'a> {
             };
             self.state.audit.record(event);
         }
-        Ok(result?)
+        let value = result?;
+        self.still_allowed().await?;
+        Ok(value)
     }
 
-    /// Opens an upstream event stream.
+    /// Opens an upstream event stream. Where the caller reached an object
+    /// through someone's share, each event waits for the share to be
+    /// confirmed, and so does every [`SHARE_RECHECK`] of quiet; a revoked
+    /// share ends the stream with the not-found error an unknown id gets.
     pub async fn stream(&self, request: UpstreamRequest<'_>) -> Result<EventStream, ApiError> {
-        Ok(self.upstream()?.stream(self.for_caller(request)).await?)
+        let events = self.upstream()?.stream(self.for_caller(request)).await?;
+        if self.borrowed.is_empty() {
+            return Ok(events);
+        }
+        let recheck = self.recheck();
+        let ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + SHARE_RECHECK, SHARE_RECHECK);
+        Ok(Box::pin(stream::unfold(
+            Some((events, recheck, ticker)),
+            |open| async move {
+                let (mut events, recheck, mut ticker) = open?;
+                loop {
+                    let event = tokio::select! {
+                        event = events.next() => Some(event?),
+                        _ = ticker.tick() => None,
+                    };
+                    if let Some((kind, id)) = recheck.first_denied().await {
+                        return Some((Ok(revoked_event(kind, &id)), None));
+                    }
+                    if let Some(event) = event {
+                        return Some((event, Some((events, recheck, ticker))));
+                    }
+                }
+            },
+        )))
+    }
+
+    /// Confirms, after the upstream answered, that what the caller reached
+    /// through someone's share is still shared with them; the refusal an
+    /// unknown id gets otherwise. No database work when nothing was
+    /// borrowed (the owner's own requests).
+    pub(crate) async fn still_allowed(&self) -> Result<(), ApiError> {
+        if self.borrowed.is_empty() {
+            return Ok(());
+        }
+        let recheck = self.recheck();
+        match recheck.first_denied().await {
+            None => Ok(()),
+            Some((kind, id)) => Err(not_found(kind, id.as_str())),
+        }
+    }
+
+    fn recheck(&self) -> Recheck {
+        Recheck {
+            database: self.state.database.clone(),
+            audit: self.state.audit.clone(),
+            caller: self.caller.clone(),
+            request_id: self.request_id.0.clone(),
+            borrowed: self.borrowed.clone(),
+        }
     }
 
     /// Sends a request whose answer is not JSON (file content).
     pub async fn raw(&self, request: UpstreamRequest<'_>) -> Result<reqwest::Response, ApiError> {
-        Ok(self.upstream()?.raw(self.for_caller(request)).await?)
+        let response = self.upstream()?.raw(self.for_caller(request)).await?;
+        self.still_allowed().await?;
+        Ok(response)
     }
 
     /// `request`, naming the caller's end-user to upstreams that scope data
@@ -634,5 +702,89 @@ impl<'a> Authorized<'a> {
             })
             .await?;
         Ok(answer)
+    }
+}
+
+/// How long a grantee's quiet stream goes before its share is confirmed
+/// again: a revoke ends it within this, even with no event to pass on.
+const SHARE_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A grantee's rights, confirmed again: what [`Authorized`] needs of itself
+/// to re-check a share from inside a stream that outlives the request.
+struct Recheck {
+    database: storage::Database,
+    audit: crate::audit::AuditSink,
+    caller: Caller,
+    request_id: String,
+    borrowed: Vec<(ResourceKind, UpstreamId, Action)>,
+}
+
+impl Recheck {
+    /// The first borrowed object the caller may no longer act on, audited
+    /// as a denial; `None` when every share still holds. One indexed
+    /// lookup; a database that cannot answer denies (a share that cannot be
+    /// confirmed is not assumed).
+    async fn first_denied(&self) -> Option<(ResourceKind, UpstreamId)> {
+        let principal = self.caller.principal.clone();
+        let wanted: Vec<(ResourceKind, UpstreamId)> = self
+            .borrowed
+            .iter()
+            .map(|(kind, id, _)| (*kind, id.clone()))
+            .collect();
+        let found = self
+            .database
+            .run("authorize.recheck", move |conn| {
+                resources::find_many(conn, principal.tenant_id, &wanted, principal.user_id())
+            })
+            .await;
+        let found = match found {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "could not confirm a share: refused");
+                vec![None; self.borrowed.len()]
+            }
+        };
+        let policy = self.caller.tenant.policy;
+        for ((kind, id, action), resource) in self.borrowed.iter().zip(found) {
+            let allowed = resource.as_ref().is_some_and(|resource| {
+                authorize(
+                    &self.caller.principal,
+                    *action,
+                    Target::Existing(&resource.facts),
+                    &policy,
+                )
+                .is_allowed()
+            });
+            if !allowed {
+                let mut event = crate::audit::event(
+                    &self.caller,
+                    &self.request_id,
+                    action.as_str(),
+                    Outcome::Deny,
+                );
+                event.resource_kind = Some(kind.as_str());
+                event.resource_id = resource.map(|resource| resource.facts.id);
+                event.upstream_id = Some(id.to_string());
+                event.reason = Some("revoked".to_owned());
+                self.audit.record(event);
+                return Some((*kind, id.clone()));
+            }
+        }
+        None
+    }
+}
+
+/// The `error` event that ends a stream whose share was revoked: the
+/// upstream's not-found error, as for an id the caller never had.
+fn revoked_event(kind: ResourceKind, id: &UpstreamId) -> upstream::Event {
+    let data = serde_json::json!({
+        "type": "invalid_request_error",
+        "code": "not_found",
+        "message": format!("No {} found with id '{id}'.", kind.noun()),
+        "param": Value::Null,
+    });
+    upstream::Event {
+        event: "error".to_owned(),
+        data: data.to_string(),
     }
 }

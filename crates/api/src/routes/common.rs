@@ -145,6 +145,16 @@ pub struct PurposeFilter {
     pub purpose: Option<String>,
 }
 
+/// `shared`: threads or conversations other users shared with the caller.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SharedFilter {
+    /// `true`: the ones other users shared with the caller (newest share
+    /// of any object first by the object's creation); `false` or absent:
+    /// the caller's own.
+    pub shared: Option<bool>,
+}
+
 /// Bodies are JSON objects; anything else is refused before it goes anywhere.
 pub fn object_body(body: Value) -> Result<Value, ApiError> {
     if body.is_object() {

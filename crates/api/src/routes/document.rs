@@ -9,7 +9,9 @@ use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Paths, Ref, Required, ResponseBuilder, Type};
 
-use super::common::{ListParams, PurposeFilter, ResumeParams, RunFilter, StatusFilter};
+use super::common::{
+    ListParams, PurposeFilter, ResumeParams, RunFilter, SharedFilter, StatusFilter,
+};
 use super::files::OWNER_HEADER;
 use super::table::{Body, Filter, Query, ROUTES, Route, Serves, Verb};
 
@@ -212,6 +214,7 @@ fn parameters(route: &Route) -> Vec<Parameter> {
                 Filter::RunId => RunFilter::into_params(query),
                 Filter::Status => StatusFilter::into_params(query),
                 Filter::Purpose => PurposeFilter::into_params(query),
+                Filter::Shared => SharedFilter::into_params(query),
             });
         }
     }
@@ -271,8 +274,9 @@ mod tests {
             let Some(below) = path.strip_prefix("/v1") else {
                 continue;
             };
-            // The administration API documents itself (crate::organization).
-            if below.starts_with("/organization/") {
+            // The administration API and sharing document themselves
+            // (crate::organization, crate::sharing).
+            if below.starts_with("/organization/") || below.contains("/shares") {
                 continue;
             }
             for (verb, operation) in [

@@ -9,7 +9,8 @@ use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamRequest};
 
 use super::common::{
-    ListParams, PurposeFilter, ResumeParams, RunFilter, StatusFilter, envelope, object_body, ok,
+    ListParams, PurposeFilter, ResumeParams, RunFilter, SharedFilter, StatusFilter, envelope,
+    object_body, ok,
 };
 use super::files::requested_ownership;
 use super::stream::pass_through;
@@ -148,7 +149,10 @@ impl<'a> Call<'a> {
                     query.push(("filter".to_owned(), status));
                 }
             }
-            Query::PageAnd(Filter::Purpose) | Query::Page | Query::None | Query::Resume => {}
+            Query::PageAnd(Filter::Purpose | Filter::Shared)
+            | Query::Page
+            | Query::None
+            | Query::Resume => {}
         }
         Ok(query)
     }
@@ -371,7 +375,13 @@ impl<'a> Call<'a> {
             WhoseList::Callers => Ownership::Own,
             WhoseList::AsHeaderSays => requested_ownership(self.request)?,
         };
-        let scope = list_scope(self.caller, kind, asked)?;
+        let shared = self.route.query == Query::PageAnd(Filter::Shared)
+            && self.query::<SharedFilter>()?.shared == Some(true);
+        let scope = if shared {
+            domain::shared_list_scope(&self.caller.principal, kind)
+        } else {
+            list_scope(self.caller, kind, asked)?
+        };
         let mut page = params.page_query()?;
         if self.route.query == Query::PageAnd(Filter::Purpose) {
             page.attribute_equals = self

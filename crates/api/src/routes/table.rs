@@ -173,6 +173,8 @@ pub enum Filter {
     Status,
     /// `purpose`: files of one purpose.
     Purpose,
+    /// `shared`: what other users shared with the caller instead of their own.
+    Shared,
 }
 
 /// The request body a route takes, by its schema's name.
@@ -470,8 +472,8 @@ pub static ROUTES: &[Route] = &[
         .says("The new thread")
         .errors(&[(400, Some("Invalid body")), (404, Some("A named file or vector store is not the caller's"))]),
     get("/threads", "listThreads", list(Thread, WhoseList::Callers, Listed::Fetched(Op::GetThread)))
-        .page()
-        .doc("Threads", "Lists the caller's own threads (an extension: the upstream has no such list).", "ListObject")
+        .page_and(Filter::Shared)
+        .doc("Threads", "Lists the caller's own threads, or with `shared=true` those other users shared with them (an extension: the upstream has no such list).", "ListObject")
         .of("ThreadObject")
         .says("The caller's threads")
         .errors(&[(400, None), (404, Some("A cursor names no thread of the caller"))]),
@@ -617,8 +619,8 @@ pub static ROUTES: &[Route] = &[
         .says("The new conversation")
         .errors(&[(400, Some("Invalid body")), (404, Some("A named file is not the caller's"))]),
     get("/conversations", "listConversations", list(Conversation, WhoseList::Callers, Listed::Fetched(Op::GetConversation)))
-        .page()
-        .doc("Conversations", "Lists the caller's own conversations (an extension: the upstream has no such list).", "ListObject")
+        .page_and(Filter::Shared)
+        .doc("Conversations", "Lists the caller's own conversations, or with `shared=true` those other users shared with them (an extension: the upstream has no such list).", "ListObject")
         .of("ConversationObject")
         .errors(&[(400, None), (404, Some("A cursor names no conversation of the caller"))]),
     get("/conversations/{conversation_id}", "getConversation", forward(Op::GetConversation, Conversation, Read, AsIs))

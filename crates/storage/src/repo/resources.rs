@@ -233,7 +233,8 @@ pub fn known_anywhere(
 }
 
 /// The authorization lookup's query: the tenant's rows of `kinds` with one
-/// of `upstream_ids`, each joined with the grants `grantee` holds on it.
+/// of `upstream_ids`, each joined with the grants `grantee` holds on it or
+/// on its parent (a run's output file is read through its thread's share).
 /// `tenant_id`, `kind` and `upstream_id` lead the unique index
 /// `resources_upstream_key`, so every id is an index probe.
 fn lookup(
@@ -246,7 +247,11 @@ fn lookup(
         .left_join(
             grants::table.on(grants::tenant_id
                 .eq(resources::tenant_id)
-                .and(grants::resource_id.eq(resources::id))
+                .and(
+                    grants::resource_id
+                        .eq(resources::id)
+                        .or(grants::resource_id.nullable().eq(resources::parent_id)),
+                )
                 .and(grants::grantee_user_id.nullable().eq(grantee))),
         )
         .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
@@ -256,11 +261,13 @@ fn lookup(
             ResourceRow::as_select(),
             grants::grantee_user_id.nullable(),
             grants::permission.nullable(),
+            grants::resource_id.nullable(),
         ))
 }
 
-/// A resource row with one grant the grantee holds on it, if any.
-type LookupRow = (ResourceRow, Option<Uuid>, Option<String>);
+/// A resource row with one grant the grantee holds on it or on its parent
+/// (the grant's resource says which), if any.
+type LookupRow = (ResourceRow, Option<Uuid>, Option<String>, Option<Uuid>);
 
 /// The tenant's resources for `wanted` `(kind, upstream id)` pairs, in the
 /// order asked, `None` where the tenant has none; each with the grants
@@ -288,11 +295,12 @@ pub fn find_many(
         lookup(tenant_id, kinds, ids, grants_for.map(|user| user.as_uuid())).load(conn)?;
     // Up to a body's 2,000 ids: keyed, so matching stays linear.
     let mut found: HashMap<(&'static str, String), Resource> = HashMap::new();
-    for (row, grantee, permission) in rows {
+    for (row, grantee, permission, granted_on) in rows {
         let grant = match (grantee, permission) {
             (Some(grantee), Some(permission)) => Some(Grant {
                 grantee: UserId::from_uuid(grantee),
                 permission: parse_stored("grants.permission", &permission)?,
+                through_parent: granted_on != Some(row.id),
             }),
             _ => None,
         };
@@ -416,11 +424,9 @@ pub fn list(
     kind: ResourceKind,
     page: &PageQuery,
 ) -> Result<(Vec<Resource>, bool), StorageError> {
-    let scope = match scope {
-        ListScope::OwnedBy(user) => Owner::User(user),
-        ListScope::Tenant => Owner::Tenant,
-        ListScope::Nothing => return Ok((Vec::new(), false)),
-    };
+    if scope == ListScope::Nothing {
+        return Ok((Vec::new(), false));
+    }
     let scoped = || listing(tenant_id, scope, kind, page.attribute_equals.as_ref());
     let mut cursor = |upstream_id: &UpstreamId| -> Result<(DateTime<Utc>, Uuid), StorageError> {
         Ok(scoped()
@@ -478,7 +484,7 @@ pub fn list(
 /// cursors and order: the leading columns of `resources_owner_listing`.
 fn listing(
     tenant_id: TenantId,
-    owner: Owner,
+    scope: ListScope,
     kind: ResourceKind,
     attribute_equals: Option<&(&'static str, String)>,
 ) -> resources::BoxedQuery<'static, Pg> {
@@ -493,9 +499,19 @@ fn listing(
                 .bind::<diesel::sql_types::Text, _>(value.clone()),
         );
     }
-    match owner {
-        Owner::User(user) => query.filter(resources::owner_user_id.eq(user.as_uuid())),
-        Owner::Tenant => query.filter(resources::owner_user_id.is_null()),
+    match scope {
+        ListScope::OwnedBy(user) => query.filter(resources::owner_user_id.eq(user.as_uuid())),
+        ListScope::Tenant => query.filter(resources::owner_user_id.is_null()),
+        ListScope::SharedWith(user) => query.filter(
+            resources::id.eq_any(
+                grants::table
+                    .filter(grants::tenant_id.eq(tenant_id.as_uuid()))
+                    .filter(grants::grantee_user_id.eq(user.as_uuid()))
+                    .select(grants::resource_id),
+            ),
+        ),
+        // Matches no row (lists return before asking).
+        ListScope::Nothing => query.filter(resources::id.is_null()),
     }
 }
 
@@ -669,7 +685,7 @@ mod tests {
 
         let owner = UserId::new();
         let listing = in_page_order(
-            listing(tenant, Owner::User(owner), ResourceKind::Thread, None),
+            listing(tenant, ListScope::OwnedBy(owner), ResourceKind::Thread, None),
             false,
             21,
         );

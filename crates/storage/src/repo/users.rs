@@ -62,6 +62,43 @@ pub fn find_or_create(
     Ok(row.into())
 }
 
+/// The tenant's user with this subject, registered (never seen yet) if
+/// they have not made a request: sharing names users by subject, and must
+/// not tell a sharer which subjects have been seen. Unlike
+/// [`find_or_create`], it leaves `last_seen_at` alone.
+pub fn find_or_register(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    subject: &str,
+) -> Result<User, StorageError> {
+    diesel::insert_into(users::table)
+        .values((
+            users::tenant_id.eq(tenant_id.as_uuid()),
+            users::id.eq(UserId::new().as_uuid()),
+            users::subject.eq(subject),
+        ))
+        .on_conflict((users::tenant_id, users::subject))
+        .do_nothing()
+        .execute(conn)?;
+    find_by_subject(conn, tenant_id, subject)
+}
+
+/// The tenant's user with this subject.
+pub fn find_by_subject(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    subject: &str,
+) -> Result<User, StorageError> {
+    let row = users::table
+        .filter(users::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(users::subject.eq(subject))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StorageError::NotFound)?;
+    Ok(row.into())
+}
+
 pub fn set_disabled(
     conn: &mut PgConnection,
     tenant_id: TenantId,
