@@ -11,6 +11,7 @@ mod crashes;
 mod deploy;
 mod document;
 mod emulator;
+mod erasure;
 mod files;
 mod foundry;
 mod fuzz;

@@ -381,6 +381,18 @@ async fn every_administration_route_refuses_members_and_other_tenants_admins() {
             assert_eq!(member.status, 404, "member: {method} {path}");
             let message = member.body["error"]["message"].as_str().unwrap();
             assert!(message.starts_with("Invalid URL"), "{message}");
+            // Answered as an unknown URL is, headers included.
+            let unknown = app
+                .call(&alice, method, "/v1/organization/nothing-here", None)
+                .await;
+            for header in ["x-request-id", "cache-control"] {
+                assert_eq!(
+                    member.headers.contains_key(header),
+                    unknown.headers.contains_key(header),
+                    "{header} on {method} {path}"
+                );
+            }
+            assert!(member.headers.contains_key("x-request-id"));
             // A member's malformed body or query tells them nothing more.
             let malformed_body = (method == "POST").then(|| json!(["not an object"]));
             let malformed_path = format!("{path}?limit=many&since=yesterday");
@@ -649,6 +661,11 @@ async fn a_tenant_admin_reads_usage_by_user_day_and_model() {
         .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["error"]["param"], "after");
+    let too_long = app
+        .call(&admin, "GET", "/v1/organization/usage?since=0", None)
+        .await;
+    assert_eq!(too_long.status, 400, "{:?}", too_long.body);
+    assert_eq!(too_long.body["error"]["param"], "since");
     assert_eq!(
         app.call(&alice, "GET", "/v1/organization/usage", None)
             .await
@@ -800,5 +817,109 @@ async fn the_audit_chain_holds_across_replicas_and_shows_tampering() {
         .unwrap();
     let cut = app.admin.database.run("test.verify", check).await.unwrap();
     assert_eq!(cut.first_broken, Some((None, last)), "{cut:?}");
+    app.stop().await;
+}
+
+/// An admin adds an issuer (checked like the CLI's, its keys fetched once),
+/// whose tokens then sign users into the tenant, and removes it again.
+#[actix_web::test]
+async fn a_tenant_admin_adds_and_removes_issuers() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let admin = app.admin_token("acme", "root");
+    let issuers = "/v1/organization/issuers";
+    let listed = app.call(&admin, "GET", issuers, None).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
+    let own = listed.body["data"][0]["id"].as_str().unwrap().to_owned();
+
+    // Refusals, each naming what to fix.
+    let partner = app.issuer.issuer("acme-partner");
+    let good = json!({"issuer": partner, "audiences": [threadgate_server::dev_issuer::AUDIENCE]});
+    for (spoiled, field) in [
+        (json!({"issuer": "http://idp.example.com"}), "issuer"),
+        (json!({"audiences": []}), "audiences"),
+        (json!({"algorithms": ["HS256"]}), "algorithms"),
+        (json!({"admin_claim": "roles"}), "admin_claim"),
+        (
+            json!({"jwks_uri": format!("{partner}/no-keys-here")}),
+            "jwks_uri",
+        ),
+        (
+            json!({"issuer": format!("{partner}/no-discovery")}),
+            "issuer",
+        ),
+    ] {
+        let mut body = good.clone();
+        for (key, value) in spoiled.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let refused = app.call(&admin, "POST", issuers, Some(body)).await;
+        assert_eq!(refused.status, 400, "{spoiled}: {:?}", refused.body);
+        assert_eq!(refused.body["error"]["param"], field, "{spoiled}");
+    }
+    let taken = json!({"issuer": app.issuer.issuer("acme"), "audiences": ["x"]});
+    assert_eq!(
+        app.call(&admin, "POST", issuers, Some(taken)).await.status,
+        400
+    );
+
+    // Added (keys found through discovery): its tokens are acme's users.
+    let dave = app
+        .issuer
+        .mint("acme-partner", "dave", false, 3600)
+        .unwrap();
+    assert_eq!(
+        app.call(&dave, "GET", "/v1/threads", None).await.status,
+        401
+    );
+    let added = app.call(&admin, "POST", issuers, Some(good)).await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    assert_eq!(added.body["object"], "organization.issuer");
+    assert_eq!(added.body["algorithms"], json!(["RS256"]));
+    assert_eq!(
+        app.call(&dave, "GET", "/v1/threads", None).await.status,
+        200
+    );
+    let users = app
+        .call(&admin, "GET", "/v1/organization/users", None)
+        .await;
+    assert!(
+        users.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|user| user["subject"] == "dave")
+    );
+
+    // Removed: refused from the next request. Not the caller's own.
+    let mine = app
+        .call(&admin, "DELETE", &format!("{issuers}/{own}"), None)
+        .await;
+    assert_eq!(mine.status, 400, "{:?}", mine.body);
+    let id = added.body["id"].as_str().unwrap();
+    let removed = app
+        .call(&admin, "DELETE", &format!("{issuers}/{id}"), None)
+        .await;
+    assert_eq!(removed.status, 200, "{:?}", removed.body);
+    assert_eq!(
+        app.call(&dave, "GET", "/v1/threads", None).await.status,
+        401
+    );
+    assert_eq!(
+        app.call(&admin, "DELETE", &format!("{issuers}/{id}"), None)
+            .await
+            .status,
+        404
+    );
+    let audit = app
+        .call(
+            &admin,
+            "GET",
+            "/v1/organization/audit_logs?action=issuer_add",
+            None,
+        )
+        .await;
+    assert_eq!(audit.body["data"].as_array().unwrap().len(), 1);
     app.stop().await;
 }

@@ -20,6 +20,23 @@ async fn the_openai_sdk_works_against_threadgate() {
     app.stop().await;
 }
 
+/// A tenant admin's flow through the SDK's generic `get/post/delete`.
+#[actix_web::test]
+async fn a_tenant_admin_works_through_the_sdks_generic_helpers() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let env = vec![
+        ("THREADGATE_URL", app.address.clone()),
+        ("ADMIN_TOKEN", app.admin_token("acme", "root")),
+        ("ALICE_TOKEN", app.token("acme", "alice")),
+        ("BOB_TOKEN", app.token("acme", "bob")),
+    ];
+    tokio::task::spawn_blocking(move || python::pytest("test_threadgate_admin.py", &env))
+        .await
+        .unwrap();
+    app.stop().await;
+}
+
 /// The SDK's Responses and Conversations clients: chains, streams,
 /// background responses, function calls, conversations, deletes.
 #[actix_web::test]

@@ -208,6 +208,28 @@ async fn an_owner_shares_a_thread_and_a_revoke_binds_at_once() {
             .status,
         403
     );
+    // Adding, never changing or removing what is there.
+    let bobs_message = written.id();
+    for (method, path, body) in [
+        (
+            "POST",
+            format!("/v1/threads/{thread}"),
+            Some(json!({"metadata": {"owner": "bob"}})),
+        ),
+        ("DELETE", format!("{messages_path}/{bobs_message}"), None),
+        (
+            "POST",
+            format!("{messages_path}/{bobs_message}"),
+            Some(json!({"metadata": {"x": "y"}})),
+        ),
+    ] {
+        let refused = app.call(&bob, method, &path, body).await;
+        assert_eq!(
+            refused.status, 403,
+            "bob {method} {path}: {:?}",
+            refused.body
+        );
+    }
     let listed = app.call(&alice, "GET", &shares(&thread), None).await;
     assert_eq!(
         listed.body["data"].as_array().unwrap().len(),
@@ -253,6 +275,24 @@ async fn an_owner_shares_a_thread_and_a_revoke_binds_at_once() {
     assert_eq!(
         app.call(&alice, "GET", &messages_path, None).await.status,
         200
+    );
+    // A deleted thread takes its shares, and what they reached, with it.
+    app.call(
+        &alice,
+        "POST",
+        &shares(&thread),
+        Some(json!({"user": "bob", "permission": "read"})),
+    )
+    .await;
+    assert_eq!(download(&app, &bob, &output).await.0, 200);
+    app.call(&alice, "DELETE", &format!("/v1/threads/{thread}"), None)
+        .await;
+    assert_eq!(download(&app, &bob, &output).await.0, 404);
+    assert_eq!(
+        app.call(&bob, "GET", &format!("/v1/files/{output}"), None)
+            .await
+            .status,
+        404
     );
     replica.stop().await;
     app.stop().await;

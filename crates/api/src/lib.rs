@@ -13,11 +13,13 @@ pub mod audit;
 pub mod auth;
 pub mod azure;
 mod docs;
+pub mod erasure;
 mod error;
 pub mod faults;
 pub mod gateway;
 mod health;
 pub mod idempotency;
+pub mod issuers;
 pub mod observe;
 pub mod organization;
 pub mod policy;
@@ -70,6 +72,7 @@ caller's answer 404, exactly like ids that never existed.",
         organization::users::UserUpdate,
         organization::api_keys::ApiKeyRequest,
         sharing::ShareRequest,
+        issuers::IssuerSpec,
         routes::schemas::CompactionObject,
         routes::schemas::ContainerFileObject,
         routes::schemas::ContainerObject,
@@ -157,6 +160,11 @@ fn operational_routes(config: &mut utoipa_actix_web::service_config::ServiceConf
         .service(organization::users::list_users)
         .service(organization::users::retrieve_user)
         .service(organization::users::modify_user)
+        .service(organization::users::erase_user)
+        .service(organization::users::retrieve_erasure)
+        .service(organization::issuers::list_issuers)
+        .service(organization::issuers::create_issuer)
+        .service(organization::issuers::remove_issuer)
         .service(organization::api_keys::list_api_keys)
         .service(organization::api_keys::create_api_key)
         .service(organization::api_keys::revoke_api_key)

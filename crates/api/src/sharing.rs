@@ -58,9 +58,16 @@ impl From<SharePermission> for Permission {
     }
 }
 
-/// Longest subject a share may name (identity providers' subjects are far
-/// shorter).
-const MAX_SUBJECT_CHARS: usize = 255;
+/// Longest subject a share may name, in bytes as a token's is measured
+/// (identity providers' subjects are far shorter).
+const MAX_SUBJECT_BYTES: usize = 255;
+
+/// What a share request came to.
+enum Shared {
+    Made(UserId, chrono::DateTime<chrono::Utc>),
+    Yourself,
+    TooMany,
+}
 
 /// What one request about an object's shares needs.
 struct Shares<'a> {
@@ -104,9 +111,10 @@ impl Shares<'_> {
 
     async fn create(&self, id: &str, body: ShareRequest) -> Result<HttpResponse, ApiError> {
         let subject = body.user.trim().to_owned();
-        if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
+        // Bytes, as the subject of a token is measured.
+        if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
             return Err(ApiError::bad_request(
-                format!("Invalid 'user': a user's subject of 1 to {MAX_SUBJECT_CHARS} characters."),
+                format!("Invalid 'user': a user's subject of 1 to {MAX_SUBJECT_BYTES} bytes."),
                 Some("user"),
             ));
         }
@@ -114,21 +122,28 @@ impl Shares<'_> {
         let (tenant_id, object) = (self.caller.tenant.id, resource.facts.id);
         let (granted_by, permission) = (self.caller.user(), Permission::from(body.permission));
         let named = subject.clone();
-        let (grantee, created_at) = self
+        let shared = self
             .state
             .database
             .transaction("shares.create", move |conn| {
-                let grantee = users::find_or_register(conn, tenant_id, &named)?;
-                if Some(grantee.id) == granted_by {
-                    return Ok((grantee.id, None));
+                // A subject is registered only for a share that is made.
+                match users::find_by_subject(conn, tenant_id, &named) {
+                    Ok(user) if Some(user.id) == granted_by => return Ok(Shared::Yourself),
+                    Ok(_) | Err(StorageError::NotFound) => {}
+                    Err(error) => return Err(error),
                 }
-                let created_at =
-                    grants::share(conn, tenant_id, object, grantee.id, permission, granted_by)?;
-                Ok((grantee.id, Some(created_at)))
+                let grantee = users::find_or_register(conn, tenant_id, &named)?;
+                match grants::share(conn, tenant_id, object, grantee.id, permission, granted_by)? {
+                    Some(created_at) => Ok(Shared::Made(grantee.id, created_at)),
+                    None => {
+                        grants::forget_if_unseen(conn, tenant_id, grantee.id)?;
+                        Ok(Shared::TooMany)
+                    }
+                }
             })
             .await?;
-        let created_at = match created_at {
-            None => {
+        let (grantee, created_at) = match shared {
+            Shared::Yourself => {
                 return Err(ApiError::bad_request(
                     format!(
                         "You own this {}: share it with another user.",
@@ -137,7 +152,7 @@ impl Shares<'_> {
                     Some("user"),
                 ));
             }
-            Some(None) => {
+            Shared::TooMany => {
                 return Err(ApiError::bad_request(
                     format!(
                         "A {} may be shared with at most {MAX_SHARES_PER_OBJECT} users: revoke a share first.",
@@ -146,10 +161,10 @@ impl Shares<'_> {
                     Some("user"),
                 ));
             }
-            Some(Some(created_at)) => created_at,
+            Shared::Made(grantee, created_at) => (grantee, created_at),
         };
         self.audit(
-            "share",
+            "share_grant",
             &resource,
             json!({"grantee_user_id": grantee.to_string(), "permission": permission.as_str()}),
         );
@@ -187,6 +202,7 @@ impl Shares<'_> {
 
     async fn revoke(&self, id: &str, subject: &str) -> Result<HttpResponse, ApiError> {
         let resource = self.object(id).await?;
+        let subject = subject.trim();
         let (tenant_id, object, named) =
             (self.caller.tenant.id, resource.facts.id, subject.to_owned());
         let revoked: Option<UserId> = self
@@ -198,7 +214,9 @@ impl Shares<'_> {
                     Err(StorageError::NotFound) => return Ok(None),
                     Err(error) => return Err(error),
                 };
-                Ok(grants::revoke(conn, tenant_id, object, grantee)?.then_some(grantee))
+                let revoked = grants::revoke(conn, tenant_id, object, grantee)?;
+                grants::forget_if_unseen(conn, tenant_id, grantee)?;
+                Ok(revoked.then_some(grantee))
             })
             .await?;
         let Some(grantee) = revoked else {
@@ -208,7 +226,7 @@ impl Shares<'_> {
             )));
         };
         self.audit(
-            "unshare",
+            "share_revoke",
             &resource,
             json!({"grantee_user_id": grantee.to_string()}),
         );

@@ -11,7 +11,12 @@ pub enum Action {
     /// Read a file's bytes. Separate from [`Action::Read`] because tenant
     /// knowledge files are usable in runs but never downloadable by members.
     ReadContent,
-    /// Change the object, or add to it (a message to a thread, a file to a vector store).
+    /// Add to the object without changing what is there: a message or a
+    /// run to a thread, items to a conversation, tool outputs to a run
+    /// waiting for them, a run's cancellation. What a `write` share allows.
+    Append,
+    /// Change the object or what it holds (its metadata and tool
+    /// resources, a message, an item; a file to a vector store).
     Update,
     /// Delete the object.
     Delete,
@@ -29,6 +34,7 @@ impl Action {
             Action::Create => "create",
             Action::Read => "read",
             Action::ReadContent => "read_content",
+            Action::Append => "append",
             Action::Update => "update",
             Action::Delete => "delete",
             Action::Use => "use",

@@ -113,7 +113,9 @@ fn authorize_existing(
     if resource.state != LifecycleState::Active {
         return Decision::Deny(DenyReason::NotActive(resource.state));
     }
-    if action == Action::Create || (action == Action::Share && !resource.kind.is_shareable()) {
+    // Only a user's own conversation state is shared (never the tenant's).
+    let shareable = resource.kind.is_shareable() && matches!(resource.owner, Owner::User(_));
+    if action == Action::Create || (action == Action::Share && !shareable) {
         return Decision::Deny(DenyReason::NotApplicable);
     }
     match resource.owner {
@@ -237,9 +239,10 @@ const fn permits(grant: &Grant, action: Action) -> bool {
     }
     match grant.permission {
         Permission::Read => matches!(action, Action::Read | Action::ReadContent),
+        // Adding, never changing or removing what the owner wrote.
         Permission::Write => matches!(
             action,
-            Action::Read | Action::ReadContent | Action::Update | Action::Use
+            Action::Read | Action::ReadContent | Action::Append | Action::Use
         ),
     }
 }
@@ -316,9 +319,10 @@ mod tests {
         UserId,
     };
 
-    const ALL_ACTIONS: [Action; 5] = [
+    const ALL_ACTIONS: [Action; 6] = [
         Action::Read,
         Action::ReadContent,
+        Action::Append,
         Action::Update,
         Action::Delete,
         Action::Use,
@@ -471,10 +475,14 @@ mod tests {
             },
         ];
         assert!(decide(&reader, Action::Read, &thread).is_allowed());
-        assert!(!decide(&reader, Action::Update, &thread).is_allowed());
+        assert!(!decide(&reader, Action::Append, &thread).is_allowed());
         assert!(!decide(&reader, Action::Use, &thread).is_allowed());
-        assert!(decide(&writer, Action::Update, &thread).is_allowed());
+        assert!(decide(&writer, Action::Append, &thread).is_allowed());
         assert!(decide(&writer, Action::Use, &thread).is_allowed());
+        assert!(
+            !decide(&writer, Action::Update, &thread).is_allowed(),
+            "a writer adds, never changes what is there"
+        );
         assert!(!decide(&reader, Action::Delete, &thread).is_allowed());
         assert!(!decide(&writer, Action::Delete, &thread).is_allowed());
         for grantee in [&reader, &writer] {
@@ -500,7 +508,13 @@ mod tests {
         });
         assert!(decide(&writer, Action::Read, &output).is_allowed());
         assert!(decide(&writer, Action::ReadContent, &output).is_allowed());
-        for action in [Action::Update, Action::Use, Action::Delete, Action::Share] {
+        for action in [
+            Action::Append,
+            Action::Update,
+            Action::Use,
+            Action::Delete,
+            Action::Share,
+        ] {
             assert!(!decide(&writer, action, &output).is_allowed(), "{action:?}");
         }
     }
@@ -514,6 +528,12 @@ mod tests {
         for kind in [ResourceKind::Thread, ResourceKind::Conversation] {
             assert!(decide(&owner, Action::Share, &mine(kind)).is_allowed());
             assert!(!decide(&admin, Action::Share, &mine(kind)).is_allowed());
+            let tenants = resource(tenant, kind, Owner::Tenant);
+            assert_eq!(
+                decide(&admin, Action::Share, &tenants),
+                Decision::Deny(DenyReason::NotApplicable),
+                "the tenant's own conversation state is never shared"
+            );
         }
         for kind in [
             ResourceKind::File,

@@ -17,11 +17,6 @@ use storage::repo::resources::{self, NewResource};
 use storage::repo::tenants::{self, NewTenant, Tenant};
 use upstream::{Operation, UpstreamRequest, Upstreams};
 
-/// Algorithms an issuer may be registered with: public-key ones only.
-const ASYMMETRIC: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
-
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub database: Database,
@@ -118,51 +113,41 @@ impl Admin {
         spec: IssuerSpec,
     ) -> anyhow::Result<IdentityProvider> {
         let tenant = self.tenant(tenant).await?;
-        let url = url::Url::parse(&spec.issuer)
-            .with_context(|| format!("issuer `{}` is not a URL", spec.issuer))?;
-        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-            bail!(
-                "issuer `{}` must be an https URL (http only on localhost)",
-                spec.issuer
-            );
-        }
-        if spec.audiences.is_empty() {
-            bail!("an issuer needs at least one accepted audience (--audience)");
-        }
-        if let Some(bad) = spec
-            .algorithms
-            .iter()
-            .find(|alg| !ASYMMETRIC.contains(&alg.as_str()))
-        {
-            bail!(
-                "algorithm `{bad}` is not accepted: use one of {}",
-                ASYMMETRIC.join(", ")
-            );
-        }
-        let admin_claim = spec
-            .admin_claim
-            .as_deref()
-            .map(|pair| {
-                pair.split_once('=').ok_or_else(|| {
-                    anyhow!("--admin-claim takes claim=value, e.g. roles=threadgate.admin")
-                })
-            })
-            .transpose()?
-            .map(|(claim, value)| (claim.to_owned(), value.to_owned()));
-        let issuer = spec.issuer.trim_end_matches('/').to_owned();
+        // The same checks as a tenant admin's POST /v1/organization/issuers.
+        let checked = api::issuers::check(&api::issuers::IssuerSpec {
+            issuer: spec.issuer,
+            audiences: spec.audiences,
+            jwks_uri: spec.jwks_uri,
+            algorithms: spec.algorithms,
+            subject_claim: spec.subject_claim,
+            admin_claim: spec.admin_claim,
+        })
+        .map_err(|problem| {
+            let flag = match problem.field {
+                "audiences" => "--audience",
+                "algorithms" => "--algorithm",
+                "admin_claim" => "--admin-claim",
+                "jwks_uri" => "--jwks-uri",
+                "subject_claim" => "--subject-claim",
+                _ => "--issuer",
+            };
+            anyhow!("{flag}: {}", problem.message)
+        })?;
         self.database
             .run("admin.issuer", move |conn| {
                 identity_providers::add(
                     conn,
                     &NewIdentityProvider {
                         tenant_id: tenant.id,
-                        issuer: &issuer,
-                        audiences: &spec.audiences,
-                        jwks_uri: spec.jwks_uri.as_deref(),
-                        algorithms: &spec.algorithms,
-                        subject_claim: &spec.subject_claim,
-                        admin_claim: admin_claim.as_ref().map(|(c, v)| (c.as_str(), v.as_str())),
+                        issuer: &checked.issuer,
+                        audiences: &checked.audiences,
+                        jwks_uri: checked.jwks_uri.as_deref(),
+                        algorithms: &checked.algorithms,
+                        subject_claim: &checked.subject_claim,
+                        admin_claim: checked
+                            .admin_claim
+                            .as_ref()
+                            .map(|(c, v)| (c.as_str(), v.as_str())),
                     },
                 )
             })

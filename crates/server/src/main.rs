@@ -216,7 +216,7 @@ fn main() -> ExitCode {
             Box::pin(async move {
                 let report = threadgate_server::reconcile::run(&admin, older_than, orphans).await?;
                 println!(
-                    "adopted {}, orphans deleted {} (kept {}), deleted {}, discarded {} (unresolved threads {}), failed {}, expired idempotency keys {}, past retention deleted {}",
+                    "adopted {}, orphans deleted {} (kept {}), deleted {}, discarded {} (unresolved threads {}), failed {}, expired idempotency keys {}, past retention deleted {}, erasures completed {} (going on {})",
                     report.adopted,
                     report.orphans_deleted,
                     report.orphans_kept,
@@ -225,7 +225,9 @@ fn main() -> ExitCode {
                     report.unresolved_threads,
                     report.failed,
                     report.expired_idempotency_keys,
-                    report.retained_deleted
+                    report.retained_deleted,
+                    report.erasures_completed,
+                    report.erasures_unfinished
                 );
                 Ok(())
             })

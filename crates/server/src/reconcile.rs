@@ -62,7 +62,15 @@ pub struct Report {
     /// Conversation state past its tenant's retention, deleted (audited as
     /// `retention`).
     pub retained_deleted: usize,
+    /// User erasures finished (with their proof) by this pass.
+    pub erasures_completed: usize,
+    /// Erasures still going on: an upstream delete failed, or a create of
+    /// the user's is still unsettled.
+    pub erasures_unfinished: usize,
 }
+
+/// The most unfinished erasures one pass takes up.
+const ERASURE_BATCH: i64 = 20;
 
 /// The most rows past retention one pass deletes (the next goes on).
 const RETENTION_BATCH: i64 = 500;
@@ -108,6 +116,8 @@ pub async fn run(admin: &Admin, older_than: Duration, orphans: Orphans) -> anyho
         }
     }
 
+    // Before the unsettled rows: an erasure counts what it deletes.
+    erasures(admin, &mut report).await?;
     retention(admin, &mut report).await?;
 
     let rows = admin
@@ -165,6 +175,32 @@ pub async fn run(admin: &Admin, older_than: Duration, orphans: Orphans) -> anyho
         )
         .await?;
     Ok(report)
+}
+
+/// Finishes user erasures a crash or a failed upstream left unfinished.
+async fn erasures(admin: &Admin, report: &mut Report) -> anyhow::Result<()> {
+    let unfinished = admin
+        .database
+        .run("reconcile.erasures", |conn| {
+            storage::repo::erasures::unfinished(conn, ERASURE_BATCH)
+        })
+        .await?;
+    let eraser = api::erasure::Eraser {
+        database: admin.database.clone(),
+        upstreams: admin.upstreams.clone(),
+        audit: None,
+    };
+    for erasure in unfinished {
+        match eraser.finish(&erasure).await {
+            Ok(finished) if finished.completed => report.erasures_completed += 1,
+            Ok(_) => report.erasures_unfinished += 1,
+            Err(error) => {
+                tracing::warn!(%error, erasure = %erasure.id, "erasure interrupted: tried next pass");
+                report.erasures_unfinished += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Deletes conversation state past its tenant's `retention_days`: each row

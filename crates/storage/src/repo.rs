@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod erasures;
 pub mod grants;
 pub mod idempotency;
 pub mod identity_providers;

@@ -56,6 +56,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    erasures (tenant_id, id) {
+        tenant_id -> Uuid,
+        id -> Uuid,
+        user_id -> Uuid,
+        state -> Text,
+        requested_by_user_id -> Nullable<Uuid>,
+        requested_by_api_key_id -> Nullable<Uuid>,
+        deleted -> Jsonb,
+        proof -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     grants (tenant_id, id) {
         tenant_id -> Uuid,
         id -> Uuid,
@@ -165,6 +181,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(erasures -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(identity_providers -> tenants (tenant_id));
 diesel::joinable!(resources -> tenants (tenant_id));
@@ -176,6 +193,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_chain,
     audit_chain_heads,
     audit_events,
+    erasures,
     grants,
     idempotency_keys,
     identity_providers,

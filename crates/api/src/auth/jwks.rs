@@ -118,12 +118,44 @@ impl JwksCache {
         }
     }
 
+    /// Fetches an issuer's key set once, caching nothing: how many keys it
+    /// publishes that this service can verify with. When it cannot, where
+    /// it looked (the network's own error stays in the log: an admin's
+    /// answer must not become a probe of the server's network).
+    pub async fn probe(&self, issuer: &str, jwks_uri: Option<&str>) -> Result<usize, String> {
+        let looked_at = jwks_uri.map_or_else(
+            || {
+                format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                )
+            },
+            str::to_owned,
+        );
+        match self.fetch_keys(issuer, jwks_uri).await {
+            Ok(keys) => Ok(keys.len()),
+            Err(rejection) => {
+                tracing::info!(%issuer, error = %rejection, "an issuer's keys could not be fetched");
+                Err(looked_at)
+            }
+        }
+    }
+
     async fn fetch(&self, issuer: &IdentityProvider) -> Result<Vec<Key>, Rejection> {
-        let jwks_uri = match &issuer.jwks_uri {
-            Some(uri) => uri.clone(),
-            None => self.discover(&issuer.issuer).await?,
+        self.fetch_keys(&issuer.issuer, issuer.jwks_uri.as_deref())
+            .await
+    }
+
+    async fn fetch_keys(
+        &self,
+        issuer: &str,
+        jwks_uri: Option<&str>,
+    ) -> Result<Vec<Key>, Rejection> {
+        let jwks_uri = match jwks_uri {
+            Some(uri) => uri.to_owned(),
+            None => self.discover(issuer).await?,
         };
-        tracing::info!(issuer = %issuer.issuer, %jwks_uri, "fetching signing keys");
+        tracing::info!(%issuer, %jwks_uri, "fetching signing keys");
         let set: JwkSet = self
             .http
             .get(&jwks_uri)

@@ -71,7 +71,7 @@ pub struct Exchange<'a> {
 /// use api::request_id::RequestId;
 ///
 /// fn forged<'a>(state: &'a AppState, caller: &'a Caller, request_id: &'a RequestId) -> Authorized<'a> {
-///     Authorized { state, caller, request_id, resources: Vec::new(), borrowed: Vec::new() }
+///     Authorized { state, caller, request_id, resources: Vec::new(), borrowed: Vec::new(), path_owner: None }
 /// }
 /// ```
 #[derive(Debug)]
@@ -85,6 +85,8 @@ pub struct Authorized<'a> {
     /// upstream has answered and before each streamed event, so a revoke
     /// that lands while the request is on its way still binds.
     borrowed: Vec<(ResourceKind, UpstreamId, Action)>,
+    /// The owner of the object the path names, if it names one.
+    path_owner: Option<Owner>,
 }
 
 /// The not-found answer for an id, worded as the upstream words its own.
@@ -225,6 +227,7 @@ impl<'a> Exchange<'a> {
         let policy = self.caller.tenant.policy;
         let mut allowed = Vec::with_capacity(self.references.len());
         let mut borrowed = Vec::new();
+        let mut path_owner = None;
         for (reference, id) in self.references.iter().zip(&parsed) {
             let resource = id.as_ref().and_then(|_| found.next().flatten());
             let decision = match &resource {
@@ -251,6 +254,9 @@ impl<'a> Exchange<'a> {
                     if let (true, Some(id)) = (someone_elses, id) {
                         borrowed.push((reference.kind, id.clone(), reference.action));
                     }
+                    if reference.location == "path" && path_owner.is_none() {
+                        path_owner = Some(resource.facts.owner);
+                    }
                     self.audit(
                         reference,
                         Some(&resource),
@@ -276,6 +282,7 @@ impl<'a> Exchange<'a> {
             request_id: self.request_id,
             resources: allowed,
             borrowed,
+            path_owner,
         })
     }
 
@@ -433,9 +440,10 @@ impl<'a> Authorized<'a> {
     }
 
     /// Opens an upstream event stream. Where the caller reached an object
-    /// through someone's share, each event waits for the share to be
-    /// confirmed, and so does every [`SHARE_RECHECK`] of quiet; a revoked
-    /// share ends the stream with the not-found error an unknown id gets.
+    /// through someone's share, the share is confirmed again before an
+    /// event once [`SHARE_RECHECK_BUSY`] has passed, and after every
+    /// [`SHARE_RECHECK`] of quiet; a revoked share ends the stream with the
+    /// not-found error an unknown id gets.
     pub async fn stream(&self, request: UpstreamRequest<'_>) -> Result<EventStream, ApiError> {
         let events = self.upstream()?.stream(self.for_caller(request)).await?;
         if self.borrowed.is_empty() {
@@ -444,20 +452,27 @@ impl<'a> Authorized<'a> {
         let recheck = self.recheck();
         let ticker =
             tokio::time::interval_at(tokio::time::Instant::now() + SHARE_RECHECK, SHARE_RECHECK);
+        let confirmed = tokio::time::Instant::now();
         Ok(Box::pin(stream::unfold(
-            Some((events, recheck, ticker)),
+            Some((events, recheck, ticker, confirmed)),
             |open| async move {
-                let (mut events, recheck, mut ticker) = open?;
+                let (mut events, recheck, mut ticker, mut confirmed) = open?;
                 loop {
                     let event = tokio::select! {
                         event = events.next() => Some(event?),
                         _ = ticker.tick() => None,
                     };
-                    if let Some((kind, id)) = recheck.first_denied().await {
-                        return Some((Ok(revoked_event(kind, &id)), None));
+                    // Token deltas come many a second: confirmed at most
+                    // every SHARE_RECHECK_BUSY, so a stream costs the
+                    // database a bounded number of lookups.
+                    if event.is_none() || confirmed.elapsed() >= SHARE_RECHECK_BUSY {
+                        if let Some((kind, id)) = recheck.first_denied().await {
+                            return Some((Ok(revoked_event(kind, &id)), None));
+                        }
+                        confirmed = tokio::time::Instant::now();
                     }
                     if let Some(event) = event {
-                        return Some((event, Some((events, recheck, ticker))));
+                        return Some((event, Some((events, recheck, ticker, confirmed))));
                     }
                 }
             },
@@ -477,6 +492,53 @@ impl<'a> Authorized<'a> {
             None => Ok(()),
             Some((kind, id)) => Err(not_found(kind, id.as_str())),
         }
+    }
+
+    /// Of a page of objects of `kind` others shared with the caller,
+    /// fetched upstream, those still shared once fetched (one lookup): a
+    /// revoke that lands while the page is read drops the object from it.
+    pub async fn still_shared(
+        &self,
+        kind: ResourceKind,
+        objects: Vec<Value>,
+    ) -> Result<Vec<Value>, ApiError> {
+        let ids: Vec<Option<UpstreamId>> = objects
+            .iter()
+            .map(|object| {
+                object["id"]
+                    .as_str()
+                    .and_then(|id| UpstreamId::parse(id).ok())
+            })
+            .collect();
+        let wanted: Vec<(ResourceKind, UpstreamId)> =
+            ids.iter().flatten().map(|id| (kind, id.clone())).collect();
+        let principal = self.caller.principal.clone();
+        let found = self
+            .state
+            .database
+            .run("authorize.shared_list", move |conn| {
+                resources::find_many(conn, principal.tenant_id, &wanted, principal.user_id())
+            })
+            .await?;
+        let mut found = found.into_iter();
+        let policy = self.caller.tenant.policy;
+        let mut kept = Vec::with_capacity(objects.len());
+        for (object, id) in objects.into_iter().zip(ids) {
+            let resource = id.and_then(|_| found.next().flatten());
+            let readable = resource.is_some_and(|resource| {
+                authorize(
+                    &self.caller.principal,
+                    Action::Read,
+                    Target::Existing(&resource.facts),
+                    &policy,
+                )
+                .is_allowed()
+            });
+            if readable {
+                kept.push(object);
+            }
+        }
+        Ok(kept)
     }
 
     fn recheck(&self) -> Recheck {
@@ -504,11 +566,12 @@ impl<'a> Authorized<'a> {
     }
 
     /// Whose data the request is about, for upstreams that scope data by
-    /// user: the owner of the first object it names when a user owns it
-    /// (a thread shared with the caller stays its owner's upstream), else
-    /// the caller.
+    /// user: the owner of the object in its path when a user owns it (a
+    /// thread shared with the caller stays its owner's upstream), else the
+    /// caller (what a request creates is the caller's, whatever its body
+    /// names).
     fn isolation_key(&self) -> Option<String> {
-        match self.resources.first().map(|resource| resource.facts.owner) {
+        match self.path_owner {
             Some(Owner::User(owner)) => Some(isolation_key_of(owner)),
             _ => user_isolation_key(self.caller),
         }
@@ -708,6 +771,10 @@ impl<'a> Authorized<'a> {
 /// How long a grantee's quiet stream goes before its share is confirmed
 /// again: a revoke ends it within this, even with no event to pass on.
 const SHARE_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often a grantee's busy stream has its share confirmed (before the
+/// next event once this has passed): at most four lookups a second.
+const SHARE_RECHECK_BUSY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A grantee's rights, confirmed again: what [`Authorized`] needs of itself
 /// to re-check a share from inside a stream that outlives the request.

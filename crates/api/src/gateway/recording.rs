@@ -22,7 +22,6 @@ use storage::repo::audit::Outcome;
 use storage::repo::resources::{self, NewResource};
 use upstream::{Operation, UpstreamClient, UpstreamRequest};
 
-use super::for_caller;
 use super::lifecycle::Pending;
 use super::positions::{self, RunUsage};
 use crate::auth::Caller;
@@ -236,10 +235,7 @@ impl Recorder {
             return;
         };
         let fetched = client
-            .call::<Value>(for_caller(
-                &self.caller,
-                UpstreamRequest::new(Operation::GetThread, &[&id]),
-            ))
+            .call::<Value>(self.as_owner(UpstreamRequest::new(Operation::GetThread, &[&id])))
             .await;
         match fetched {
             Ok(object) => {
@@ -316,10 +312,10 @@ impl Recorder {
             return false;
         };
         match client
-            .call::<Value>(for_caller(
-                &self.caller,
-                UpstreamRequest::new(Operation::GetRun, &[&thread_id, &run_id]),
-            ))
+            .call::<Value>(self.as_owner(UpstreamRequest::new(
+                Operation::GetRun,
+                &[&thread_id, &run_id],
+            )))
             .await
         {
             Ok(object) => {
@@ -359,13 +355,23 @@ impl Recorder {
         }
     }
 
+    /// `request`, seen by upstreams that scope data by user as the owner's
+    /// (a grantee's run on a shared thread makes what its owner owns).
+    fn as_owner<'r>(&self, mut request: UpstreamRequest<'r>) -> UpstreamRequest<'r> {
+        request.user_isolation_key = match self.owner {
+            Owner::User(owner) => Some(super::isolation_key_of(owner)),
+            Owner::Tenant => super::user_isolation_key(&self.caller),
+        };
+        request
+    }
+
     /// Asks the upstream what `id` is; answers what to remember of it when
     /// it is what a candidate of `kind` must be.
     async fn confirm(&self, kind: ResourceKind, id: &UpstreamId) -> Option<Value> {
         let client = self.client().ok()?;
         let get = Operation::for_kind(kind)?.get;
         let ids = [id];
-        let request = for_caller(&self.caller, UpstreamRequest::new(get, &ids));
+        let request = self.as_owner(UpstreamRequest::new(get, &ids));
         let fetched: Value = match client.call(request).await {
             Ok(fetched) => fetched,
             Err(error) => {

@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod audit_logs;
+pub mod issuers;
 pub mod policy;
 pub mod usage;
 pub mod users;
@@ -15,7 +16,7 @@ pub mod users;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest};
@@ -29,12 +30,18 @@ use crate::auth::Caller;
 /// parse anything of the request, so a member's malformed body or query
 /// meets the same path-that-does-not-exist as a well-formed one (wrapped
 /// around every administration route).
+///
+/// The refusal is answered here, not raised: raised, it would pass the
+/// app's outer middleware by (request id, `Cache-Control`, metrics) and
+/// look unlike the unknown-URL 404 it imitates.
 async fn admin_gate(
     mut request: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    request.extract::<TenantAdmin>().await?;
-    next.call(request).await
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Err(refusal) = request.extract::<TenantAdmin>().await {
+        return Ok(request.error_response(refusal).map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
 }
 
 /// A caller who is one of the tenant's admins; anyone else meets a path that

@@ -15,6 +15,9 @@ use crate::{ApiError, AppState, ErrorBody};
 /// The window when `since` is absent: the last 30 days.
 const DEFAULT_DAYS: i64 = 30;
 
+/// The longest window one request aggregates.
+const MAX_DAYS: i64 = 366;
+
 /// A bucket's cursor: its day, user and model, opaque to clients.
 fn cursor_of(bucket: &UsageBucket) -> String {
     let key = format!(
@@ -82,6 +85,14 @@ pub async fn list_usage(
     let until = unix_time(params.until, "until")?.unwrap_or_else(Utc::now);
     let since = unix_time(params.since, "since")?
         .unwrap_or_else(|| until - chrono::Duration::days(DEFAULT_DAYS));
+    // One request aggregates a bounded window; a longer period is asked
+    // window by window.
+    if until - since > chrono::Duration::days(MAX_DAYS) {
+        return Err(ApiError::bad_request(
+            format!("Invalid 'since': at most {MAX_DAYS} days before 'until'."),
+            Some("since"),
+        ));
+    }
     let user_id = params
         .user_id
         .as_deref()

@@ -3,16 +3,18 @@
 //! when they were last seen), and disable or enable.
 
 use actix_web::middleware::from_fn;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use domain::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use storage::StorageError;
 use storage::repo::audit::Outcome;
+use storage::repo::erasures::{self, RequestedBy};
 use storage::repo::users::{self, UserListing};
 use utoipa::ToSchema;
 
 use super::{TenantAdmin, UserListParams, page, page_limit, unix};
+use crate::erasure::{Eraser, erasure_object};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState, ErrorBody};
 
@@ -170,4 +172,106 @@ pub async fn modify_user(
     event.details = json!({"user": user.id.to_string(), "subject": user.subject});
     state.audit.record(event);
     Ok(HttpResponse::Ok().json(user_object(&user)))
+}
+
+/// Erases a user of the tenant: they are refused at once and their subject
+/// forgotten, their shares removed, and every object they own is deleted
+/// upstream, then asked for again as proof. Answers the erasure, which goes
+/// on in the background (`GET /v1/organization/erasures/{erasure_id}`);
+/// erasing a user again answers the same erasure. Audited.
+#[utoipa::path(
+    tag = "Organization",
+    operation_id = "deleteOrganizationUser",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("user_id" = String, Path, description = "The user")),
+    responses(
+        (status = 202, description = "The erasure, `in_progress` (or as it stands, for a user already being erased)"),
+        (status = 400, description = "The caller themselves", body = ErrorBody),
+        (status = 404, description = "Not a tenant admin, or no such user in the tenant", body = ErrorBody)
+    )
+)]
+#[delete(
+    "/v1/organization/users/{user_id}",
+    wrap = "from_fn(super::admin_gate)"
+)]
+pub async fn erase_user(
+    state: web::Data<AppState>,
+    TenantAdmin(caller): TenantAdmin,
+    request_id: RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = user_id(&path)?;
+    if caller.user() == Some(id) {
+        return Err(ApiError::bad_request(
+            "You cannot erase yourself: ask another admin of the tenant.",
+            None,
+        ));
+    }
+    let tenant_id = caller.tenant.id;
+    let requested_by = RequestedBy {
+        user: caller.user(),
+        api_key: caller.principal.authentication.api_key_id(),
+    };
+    let begun = state
+        .database
+        .run("erasures.begin", move |conn| {
+            erasures::begin(conn, tenant_id, id, requested_by)
+        })
+        .await;
+    let erasure = match begun {
+        Err(StorageError::NotFound) => return Err(no_user(&path)),
+        other => other?,
+    };
+    let mut event = crate::audit::event(&caller, &request_id.0, "erase_user", Outcome::Allow);
+    event.details = json!({"user": id.to_string(), "erasure_id": erasure.id.to_string()});
+    state.audit.record(event);
+    let eraser = Eraser {
+        database: state.database.clone(),
+        upstreams: state.upstreams.clone(),
+        audit: Some(state.audit.clone()),
+    };
+    let carried = erasure.clone();
+    // Goes on after the answer; a crash leaves it to `threadgate reconcile`.
+    actix_web::rt::spawn(async move {
+        if let Err(error) = eraser.finish(&carried).await {
+            tracing::warn!(%error, erasure = %carried.id, "erasure interrupted: the reconciler goes on");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(erasure_object(&erasure)))
+}
+
+/// An erasure of the tenant: its progress, and when completed, what was
+/// deleted by kind and the proof that nothing of the user's is left.
+#[utoipa::path(
+    tag = "Organization",
+    operation_id = "retrieveOrganizationErasure",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("erasure_id" = String, Path, description = "The erasure")),
+    responses(
+        (status = 200, description = "`{object: organization.erasure, id, user_id, status: in_progress | completed, deleted: {kind: count}, proof, created_at, completed_at}`"),
+        (status = 404, description = "Not a tenant admin, or no such erasure in the tenant", body = ErrorBody)
+    )
+)]
+#[get(
+    "/v1/organization/erasures/{erasure_id}",
+    wrap = "from_fn(super::admin_gate)"
+)]
+pub async fn retrieve_erasure(
+    state: web::Data<AppState>,
+    TenantAdmin(caller): TenantAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let no_erasure = || ApiError::not_found(format!("No erasure found with id '{path}'."));
+    let id: uuid::Uuid = path.parse().map_err(|_| no_erasure())?;
+    let tenant_id = caller.tenant.id;
+    let found = state
+        .database
+        .run("erasures.find", move |conn| {
+            erasures::find(conn, tenant_id, id)
+        })
+        .await;
+    match found {
+        Err(StorageError::NotFound) => Err(no_erasure()),
+        other => Ok(HttpResponse::Ok().json(erasure_object(&other?))),
+    }
 }

@@ -401,6 +401,9 @@ impl<'a> Call<'a> {
             Listed::Fetched(operation) => authorized.fetch_listed(operation, listed).await?,
             Listed::Stored => listed.into_iter().map(|row| row.attributes).collect(),
         };
+        if shared {
+            listed = authorized.still_shared(kind, listed).await?;
+        }
         if kind == ResourceKind::Assistant {
             for assistant in &mut listed {
                 hide_knowledge_from_members(self.caller, assistant);

@@ -422,7 +422,7 @@ const fn list(kind: ResourceKind, owner: WhoseList, objects: Listed) -> Serves {
     }
 }
 
-use Action::{Read, ReadContent, Update};
+use Action::{Append, Read, ReadContent, Update};
 use Answer::{
     AsIs, Assistant as AssistantView, Bytes, Recorded, Response as ResponseView, RunOrStream,
 };
@@ -490,7 +490,7 @@ pub static ROUTES: &[Route] = &[
         .page_and(Filter::RunId)
         .doc("Messages", "Lists a thread's messages.", "ListObject")
         .of("MessageObject"),
-    post("/threads/{thread_id}/messages", "createMessage", forward(Op::CreateMessage, Thread, Update, Recorded))
+    post("/threads/{thread_id}/messages", "createMessage", forward(Op::CreateMessage, Thread, Append, Recorded))
         .json("CreateMessageRequest")
         .example(r#"{"role": "user", "content": "How long do refunds take?"}"#)
         .doc("Messages", "Adds a message to a thread.", "MessageObject"),
@@ -507,7 +507,7 @@ pub static ROUTES: &[Route] = &[
         .page()
         .doc("Runs", "Lists a thread's runs.", "ListObject")
         .of("RunObject"),
-    post("/threads/{thread_id}/runs", "createRun", forward(Op::CreateRun, Thread, Update, RunOrStream))
+    post("/threads/{thread_id}/runs", "createRun", forward(Op::CreateRun, Thread, Append, RunOrStream))
         .json("CreateRunRequest")
         .example(r#"{"assistant_id": "asst_abc123"}"#)
         .doc("Runs", "Runs one of the tenant's assistants on a thread of the caller.", "RunObject")
@@ -518,10 +518,10 @@ pub static ROUTES: &[Route] = &[
     post("/threads/{thread_id}/runs/{run_id}", "modifyRun", forward(Op::ModifyRun, Thread, Update, AsIs))
         .json("ModifyRequest")
         .doc("Runs", "Changes a run's metadata.", "RunObject"),
-    post("/threads/{thread_id}/runs/{run_id}/cancel", "cancelRun", forward(Op::CancelRun, Thread, Update, Recorded))
+    post("/threads/{thread_id}/runs/{run_id}/cancel", "cancelRun", forward(Op::CancelRun, Thread, Append, Recorded))
         .doc("Runs", "Cancels a run.", "RunObject")
         .errors(&[(400, Some("The run cannot be cancelled in its state")), (404, None)]),
-    post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", "submitToolOuputsToRun", forward(Op::SubmitToolOutputs, Thread, Update, RunOrStream))
+    post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", "submitToolOuputsToRun", forward(Op::SubmitToolOutputs, Thread, Append, RunOrStream))
         .json("SubmitToolOutputsRequest")
         .example(r#"{"tool_outputs": [{"tool_call_id": "call_abc123", "output": "22 degrees"}]}"#)
         .doc("Runs", "Submits the outputs of the tool calls a run waits for.", "RunObject")
@@ -630,7 +630,7 @@ pub static ROUTES: &[Route] = &[
         .doc("Conversations", "Changes a conversation's metadata.", "ConversationObject"),
     delete("/conversations/{conversation_id}", "deleteConversation", remove(Op::DeleteConversation, Conversation))
         .doc("Conversations", "Deletes a conversation: gone for every reader at once, then upstream.", "DeletionStatus"),
-    post("/conversations/{conversation_id}/items", "createConversationItems", forward(Op::CreateConversationItems, Conversation, Update, AsIs))
+    post("/conversations/{conversation_id}/items", "createConversationItems", forward(Op::CreateConversationItems, Conversation, Append, AsIs))
         .json("CreateConversationItemsRequest")
         .example(r#"{"items": [{"role": "user", "content": "And one more thing."}]}"#)
         .doc("Conversations", "Adds up to 20 items to a conversation.", "ListObject")

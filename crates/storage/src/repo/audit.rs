@@ -315,19 +315,18 @@ pub fn verify_chain(
         from = upto;
     }
     if first_broken.is_none() && last == head.0 && head.0 > 0 {
-        // The stretches hold; the chain must also end where its head says,
-        // with the head's hash, or its end was cut off.
-        let tail: Option<(i64, Uuid, Vec<u8>)> = audit_chain::table
-            .filter(audit_chain::tenant_id.eq(tenant_id.as_uuid()))
-            .order(audit_chain::seq.desc())
-            .select((audit_chain::seq, audit_chain::event_id, audit_chain::hash))
+        // The stretches hold; the head's own place must hold the head's
+        // hash, or the chain's end was cut off or rewritten. (Places past
+        // the head are events written since it was read.)
+        let at_head: Option<(Uuid, Vec<u8>)> = audit_chain::table
+            .find((tenant_id.as_uuid(), head.0))
+            .select((audit_chain::event_id, audit_chain::hash))
             .first(conn)
             .optional()?;
-        first_broken = match tail {
-            Some((seq, _, hash)) if seq == head.0 && hash == head.1 => None,
-            Some((seq, event, _)) if seq >= head.0 => Some((Some(event), head.0)),
-            Some((seq, _, _)) => Some((None, seq + 1)),
-            None => Some((None, 1)),
+        first_broken = match at_head {
+            Some((_, hash)) if hash == head.1 => None,
+            Some((event, _)) => Some((Some(event), head.0)),
+            None => Some((None, head.0)),
         };
     }
     Ok(ChainCheck {

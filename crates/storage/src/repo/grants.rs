@@ -9,7 +9,7 @@ use domain::{Permission, ResourceId, TenantId, UserId};
 use uuid::Uuid;
 
 use crate::StorageError;
-use crate::schema::{grants, users};
+use crate::schema::{grants, resources, users};
 
 /// Shares one object may have at most: every share is a row the owner
 /// controls, so it is bounded like everything else a caller controls.
@@ -37,6 +37,12 @@ pub fn share(
     granted_by: Option<UserId>,
 ) -> Result<Option<DateTime<Utc>>, StorageError> {
     conn.transaction(|conn| {
+        // Concurrent shares of one object wait for each other, so the cap holds.
+        resources::table
+            .find((tenant_id.as_uuid(), resource.as_uuid()))
+            .select(resources::id)
+            .for_update()
+            .first::<Uuid>(conn)?;
         let others: i64 = grants::table
             .filter(grants::tenant_id.eq(tenant_id.as_uuid()))
             .filter(grants::resource_id.eq(resource.as_uuid()))
@@ -123,6 +129,35 @@ pub fn revoke(
     )
     .execute(conn)?;
     Ok(removed > 0)
+}
+
+/// Removes `user` if they were only ever named by shares: never seen,
+/// holding no share and owning nothing (so revoking shares of made-up
+/// subjects leaves no rows behind).
+pub fn forget_if_unseen(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    user: UserId,
+) -> Result<(), StorageError> {
+    use diesel::dsl::{exists, not};
+    diesel::delete(
+        users::table
+            .filter(users::tenant_id.eq(tenant_id.as_uuid()))
+            .filter(users::id.eq(user.as_uuid()))
+            .filter(users::last_seen_at.is_null())
+            .filter(not(exists(
+                grants::table
+                    .filter(grants::tenant_id.eq(tenant_id.as_uuid()))
+                    .filter(grants::grantee_user_id.eq(user.as_uuid())),
+            )))
+            .filter(not(exists(
+                resources::table
+                    .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+                    .filter(resources::owner_user_id.eq(user.as_uuid())),
+            ))),
+    )
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Every share `user` holds or gave, removed (their erasure); how many.

@@ -111,3 +111,20 @@ pub fn list_for_tenant(
         .load(conn)?;
     Ok(rows.into_iter().map(IdentityProvider::from).collect())
 }
+
+/// Removes one of the tenant's issuers: its tokens find no tenant from
+/// their next request. [`StorageError::NotFound`] when the tenant has none
+/// with this id.
+pub fn remove(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: IdentityProviderId,
+) -> Result<(), StorageError> {
+    let removed =
+        diesel::delete(identity_providers::table.find((tenant_id.as_uuid(), id.as_uuid())))
+            .execute(conn)?;
+    match removed {
+        0 => Err(StorageError::NotFound),
+        _ => Ok(()),
+    }
+}

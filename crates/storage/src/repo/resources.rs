@@ -248,9 +248,13 @@ fn lookup(
             grants::table.on(grants::tenant_id
                 .eq(resources::tenant_id)
                 .and(
-                    grants::resource_id
-                        .eq(resources::id)
-                        .or(grants::resource_id.nullable().eq(resources::parent_id)),
+                    grants::resource_id.eq(resources::id).or(grants::resource_id
+                        .nullable()
+                        .eq(resources::parent_id)
+                        // Only files (a run's output) are read through their
+                        // thread's share; a thread's vector stores hold the
+                        // owner's own documents.
+                        .and(resources::kind.eq(ResourceKind::File.as_str()))),
                 )
                 .and(grants::grantee_user_id.nullable().eq(grantee))),
         )
@@ -348,7 +352,17 @@ pub fn mark_deleting(
         id,
         LifecycleState::Active,
         LifecycleState::Deleting,
+    )?;
+    // Its shares go with it, and with them what they reached through it
+    // (the output files of a deleted thread). Same transaction when the
+    // caller runs one; either way, before the upstream is asked.
+    diesel::delete(
+        grants::table
+            .filter(grants::tenant_id.eq(tenant_id.as_uuid()))
+            .filter(grants::resource_id.eq(id.as_uuid())),
     )
+    .execute(conn)?;
+    Ok(())
 }
 
 /// The upstream confirmed the deletion (or the object was already gone).
@@ -565,6 +579,47 @@ pub fn find_pending(
         .transpose()
 }
 
+/// `user`'s rows in `state`, oldest first, at most `limit` (an erasure's
+/// work list; the owner listing index leads with tenant and owner).
+pub fn owned_in_state(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    user: UserId,
+    state: LifecycleState,
+    limit: i64,
+) -> Result<Vec<Resource>, StorageError> {
+    resources::table
+        .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(resources::owner_user_id.eq(user.as_uuid()))
+        .filter(resources::state.eq(state.as_str()))
+        .order((resources::created_at.asc(), resources::id.asc()))
+        .limit(limit)
+        .select(ResourceRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| row.into_resource(Vec::new()))
+        .collect()
+}
+
+/// Every active row of `user` goes `deleting` (their erasure); how many.
+pub fn mark_owned_deleting(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    user: UserId,
+) -> Result<usize, StorageError> {
+    Ok(diesel::update(
+        resources::table
+            .filter(resources::tenant_id.eq(tenant_id.as_uuid()))
+            .filter(resources::owner_user_id.eq(user.as_uuid()))
+            .filter(resources::state.eq(LifecycleState::Active.as_str())),
+    )
+    .set((
+        resources::state.eq(LifecycleState::Deleting.as_str()),
+        resources::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?)
+}
+
 /// Rows left between two steps for longer than `older_than` (a crash, or an
 /// upstream that never answered), across tenants, oldest first: the
 /// reconciler's work list. Uses the partial index on unsettled rows.
@@ -672,11 +727,15 @@ mod tests {
         let lookup_plan = plan(
             &mut conn,
             &query,
-            "uuid, uuid, text[], text[]",
+            "text, uuid, uuid, text[], text[]",
             &format!(
-                "'{}', '{tenant}', ARRAY['thread'], ARRAY['thread_x']",
+                "'file', '{}', '{tenant}', ARRAY['thread'], ARRAY['thread_x']",
                 UserId::new()
             ),
+        );
+        assert!(
+            !lookup_plan.contains("Seq Scan on grants"),
+            "grants, on the resource or its parent, are index probes: {lookup_plan}"
         );
         assert!(
             lookup_plan.contains("resources_upstream_key"),
@@ -685,7 +744,12 @@ mod tests {
 
         let owner = UserId::new();
         let listing = in_page_order(
-            listing(tenant, ListScope::OwnedBy(owner), ResourceKind::Thread, None),
+            listing(
+                tenant,
+                ListScope::OwnedBy(owner),
+                ResourceKind::Thread,
+                None,
+            ),
             false,
             21,
         );

@@ -34,7 +34,7 @@ impl From<UserRow> for User {
             tenant_id: TenantId::from_uuid(row.tenant_id),
             id: UserId::from_uuid(row.id),
             subject: row.subject,
-            disabled: row.state == "disabled",
+            disabled: row.state != "active",
             created_at: row.created_at,
         }
     }
@@ -105,12 +105,17 @@ pub fn set_disabled(
     id: UserId,
     disabled: bool,
 ) -> Result<(), StorageError> {
-    let updated = diesel::update(users::table.find((tenant_id.as_uuid(), id.as_uuid())))
-        .set((
-            users::state.eq(if disabled { "disabled" } else { "active" }),
-            users::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)?;
+    // An erased user stays erased.
+    let updated = diesel::update(
+        users::table
+            .find((tenant_id.as_uuid(), id.as_uuid()))
+            .filter(users::state.ne(ERASED)),
+    )
+    .set((
+        users::state.eq(if disabled { "disabled" } else { "active" }),
+        users::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?;
     match updated {
         0 => Err(StorageError::NotFound),
         _ => Ok(()),
@@ -140,6 +145,7 @@ pub fn list_for_tenant(
 ) -> Result<(Vec<UserListing>, bool), StorageError> {
     let mut query = users::table
         .filter(users::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(users::state.ne(ERASED))
         .into_boxed();
     if let Some(disabled) = disabled {
         query = query.filter(users::state.eq(if disabled { "disabled" } else { "active" }));
@@ -165,6 +171,10 @@ pub fn list_for_tenant(
     Ok((users, has_more))
 }
 
+/// The state of a user whose erasure has begun: refused, their subject
+/// forgotten, and no longer listed or found by the administration API.
+pub const ERASED: &str = "erased";
+
 /// One user of the tenant, with how many live objects of each kind they own.
 pub fn find_with_counts(
     conn: &mut PgConnection,
@@ -174,6 +184,7 @@ pub fn find_with_counts(
     use crate::schema::resources;
     let user: UserListing = users::table
         .find((tenant_id.as_uuid(), id.as_uuid()))
+        .filter(users::state.ne(ERASED))
         .select(UserListing::as_select())
         .first(conn)?;
     let counts: Vec<(String, i64)> = resources::table

@@ -1,0 +1,3 @@
+DROP TABLE erasures;
+ALTER TABLE users DROP CONSTRAINT users_state_check;
+ALTER TABLE users ADD CONSTRAINT users_state_check CHECK (state IN ('active', 'disabled'));
