@@ -1,6 +1,9 @@
 //! Authentication: token attacks, API keys, disabled users, and the audit
 //! trail of decisions.
 
+use std::future::Future;
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -182,8 +185,15 @@ async fn api_keys_authenticate_backends_and_act_on_behalf_of_users() {
         .revoke_api_key("acme", &backend.prefix)
         .await
         .unwrap();
-    let revoked = app.call(&backend.key, "GET", "/v1/threads", None).await;
-    assert_eq!(revoked.status, 401);
+    // Revoked by the operator's CLI, which no replica hears of: refused
+    // within the caller cache's bound.
+    let took = refused_within(&app, "the revoked key to be refused", 401, || async {
+        app.call(&backend.key, "GET", "/v1/threads", None)
+            .await
+            .status
+    })
+    .await;
+    assert!(took <= CALLER_CACHE + POLL_SLACK, "refused after {took:?}");
     // Another last digit: never the same key by chance.
     let (kept, last) = plain.key.split_at(plain.key.len() - 1);
     let wrong_secret = format!("{kept}{}", if last == "0" { "1" } else { "0" });
@@ -212,8 +222,31 @@ async fn api_keys_authenticate_backends_and_act_on_behalf_of_users() {
     app.stop().await;
 }
 
+/// The bound on how long a remembered caller outlives a change made
+/// elsewhere: `auth.caller_cache`'s default, and what a test allows beyond
+/// it for the poll itself.
+const CALLER_CACHE: Duration = Duration::from_secs(2);
+const POLL_SLACK: Duration = Duration::from_millis(800);
+
+/// Polls `probe` (bounded) until it answers `expected`; how long that took.
+async fn refused_within<F, Fut>(app: &TestApp, what: &str, expected: u16, probe: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = u16>,
+{
+    let started = Instant::now();
+    app.poll(what, || {
+        let answered = probe();
+        async move { (answered.await == expected).then_some(()) }
+    })
+    .await;
+    started.elapsed()
+}
+
+/// A user disabled where this replica cannot see it (another replica, or
+/// the database directly) is refused within the caller cache's bound.
 #[actix_web::test]
-async fn disabled_users_are_refused() {
+async fn disabled_users_are_refused_within_the_caller_cache_bound() {
     let app = TestApp::spawn().await;
     app.tenant("acme").await;
     let alice = app.token("acme", "alice");
@@ -230,9 +263,109 @@ async fn disabled_users_are_refused() {
         })
         .await
         .unwrap();
+    let took = refused_within(&app, "alice to be refused", 403, || async {
+        app.call(&alice, "GET", "/v1/threads", None).await.status
+    })
+    .await;
+    assert!(took <= CALLER_CACHE + POLL_SLACK, "refused after {took:?}");
     let answer = app.call(&alice, "GET", "/v1/threads", None).await;
-    assert_eq!(answer.status, 403);
     assert_eq!(answer.body["error"]["type"], "permission_error");
+    app.stop().await;
+}
+
+/// A key revoked on one replica is refused there at once, and on another
+/// replica (which remembered it) within the caller cache's bound; a user
+/// disabled on one replica likewise.
+#[actix_web::test]
+async fn a_revoke_on_one_replica_binds_another_within_the_bound() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let replica = app.replica().await;
+    let admin = app.admin_token("acme", "root");
+    let key = app
+        .call(
+            &admin,
+            "POST",
+            "/v1/organization/api_keys",
+            Some(json!({"name": "backend"})),
+        )
+        .await;
+    let secret = key.body["value"].as_str().unwrap().to_owned();
+    let bob = app.token("acme", "bob");
+    for server in [&app, &replica] {
+        // Remembered by both.
+        assert_eq!(
+            server.call(&secret, "GET", "/v1/models", None).await.status,
+            200
+        );
+        assert_eq!(
+            server.call(&bob, "GET", "/v1/threads", None).await.status,
+            200
+        );
+    }
+    let revoked = app
+        .call(
+            &admin,
+            "DELETE",
+            &format!(
+                "/v1/organization/api_keys/{}",
+                key.body["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 200);
+    assert_eq!(
+        app.call(&secret, "GET", "/v1/models", None).await.status,
+        401,
+        "at once where it was revoked"
+    );
+    let took = refused_within(
+        &replica,
+        "the other replica to refuse the key",
+        401,
+        || async {
+            replica
+                .call(&secret, "GET", "/v1/models", None)
+                .await
+                .status
+        },
+    )
+    .await;
+    assert!(
+        took <= CALLER_CACHE + POLL_SLACK,
+        "the other replica refused after {took:?}"
+    );
+
+    let users = app
+        .call(&admin, "GET", "/v1/organization/users", None)
+        .await;
+    let bob_id = users.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|user| user["subject"] == "bob")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        &admin,
+        "POST",
+        &format!("/v1/organization/users/{bob_id}"),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(app.call(&bob, "GET", "/v1/threads", None).await.status, 403);
+    let took = refused_within(&replica, "the other replica to refuse bob", 403, || async {
+        replica.call(&bob, "GET", "/v1/threads", None).await.status
+    })
+    .await;
+    assert!(
+        took <= CALLER_CACHE + POLL_SLACK,
+        "the other replica refused after {took:?}"
+    );
+    replica.stop().await;
     app.stop().await;
 }
 

@@ -267,6 +267,20 @@ async fn an_erased_user_leaves_nothing_upstream_and_nothing_readable() {
     let again = app.call(&admin, "DELETE", &erase, None).await;
     assert_eq!(again.body["id"], begun.body["id"]);
     assert_eq!(again.body["status"], "completed");
+    // Audited once (asking again begins nothing); the trail is written
+    // behind the answers, so it is polled until the eraser's own event.
+    app.poll("the erasure's audit events", || async {
+        let audit = app
+            .call(
+                &admin,
+                "GET",
+                "/v1/organization/audit_logs?action=erase_user_completed",
+                None,
+            )
+            .await;
+        (!audit.body["data"].as_array().unwrap().is_empty()).then_some(())
+    })
+    .await;
     let audit = app
         .call(
             &admin,

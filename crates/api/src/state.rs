@@ -14,6 +14,9 @@ pub struct AppState {
     pub database: Database,
     pub upstreams: Upstreams,
     pub jwks: Arc<JwksCache>,
+    /// Callers recently authenticated (see `auth::CallerCache`); cleared
+    /// by every change to who may do what made on this replica.
+    pub callers: Arc<crate::auth::CallerCache>,
     pub audit: AuditSink,
     /// How often a quiet stream gets a keep-alive comment.
     pub stream_heartbeat: std::time::Duration,

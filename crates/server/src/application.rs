@@ -85,6 +85,7 @@ impl Application {
                 settings.auth.jwks_refetch_cooldown,
                 settings.auth.jwks_fetch_timeout,
             )),
+            callers: Arc::new(api::auth::CallerCache::new(settings.auth.caller_cache)),
             audit,
             stream_heartbeat: settings.server.stream_heartbeat,
         });

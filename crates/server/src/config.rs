@@ -67,6 +67,12 @@ pub struct AuthSettings {
     pub jwks_refetch_cooldown: Duration,
     #[serde(with = "humantime_serde")]
     pub jwks_fetch_timeout: Duration,
+    /// How long an authenticated caller is remembered (its credential not
+    /// verified again, its principal not read again): the bound on how
+    /// long another replica goes on admitting a revoked key, a disabled
+    /// user or tenant, a removed issuer. `0s`: not remembered.
+    #[serde(with = "humantime_serde")]
+    pub caller_cache: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +123,7 @@ fn defaults() -> serde_json::Value {
         "auth": {
             "jwks_refetch_cooldown": "30s",
             "jwks_fetch_timeout": "5s",
+            "caller_cache": "2s",
         },
         "database": {
             "max_connections": 10,

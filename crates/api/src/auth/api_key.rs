@@ -90,6 +90,7 @@ pub(super) async fn verify(
             subject: None,
             role: key.role,
             authentication: Authentication::ApiKey { api_key_id: key.id },
+            expires_at: key.expires_at,
         }),
         Some(_) if !key.can_act_on_behalf => Err(ApiError::Forbidden {
             message: "This API key may not act on behalf of users.".to_owned(),
@@ -104,6 +105,7 @@ pub(super) async fn verify(
             subject: Some(subject.to_owned()),
             role: Role::Member,
             authentication: Authentication::ApiKeyOnBehalfOf { api_key_id: key.id },
+            expires_at: key.expires_at,
         }),
     }
 }

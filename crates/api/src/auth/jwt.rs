@@ -86,6 +86,9 @@ pub(super) async fn verify(state: &AppState, token: &str) -> Result<Claimed, Api
         authentication: Authentication::Token {
             identity_provider_id: issuer.id,
         },
+        expires_at: claims["exp"]
+            .as_i64()
+            .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0)),
     })
 }
 

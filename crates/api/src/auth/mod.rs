@@ -8,6 +8,7 @@
 //! that the credential was not accepted.
 
 mod api_key;
+mod cache;
 mod jwks;
 mod jwt;
 
@@ -19,6 +20,7 @@ use domain::{Actor, Authentication, Principal, Role};
 use storage::repo::{tenants::Tenant, users};
 
 pub use api_key::{ApiKeySecret, ON_BEHALF_OF_HEADER, generate as generate_api_key};
+pub use cache::CallerCache;
 pub use jwks::JwksCache;
 
 use crate::{ApiError, AppState};
@@ -80,6 +82,8 @@ struct Claimed {
     subject: Option<String>,
     role: Role,
     authentication: Authentication,
+    /// When the credential stops being valid, if it says.
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl FromRequest for Caller {
@@ -148,9 +152,30 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller,
         .map_err(|_| {
             ApiError::bad_request("The Threadgate-On-Behalf-Of header must be text.", None)
         })?;
+    let key = CallerCache::key(&token, on_behalf_of.as_deref());
+    if let Some(caller) = state.callers.get(&key) {
+        return Ok(caller);
+    }
+    let (caller, expires_at) = authenticate_afresh(state, &token, header, on_behalf_of).await?;
+    let expires_in = expires_at.map(|at| {
+        (at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO)
+    });
+    state.callers.insert(key, &caller, expires_in);
+    Ok(caller)
+}
 
-    let verified = if api_key::looks_like_key(&token) {
-        api_key::verify(state, &token, on_behalf_of.as_deref()).await
+/// Verifies the credential and reads its principal: the issuer or key, the
+/// tenant, the user. Answers the credential's expiry beside the caller.
+async fn authenticate_afresh(
+    state: &AppState,
+    token: &str,
+    header: &str,
+    on_behalf_of: Option<String>,
+) -> Result<(Caller, Option<chrono::DateTime<chrono::Utc>>), ApiError> {
+    let verified = if api_key::looks_like_key(token) {
+        api_key::verify(state, token, on_behalf_of.as_deref()).await
     } else {
         if on_behalf_of.is_some() {
             return Err(ApiError::bad_request(
@@ -158,7 +183,7 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller,
                 None,
             ));
         }
-        jwt::verify(state, &token).await
+        jwt::verify(state, token).await
     };
     // Say which header was read, never why the credential failed.
     let claimed = verified.map_err(|error| match error {
@@ -176,6 +201,7 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller,
         subject,
         role,
         authentication,
+        expires_at,
     } = claimed;
     let (tenant, user) = state
         .database
@@ -201,7 +227,7 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller,
         Some(user) => Actor::User(user.id),
         None => Actor::Service,
     };
-    Ok(Caller {
+    let caller = Caller {
         principal: Principal {
             tenant_id: tenant.id,
             actor,
@@ -209,5 +235,6 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller,
             authentication,
         },
         tenant,
-    })
+    };
+    Ok((caller, expires_at))
 }

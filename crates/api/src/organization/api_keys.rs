@@ -193,6 +193,7 @@ pub async fn revoke_api_key(
         Err(StorageError::NotFound) => return Err(no_key(&path)),
         other => other?,
     }
+    state.callers.clear();
     let mut event = crate::audit::event(&caller, &request_id.0, "api_key_revoke", Outcome::Allow);
     event.details = json!({"key": path.as_str()});
     state.audit.record(event);

@@ -189,6 +189,7 @@ pub async fn remove_issuer(
         Err(StorageError::NotFound) => return Err(no_issuer(&path)),
         other => other?,
     }
+    state.callers.clear();
     let mut event = crate::audit::event(&caller, &request_id.0, "issuer_remove", Outcome::Allow);
     event.details = json!({"id": path.as_str()});
     state.audit.record(event);

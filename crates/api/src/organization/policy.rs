@@ -177,6 +177,8 @@ pub async fn update_policy(
             tenants::update_policy(conn, tenant_id, &update)
         })
         .await?;
+    // Callers carry their tenant's policy: this replica reads it afresh.
+    state.callers.clear();
     let mut event = crate::audit::event(&caller, &request_id.0, "policy_update", Outcome::Allow);
     event.details = details;
     state.audit.record(event);

@@ -163,6 +163,8 @@ pub async fn modify_user(
         Err(StorageError::NotFound) => return Err(no_user(&path)),
         other => other?,
     };
+    // This replica refuses (or admits) them from their next request.
+    state.callers.clear();
     let action = if disabled {
         "user_disable"
     } else {
@@ -218,13 +220,16 @@ pub async fn erase_user(
             erasures::begin(conn, tenant_id, id, requested_by)
         })
         .await;
-    let erasure = match begun {
+    let (erasure, begun) = match begun {
         Err(StorageError::NotFound) => return Err(no_user(&path)),
         other => other?,
     };
-    let mut event = crate::audit::event(&caller, &request_id.0, "erase_user", Outcome::Allow);
-    event.details = json!({"user": id.to_string(), "erasure_id": erasure.id.to_string()});
-    state.audit.record(event);
+    if begun {
+        state.callers.clear();
+        let mut event = crate::audit::event(&caller, &request_id.0, "erase_user", Outcome::Allow);
+        event.details = json!({"user": id.to_string(), "erasure_id": erasure.id.to_string()});
+        state.audit.record(event);
+    }
     let eraser = Eraser {
         database: state.database.clone(),
         upstreams: state.upstreams.clone(),

@@ -66,14 +66,15 @@ pub struct RequestedBy {
 /// on and their subject forgotten (a later sign-in with it is a new, empty
 /// user), their shares (held and given) are removed, and every object of
 /// theirs still active goes `deleting`, unreadable by anyone at once. A
-/// user already being erased answers their erasure as it stands.
+/// user already being erased answers their erasure as it stands, and
+/// `false` (not begun by this call).
 /// [`StorageError::NotFound`] when the tenant has no such user.
 pub fn begin(
     conn: &mut PgConnection,
     tenant_id: TenantId,
     user: UserId,
     requested_by: RequestedBy,
-) -> Result<Erasure, StorageError> {
+) -> Result<(Erasure, bool), StorageError> {
     conn.transaction(|conn| {
         let state: String = users::table
             .find((tenant_id.as_uuid(), user.as_uuid()))
@@ -83,7 +84,7 @@ pub fn begin(
             .optional()?
             .ok_or(StorageError::NotFound)?;
         if state == ERASED {
-            return find_for_user(conn, tenant_id, user);
+            return Ok((find_for_user(conn, tenant_id, user)?, false));
         }
         diesel::update(users::table.find((tenant_id.as_uuid(), user.as_uuid())))
             .set((
@@ -111,7 +112,7 @@ pub fn begin(
             ))
             .returning(ErasureRow::as_returning())
             .get_result(conn)?;
-        Ok(row.into())
+        Ok((row.into(), true))
     })
 }
 

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use domain::{TenantId, UserId};
 
 use crate::StorageError;
@@ -18,7 +17,7 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 struct UserRow {
     tenant_id: uuid::Uuid,
@@ -42,25 +41,39 @@ impl From<UserRow> for User {
 
 /// The tenant's user with this subject, created if this is their first
 /// request. Concurrent first requests of one user agree on one row.
+/// `last_seen_at` is refreshed when older than five minutes.
 pub fn find_or_create(
     conn: &mut PgConnection,
     tenant_id: TenantId,
     subject: &str,
 ) -> Result<User, StorageError> {
-    let row = diesel::insert_into(users::table)
-        .values((
-            users::tenant_id.eq(tenant_id.as_uuid()),
-            users::id.eq(UserId::new().as_uuid()),
-            users::subject.eq(subject),
-            users::last_seen_at.eq(diesel::dsl::now),
-        ))
-        .on_conflict((users::tenant_id, users::subject))
-        .do_update()
-        .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
-        .returning(UserRow::as_returning())
-        .get_result(conn)?;
-    Ok(row.into())
+    // A sign-in refreshes `last_seen_at` only when it is stale: most
+    // requests write nothing. (diesel's upsert has no `WHERE`.)
+    let row: Option<UserRow> = diesel::sql_query(
+        "INSERT INTO users (tenant_id, id, subject, last_seen_at) VALUES ($1, $2, $3, now()) \
+         ON CONFLICT (tenant_id, subject) DO UPDATE SET last_seen_at = excluded.last_seen_at \
+         WHERE users.last_seen_at IS NULL OR users.last_seen_at < now() - $4 \
+         RETURNING tenant_id, id, subject, state, created_at",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(tenant_id.as_uuid())
+    .bind::<diesel::sql_types::Uuid, _>(UserId::new().as_uuid())
+    .bind::<diesel::sql_types::Text, _>(subject)
+    .bind::<diesel::sql_types::Interval, _>(LAST_SEEN_PRECISION)
+    .get_result(conn)
+    .optional()?;
+    match row {
+        Some(row) => Ok(row.into()),
+        None => find_by_subject(conn, tenant_id, subject),
+    }
 }
+
+/// How stale `last_seen_at` may be: it is written at most this often per
+/// user.
+const LAST_SEEN_PRECISION: diesel::data_types::PgInterval = diesel::data_types::PgInterval {
+    microseconds: 5 * 60 * 1_000_000,
+    days: 0,
+    months: 0,
+};
 
 /// The tenant's user with this subject, registered (never seen yet) if
 /// they have not made a request: sharing names users by subject, and must

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Threadgate beside a plain proxy, measured in one run on one machine:
+# the same emulator reached directly, through nginx, and through Threadgate.
+#
+#   bench/run.sh            # from the repository's root; prints one table
+#
+# What it does: builds the release binaries; installs oha (cargo) and nginx
+# (Debian) when missing; starts a throwaway PostgreSQL (the test harness's
+# `with-test-database`), the emulator, nginx in front of it and Threadgate
+# in front of it, each pinned to core 0 when `taskset` exists, the load
+# generator to core 1; drives each path open-loop at fixed rates with oha;
+# prints p50/p99 per path and what Threadgate adds, its database round
+# trips per request (from its own metrics) and its RSS. Backends authenticate
+# with an API key acting on behalf of a user (Threadgate-On-Behalf-Of), so
+# the HTTP figures do not include token verification; the criterion
+# benchmark `cargo bench -p threadgate-api --bench tokens` measures that.
+#
+# Settings (environment): RATE_GET (default 2000), RATE_CREATE (200),
+# SECONDS_EACH (10), BENCH_DIR (a scratch directory, default under target/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATE_GET=${RATE_GET:-2000}
+RATE_CREATE=${RATE_CREATE:-200}
+SECONDS_EACH=${SECONDS_EACH:-10}
+BENCH_DIR=${BENCH_DIR:-$PWD/target/bench}
+mkdir -p "$BENCH_DIR"
+
+if [[ -z "${BENCH_INNER:-}" ]]; then
+    # A fresh database, as the tests make one (on DATABASE_URL's server when
+    # set, else a throwaway cluster); this script runs again inside.
+    cargo build -q --release -p threadgate-devdb --bin with-test-database
+    exec env BENCH_INNER=1 ./target/release/with-test-database bash "$0"
+fi
+
+step() { printf '\n=== %s\n' "$*" >&2; }
+
+step "tools"
+command -v oha >/dev/null || cargo install oha --locked --version '^1'
+if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+
+step "release build"
+cargo build -q --release -p threadgate-server --bin threadgate -p threadgate-emulator --bin threadgate-emulator
+THREADGATE=$PWD/target/release/threadgate
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+EMULATOR_PORT=$(free_port); NGINX_PORT=$(free_port); THREADGATE_PORT=$(free_port); METRICS_PORT=$(free_port)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+step "emulator :$EMULATOR_PORT, nginx :$NGINX_PORT, threadgate :$THREADGATE_PORT"
+pin 0 ./target/release/threadgate-emulator --listen "127.0.0.1:$EMULATOR_PORT" >"$BENCH_DIR/emulator.log" 2>&1 &
+pids+=($!)
+cat >"$BENCH_DIR/nginx.conf" <<CONF
+worker_processes 1;
+pid $BENCH_DIR/nginx.pid;
+error_log $BENCH_DIR/nginx-error.log;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    upstream emulator { server 127.0.0.1:$EMULATOR_PORT; keepalive 64; }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://emulator;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+CONF
+pin 0 "$NGINX" -c "$BENCH_DIR/nginx.conf" -p "$BENCH_DIR" -g 'daemon off;' &
+pids+=($!)
+
+export THREADGATE_UPSTREAMS__DEFAULT__FLAVOUR=azure
+export THREADGATE_UPSTREAMS__DEFAULT__ENDPOINT="http://127.0.0.1:$EMULATOR_PORT"
+export THREADGATE_UPSTREAMS__DEFAULT__CREDENTIAL__KIND=azure_api_key
+export THREADGATE_UPSTREAMS__DEFAULT__CREDENTIAL__KEY=emulator-key
+export THREADGATE_SERVER__LISTEN="127.0.0.1:$THREADGATE_PORT"
+export THREADGATE_SERVER__WORKERS=1
+export THREADGATE_METRICS__LISTEN="127.0.0.1:$METRICS_PORT"
+export THREADGATE_DATABASE__URL="$DATABASE_URL"
+export RUST_LOG=warn
+"$THREADGATE" migrate >/dev/null
+"$THREADGATE" tenant create bench >/dev/null
+KEY=$("$THREADGATE" apikey create --tenant bench --name bench --on-behalf-of | grep -o 'tg_[0-9a-f]*_[0-9a-f]*' | head -1)
+pin 0 "$THREADGATE" serve >"$BENCH_DIR/threadgate.log" 2>&1 &
+THREADGATE_PID=$!
+pids+=("$THREADGATE_PID")
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$THREADGATE_PORT/healthz" >/dev/null && break
+    sleep 0.1
+done
+
+AUTH=(-H "Authorization: Bearer $KEY" -H "Threadgate-On-Behalf-Of: bench-user")
+UPSTREAM_AUTH=(-H "api-key: emulator-key")
+THREAD=$(curl -fs -X POST "http://127.0.0.1:$THREADGATE_PORT/v1/threads" "${AUTH[@]}" -H 'Content-Type: application/json' -d '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+VERSION="api-version=2025-04-01-preview"
+
+# One measured load: oha open-loop at $2 requests/s for SECONDS_EACH; prints "p50 p99" in ms.
+measure() {
+    local name=$1 rate=$2; shift 2
+    pin 1 oha --no-tui -j -q "$rate" --latency-correction -z "${SECONDS_EACH}s" "$@" >"$BENCH_DIR/$name.json" 2>/dev/null
+    python3 - "$BENCH_DIR/$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = r["latencyPercentiles"]
+codes = r.get("statusCodeDistribution", {})
+bad = sum(v for k, v in codes.items() if not k.startswith("2"))
+print(f'{p["p50"]*1000:.2f} {p["p99"]*1000:.2f} {bad}')
+PY
+}
+
+# Database operations (round trips) Threadgate made so far, from its own metrics.
+db_operations() {
+    curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" \
+        | awk '/^threadgate_db_operation_duration_seconds_count/ {sum += $NF} END {print sum + 0}'
+}
+
+step "GET thread at $RATE_GET/s, create thread at $RATE_CREATE/s ($SECONDS_EACH s each)"
+rows=()
+direct_get=$(measure direct-get "$RATE_GET" "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$EMULATOR_PORT/openai/threads/$THREAD?$VERSION")
+nginx_get=$(measure nginx-get "$RATE_GET" "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$NGINX_PORT/openai/threads/$THREAD?$VERSION")
+before=$(db_operations)
+threadgate_get=$(measure threadgate-get "$RATE_GET" "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads/$THREAD")
+after=$(db_operations)
+gets=$((RATE_GET * SECONDS_EACH))
+direct_create=$(measure direct-create "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d '{}' "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$EMULATOR_PORT/openai/threads?$VERSION")
+nginx_create=$(measure nginx-create "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d '{}' "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$NGINX_PORT/openai/threads?$VERSION")
+threadgate_create=$(measure threadgate-create "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d '{}' "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads")
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$THREADGATE_PID/status")
+
+python3 - "$direct_get" "$nginx_get" "$threadgate_get" "$direct_create" "$nginx_create" "$threadgate_create" "$before" "$after" "$gets" "$rss_kib" "$RATE_GET" "$RATE_CREATE" <<'PY'
+import sys
+dg, ng, tg, dc, nc, tc = [list(map(float, a.split())) for a in sys.argv[1:7]]
+before, after, gets, rss, rg, rc = map(float, sys.argv[7:13])
+def row(name, d, n, t):
+    print(f"| {name} | {d[0]:.2f} / {d[1]:.2f} | {n[0]:.2f} / {n[1]:.2f} | {t[0]:.2f} / {t[1]:.2f} | "
+          f"+{t[0]-n[0]:.2f} / +{t[1]-n[1]:.2f} | {int(d[2]+n[2]+t[2])} |")
+print("| p50 / p99, ms | direct | nginx | Threadgate | Threadgate − nginx | non-2xx |")
+print("|---|---|---|---|---|---|")
+row(f"GET thread @{int(rg)}/s", dg, ng, tg)
+row(f"create thread @{int(rc)}/s", dc, nc, tc)
+print()
+print(f"Database round trips per authorized GET: {(after-before)/gets:.2f}")
+print(f"Threadgate RSS after the run: {rss/1024:.1f} MiB")
+PY
