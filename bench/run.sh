@@ -41,7 +41,9 @@ if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+# Servers on core 0, the load generator on core 1 (when taskset exists);
+# taskset execs its command, so `$!` is the server's own pid.
+if command -v taskset >/dev/null; then ON_CORE0=(taskset -c 0); ON_CORE1=(taskset -c 1); else ON_CORE0=(); ON_CORE1=(); fi
 
 step "release build"
 cargo build -q --release -p threadgate-server --bin threadgate -p threadgate-emulator --bin threadgate-emulator
@@ -54,7 +56,7 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 step "emulator :$EMULATOR_PORT, nginx :$NGINX_PORT, threadgate :$THREADGATE_PORT"
-pin 0 ./target/release/threadgate-emulator --listen "127.0.0.1:$EMULATOR_PORT" >"$BENCH_DIR/emulator.log" 2>&1 &
+"${ON_CORE0[@]}" ./target/release/threadgate-emulator --listen "127.0.0.1:$EMULATOR_PORT" >"$BENCH_DIR/emulator.log" 2>&1 &
 pids+=($!)
 cat >"$BENCH_DIR/nginx.conf" <<CONF
 worker_processes 1;
@@ -75,7 +77,7 @@ http {
     }
 }
 CONF
-pin 0 "$NGINX" -c "$BENCH_DIR/nginx.conf" -p "$BENCH_DIR" -g 'daemon off;' &
+"${ON_CORE0[@]}" "$NGINX" -c "$BENCH_DIR/nginx.conf" -p "$BENCH_DIR" -g 'daemon off;' &
 pids+=($!)
 
 export THREADGATE_UPSTREAMS__DEFAULT__FLAVOUR=azure
@@ -90,7 +92,7 @@ export RUST_LOG=warn
 "$THREADGATE" migrate >/dev/null
 "$THREADGATE" tenant create bench >/dev/null
 KEY=$("$THREADGATE" apikey create --tenant bench --name bench --on-behalf-of | grep -o 'tg_[0-9a-f]*_[0-9a-f]*' | head -1)
-pin 0 "$THREADGATE" serve >"$BENCH_DIR/threadgate.log" 2>&1 &
+"${ON_CORE0[@]}" "$THREADGATE" serve >"$BENCH_DIR/threadgate.log" 2>&1 &
 THREADGATE_PID=$!
 pids+=("$THREADGATE_PID")
 for _ in $(seq 100); do
@@ -106,7 +108,7 @@ VERSION="api-version=2025-04-01-preview"
 # One measured load: oha open-loop at $2 requests/s for SECONDS_EACH; prints "p50 p99" in ms.
 measure() {
     local name=$1 rate=$2; shift 2
-    pin 1 oha --no-tui -j -q "$rate" --latency-correction -z "${SECONDS_EACH}s" "$@" >"$BENCH_DIR/$name.json" 2>/dev/null
+    "${ON_CORE1[@]}" oha --no-tui --output-format json -q "$rate" --latency-correction -z "${SECONDS_EACH}s" "$@" >"$BENCH_DIR/$name.json" 2>/dev/null
     python3 - "$BENCH_DIR/$name.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

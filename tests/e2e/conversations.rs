@@ -591,3 +591,94 @@ async fn a_client_that_goes_away_stops_the_upstream_stream() {
     }
     app.stop().await;
 }
+
+/// Lists of threads and conversations answer from what Threadgate keeps
+/// (the create's answer, replaced by each change's): no upstream request,
+/// and a change made through Threadgate shows at once.
+#[actix_web::test]
+async fn lists_answer_from_kept_attributes_without_asking_the_upstream() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    let assistant = app.assistant("acme").await;
+    let thread = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/threads",
+            Some(json!({"metadata": {"topic": "first"}})),
+        )
+        .await
+        .id();
+    let changed = app
+        .call(
+            &alice,
+            "POST",
+            &format!("/v1/threads/{thread}"),
+            Some(json!({"metadata": {"topic": "second"}})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    // A thread made with a run kept no thread object: fetched instead.
+    let run = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/threads/runs",
+            Some(json!({"assistant_id": assistant})),
+        )
+        .await;
+    let run_thread = run.body["thread_id"].as_str().unwrap().to_owned();
+    let conversation = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/conversations",
+            Some(json!({"metadata": {"topic": "c1"}})),
+        )
+        .await
+        .id();
+    app.call(
+        &alice,
+        "POST",
+        &format!("/v1/conversations/{conversation}"),
+        Some(json!({"metadata": {"topic": "c2"}})),
+    )
+    .await;
+
+    let before = app.upstream_requests().len();
+    let threads = app.call(&alice, "GET", "/v1/threads", None).await;
+    let conversations = app.call(&alice, "GET", "/v1/conversations", None).await;
+    let asked: Vec<String> = app.upstream_requests()[before..]
+        .iter()
+        .map(|request| format!("{} {}", request.method, request.path))
+        .collect();
+    assert_eq!(
+        asked.len(),
+        1,
+        "only the thread without kept attributes: {asked:?}"
+    );
+    assert!(asked[0].ends_with(&run_thread), "{asked:?}");
+    let listed = threads.body["data"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let kept = listed
+        .iter()
+        .find(|item| item["id"] == thread.as_str())
+        .unwrap();
+    assert_eq!(
+        kept["metadata"],
+        json!({"topic": "second"}),
+        "no reserved metadata, the change shown"
+    );
+    assert_eq!(kept["object"], "thread");
+    assert!(
+        listed
+            .iter()
+            .any(|item| item["id"] == run_thread.as_str() && item["object"] == "thread")
+    );
+    assert_eq!(
+        conversations.body["data"][0]["metadata"],
+        json!({"topic": "c2"})
+    );
+    app.stop().await;
+}

@@ -22,6 +22,8 @@ use crate::config::{LogFormat, LogSettings};
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    /// Flushes the log lines still queued when dropped.
+    _log_writer: tracing_appender::non_blocking::WorkerGuard,
 }
 
 impl Drop for Telemetry {
@@ -125,12 +127,17 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Telemetry> {
     let provider = provider.build();
     let traces = tracing_opentelemetry::layer().with_tracer(provider.tracer("threadgate"));
 
+    // A request's log line is queued, not written on the request's thread;
+    // a full queue (128,000 lines) waits rather than drops lines.
+    let (stderr, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let registry = tracing_subscriber::registry().with(filter).with(traces);
     let result = match settings.format {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
+                    .with_writer(stderr)
                     // Colours for a terminal only, never in a file or a pipe.
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
             )
@@ -144,12 +151,15 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Telemetry> {
                     // The request span's fields (request id, trace id,
                     // tenant) on every line, however deep the event.
                     .with_span_list(true)
-                    .with_writer(std::io::stderr),
+                    .with_writer(stderr),
             )
             .try_init(),
     };
     result.map_err(|error| anyhow::anyhow!("installing the log subscriber: {error}"))?;
-    Ok(Telemetry { provider })
+    Ok(Telemetry {
+        provider,
+        _log_writer: log_writer,
+    })
 }
 
 #[cfg(test)]

@@ -598,6 +598,83 @@ impl<'a> Authorized<'a> {
         }))
     }
 
+    /// The object the upstream answered a change of `resource` with,
+    /// stored as its kept attributes (what lists answer from), when it is
+    /// that object. A failure to store forgets the attributes instead, so
+    /// a list fetches the object rather than show what it was.
+    pub async fn keep_attributes(&self, resource: &Resource, answer: &Value) {
+        let same = resource
+            .upstream_id
+            .as_ref()
+            .is_some_and(|id| answer["id"].as_str() == Some(id.as_str()));
+        if !same {
+            return;
+        }
+        let (tenant_id, id) = (resource.facts.tenant_id, resource.facts.id);
+        let attributes = lifecycle::storable(answer.clone());
+        let kept = self
+            .state
+            .database
+            .run("resources.keep_attributes", move |conn| {
+                resources::set_attributes(conn, tenant_id, id, &attributes)
+            })
+            .await;
+        if let Err(error) = kept {
+            tracing::warn!(%error, resource = %id, "kept attributes not updated: forgotten instead");
+            let forgotten = self
+                .state
+                .database
+                .run("resources.forget_attributes", move |conn| {
+                    resources::set_attributes(
+                        conn,
+                        tenant_id,
+                        id,
+                        &Value::Object(Default::default()),
+                    )
+                })
+                .await;
+            if let Err(error) = forgotten {
+                tracing::error!(%error, resource = %id, "kept attributes may be stale");
+            }
+        }
+    }
+
+    /// Listed resources from their kept attributes, reserved metadata
+    /// hidden; the ones without any fetched from the upstream with
+    /// `operation` (in one batch, order kept).
+    pub async fn kept_or_fetched(
+        &self,
+        operation: Operation,
+        listed: Vec<Resource>,
+    ) -> Result<Vec<Value>, ApiError> {
+        // Kept only when they are the object itself (a thread made with a
+        // run stored the run's answer, not the thread).
+        let kept = |row: &Resource| {
+            row.upstream_id
+                .as_ref()
+                .is_some_and(|id| row.attributes["id"].as_str() == Some(id.as_str()))
+        };
+        let missing: Vec<Resource> = listed.iter().filter(|row| !kept(row)).cloned().collect();
+        let mut fetched: std::collections::HashMap<String, Value> = self
+            .fetch_listed(operation, missing)
+            .await?
+            .into_iter()
+            .filter_map(|object| Some((object["id"].as_str()?.to_owned(), object)))
+            .collect();
+        Ok(listed
+            .into_iter()
+            .filter_map(|row| {
+                if kept(&row) {
+                    let mut object = row.attributes;
+                    metadata::hide_reserved(&mut object);
+                    Some(object)
+                } else {
+                    fetched.remove(row.upstream_id.as_ref()?.as_str())
+                }
+            })
+            .collect())
+    }
+
     /// Fetches each listed resource from the upstream, a few at a time,
     /// keeping the order. Objects the upstream no longer has are left out.
     pub async fn fetch_listed(

@@ -195,6 +195,11 @@ impl<'a> Call<'a> {
             upstream = upstream.json(body);
         }
         match answer {
+            Answer::AsIs if operation == Operation::UpdateConversation => {
+                let conversation = authorized.forward(upstream).await?;
+                authorized.keep_attributes(&resource, &conversation).await;
+                Ok(self.answer(conversation))
+            }
             Answer::AsIs => Ok(self.answer(authorized.forward(upstream).await?)),
             Answer::Bytes => Ok(bytes(authorized.raw(upstream).await?)),
             Answer::Response => {
@@ -400,6 +405,7 @@ impl<'a> Call<'a> {
         let mut listed = match objects {
             Listed::Fetched(operation) => authorized.fetch_listed(operation, listed).await?,
             Listed::Stored => listed.into_iter().map(|row| row.attributes).collect(),
+            Listed::Kept(operation) => authorized.kept_or_fetched(operation, listed).await?,
         };
         if shared {
             listed = authorized.still_shared(kind, listed).await?;
@@ -494,11 +500,15 @@ pub(super) async fn recorded(
             surface,
         ));
     }
+    let changes_the_thread = request.operation == Operation::ModifyThread;
     let mut answer = authorized.forward(request).await?;
     if asked.attaches_files {
         recorder.thread_from_upstream().await;
     }
     recorder.answer(&answer).await;
+    if changes_the_thread {
+        authorized.keep_attributes(thread, &answer).await;
+    }
     surface.shape(&mut answer);
     Ok(ok(answer))
 }

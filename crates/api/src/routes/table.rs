@@ -137,6 +137,12 @@ pub enum Listed {
     Fetched(Operation),
     /// The attributes Threadgate stored when it was made (files do not change).
     Stored,
+    /// The attributes Threadgate keeps current: stored when it was made and
+    /// replaced by the answer to every change made through Threadgate (the
+    /// only way such an object changes: a thread's or a conversation's
+    /// metadata and tool resources); fetched with this operation only for a
+    /// row that has none (made before attributes were kept).
+    Kept(Operation),
 }
 
 /// The routes with a handler of their own.
@@ -471,7 +477,7 @@ pub static ROUTES: &[Route] = &[
         .doc("Threads", "Creates a thread owned by the caller.", "ThreadObject")
         .says("The new thread")
         .errors(&[(400, Some("Invalid body")), (404, Some("A named file or vector store is not the caller's"))]),
-    get("/threads", "listThreads", list(Thread, WhoseList::Callers, Listed::Fetched(Op::GetThread)))
+    get("/threads", "listThreads", list(Thread, WhoseList::Callers, Listed::Kept(Op::GetThread)))
         .page_and(Filter::Shared)
         .doc("Threads", "Lists the caller's own threads, or with `shared=true` those other users shared with them (an extension: the upstream has no such list).", "ListObject")
         .of("ThreadObject")
@@ -618,7 +624,7 @@ pub static ROUTES: &[Route] = &[
         .doc("Conversations", "Creates a conversation owned by the caller.", "ConversationObject")
         .says("The new conversation")
         .errors(&[(400, Some("Invalid body")), (404, Some("A named file is not the caller's"))]),
-    get("/conversations", "listConversations", list(Conversation, WhoseList::Callers, Listed::Fetched(Op::GetConversation)))
+    get("/conversations", "listConversations", list(Conversation, WhoseList::Callers, Listed::Kept(Op::GetConversation)))
         .page_and(Filter::Shared)
         .doc("Conversations", "Lists the caller's own conversations, or with `shared=true` those other users shared with them (an extension: the upstream has no such list).", "ListObject")
         .of("ConversationObject")
