@@ -45,7 +45,9 @@ pub struct ServerSettings {
     /// Largest file upload; larger ones answer 413.
     pub max_upload_bytes: usize,
     /// A quiet stream gets a keep-alive comment this often, so clients that
-    /// left are noticed and proxies do not time it out.
+    /// left are noticed (writing is how a server learns it) and proxies do
+    /// not time it out: a client that leaves a quiet stream releases its
+    /// upstream connection within this.
     #[serde(with = "humantime_serde")]
     pub stream_heartbeat: Duration,
 }
@@ -115,7 +117,7 @@ fn defaults() -> serde_json::Value {
             "shutdown_timeout": "30s",
             "max_body_bytes": 4 * 1024 * 1024,
             "max_upload_bytes": 512 * 1024 * 1024,
-            "stream_heartbeat": "15s",
+            "stream_heartbeat": "1s",
         },
         "metrics": {
             "listen": "127.0.0.1:9464",
