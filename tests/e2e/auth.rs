@@ -226,7 +226,7 @@ async fn api_keys_authenticate_backends_and_act_on_behalf_of_users() {
 /// elsewhere: `auth.caller_cache`'s default, and what a test allows beyond
 /// it for the poll itself.
 const CALLER_CACHE: Duration = Duration::from_secs(2);
-const POLL_SLACK: Duration = Duration::from_millis(800);
+const POLL_SLACK: Duration = Duration::from_secs(2);
 
 /// Polls `probe` (bounded) until it answers `expected`; how long that took.
 async fn refused_within<F, Fut>(app: &TestApp, what: &str, expected: u16, probe: F) -> Duration

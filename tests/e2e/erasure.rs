@@ -184,8 +184,25 @@ async fn an_erased_user_leaves_nothing_upstream_and_nothing_readable() {
         "nothing erased yet"
     );
 
+    // Another replica remembers alice (for auth.caller_cache).
+    let replica = app.replica().await;
+    assert_eq!(
+        replica
+            .call(&alice, "GET", "/v1/threads", None)
+            .await
+            .status,
+        200
+    );
+
     let begun = app.call(&admin, "DELETE", &erase, None).await;
     assert_eq!(begun.status, 202, "{:?}", begun.body);
+    // What she makes there meanwhile is refused, never made as hers (or,
+    // once the replica has forgotten her, made by the new user her
+    // subject signs in as).
+    let late = replica
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await;
+    assert!(matches!(late.status, 200 | 403), "{:?}", late.body);
     assert_eq!(begun.body["object"], "organization.erasure");
     assert_eq!(begun.body["user_id"], alice_id.as_str());
     // Unreadable by anyone at once, whatever the upstream still holds.
@@ -218,6 +235,32 @@ async fn an_erased_user_leaves_nothing_upstream_and_nothing_readable() {
     );
     assert!(done["completed_at"].is_i64());
 
+    let erased = alice_id.clone();
+    let live: i64 = app
+        .admin
+        .database
+        .run("test.erased_rows", move |conn| {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let count: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM resources \
+                 WHERE owner_user_id = $1::uuid AND state <> 'deleted'",
+            )
+            .bind::<diesel::sql_types::Text, _>(erased)
+            .get_result(conn)?;
+            Ok(count.n)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        live, 0,
+        "nothing of the erased user's is left, or made since"
+    );
+    replica.stop().await;
     // The emulator's own inventory: nothing of alice's, everything else kept.
     let left = upstream_ids(&app);
     let kept: Vec<&String> = left.intersection(&alices).collect();

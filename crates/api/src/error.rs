@@ -236,6 +236,9 @@ impl From<StorageError> for ApiError {
                 tracing::warn!(%detail, "database unavailable");
                 ApiError::unavailable("The service is temporarily unavailable. Please retry.")
             }
+            StorageError::OwnerErased => ApiError::Forbidden {
+                message: "This user is disabled.".to_owned(),
+            },
             other => ApiError::internal(other),
         }
     }

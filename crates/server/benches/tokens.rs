@@ -54,7 +54,7 @@ fn tokens(c: &mut Criterion) {
 
     let cache = CallerCache::new(Duration::from_secs(60));
     let key = CallerCache::key(&token, None);
-    cache.insert(key, &caller(), None);
+    cache.insert(key, &caller(), None, cache.generation());
     c.bench_function("caller remembered (hash and lookup)", |b| {
         b.iter(|| {
             let key = CallerCache::key(black_box(&token), None);

@@ -18,6 +18,9 @@ use crate::config::Settings;
 use crate::dev_issuer::DevIssuer;
 use crate::metrics;
 
+/// The longest `auth.caller_cache` accepted.
+const MAX_CALLER_CACHE: Duration = Duration::from_secs(60);
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -73,6 +76,12 @@ impl Application {
                 statement_timeout: settings.database.statement_timeout,
             },
         );
+        if settings.auth.caller_cache > MAX_CALLER_CACHE {
+            anyhow::bail!(
+                "setting `auth.caller_cache`: at most {}s (it bounds how long another replica goes on admitting a revoked credential)",
+                MAX_CALLER_CACHE.as_secs()
+            );
+        }
         let upstreams = upstream::Upstreams::new(&settings.upstreams)
             .map_err(|error| anyhow::anyhow!("setting `upstreams`: {error}"))?;
         let (audit, audit_writer) = api::audit::AuditSink::start(database.clone());

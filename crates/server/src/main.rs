@@ -97,7 +97,7 @@ enum TenantCommand {
     },
     /// List every tenant, with its state and upstream profile.
     List,
-    /// Suspend a tenant: its requests are refused from the next one.
+    /// Suspend a tenant: its requests are refused within `auth.caller_cache` (2 s by default).
     Disable { slug: String },
     /// Reactivate a suspended tenant.
     Enable { slug: String },

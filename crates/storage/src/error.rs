@@ -22,6 +22,10 @@ pub enum StorageError {
         #[source]
         source: domain::DomainError,
     },
+    /// The object would belong to a user who is being erased (a caller
+    /// another replica still remembered).
+    #[error("the owner is erased")]
+    OwnerErased,
     #[error("migrations failed: {0}")]
     Migration(String),
     /// The blocking task running the database work panicked or was cancelled.

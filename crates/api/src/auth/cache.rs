@@ -19,6 +19,7 @@
 //! own `valid_until`, checked on every hit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -37,6 +38,9 @@ struct Entry {
 pub struct CallerCache {
     entries: quick_cache::sync::Cache<[u8; 32], Entry>,
     ttl: Duration,
+    /// Counts [`CallerCache::clear`]s: a caller read before a clear is
+    /// never kept after it (it may be the one the change refuses).
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for CallerCache {
@@ -53,6 +57,7 @@ impl CallerCache {
         Self {
             entries: quick_cache::sync::Cache::new(CAPACITY),
             ttl,
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -82,10 +87,23 @@ impl CallerCache {
         Some(Caller::clone(&entry.caller))
     }
 
-    /// Keeps `caller` for `ttl`, or until `expires_in` (a token's remaining
-    /// lifetime) if that is sooner.
-    pub fn insert(&self, key: [u8; 32], caller: &Caller, expires_in: Option<Duration>) {
-        if self.ttl.is_zero() {
+    /// Where the cache stands: taken before a caller is read afresh, and
+    /// handed back to [`CallerCache::insert`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `caller`, read when the cache stood at `read_at`, for `ttl`,
+    /// or until `expires_in` (a token's remaining lifetime) if that is
+    /// sooner; not at all if the cache was cleared since it was read.
+    pub fn insert(
+        &self,
+        key: [u8; 32],
+        caller: &Caller,
+        expires_in: Option<Duration>,
+        read_at: u64,
+    ) {
+        if self.ttl.is_zero() || self.generation() != read_at {
             return;
         }
         let lifetime = expires_in.map_or(self.ttl, |left| left.min(self.ttl));
@@ -96,11 +114,16 @@ impl CallerCache {
                 valid_until: Instant::now() + lifetime,
             },
         );
+        // A clear that came between the check and the insert.
+        if self.generation() != read_at {
+            self.entries.remove(&key);
+        }
     }
 
     /// Forgets everyone: after a change to who may do what, this replica's
     /// next request reads it afresh.
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
     }
 }

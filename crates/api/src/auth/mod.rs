@@ -156,13 +156,14 @@ async fn authenticate(state: &AppState, request: &HttpRequest) -> Result<Caller,
     if let Some(caller) = state.callers.get(&key) {
         return Ok(caller);
     }
+    let read_at = state.callers.generation();
     let (caller, expires_at) = authenticate_afresh(state, &token, header, on_behalf_of).await?;
     let expires_in = expires_at.map(|at| {
         (at - chrono::Utc::now())
             .to_std()
             .unwrap_or(std::time::Duration::ZERO)
     });
-    state.callers.insert(key, &caller, expires_in);
+    state.callers.insert(key, &caller, expires_in, read_at);
     Ok(caller)
 }
 

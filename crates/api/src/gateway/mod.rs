@@ -639,6 +639,24 @@ impl<'a> Authorized<'a> {
         }
     }
 
+    /// Forgets `resource`'s kept attributes, so lists fetch it: after a
+    /// change whose answer does not show the object (a message whose
+    /// attachments give the thread a vector store), or whose outcome is
+    /// unknown (a failed modify).
+    pub async fn forget_attributes(&self, resource: &Resource) {
+        let (tenant_id, id) = (resource.facts.tenant_id, resource.facts.id);
+        let forgotten = self
+            .state
+            .database
+            .run("resources.forget_attributes", move |conn| {
+                resources::set_attributes(conn, tenant_id, id, &Value::Object(Default::default()))
+            })
+            .await;
+        if let Err(error) = forgotten {
+            tracing::error!(%error, resource = %id, "kept attributes may be stale");
+        }
+    }
+
     /// Listed resources from their kept attributes, reserved metadata
     /// hidden; the ones without any fetched from the upstream with
     /// `operation` (in one batch, order kept).

@@ -143,8 +143,8 @@ pub async fn get_policy(TenantAdmin(caller): TenantAdmin) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(Policy::of(&caller.tenant)))
 }
 
-/// Changes the tenant's policy: only the fields sent. Takes effect on the
-/// next request on every replica (the tenant is read per request).
+/// Changes the tenant's policy: only the fields sent. Takes effect on this
+/// replica's next request, and every other's within `auth.caller_cache`.
 #[utoipa::path(
     tag = "Organization",
     operation_id = "updateOrganizationPolicy",

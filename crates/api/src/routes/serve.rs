@@ -196,7 +196,13 @@ impl<'a> Call<'a> {
         }
         match answer {
             Answer::AsIs if operation == Operation::UpdateConversation => {
-                let conversation = authorized.forward(upstream).await?;
+                let conversation = match authorized.forward(upstream).await {
+                    Ok(conversation) => conversation,
+                    Err(error) => {
+                        authorized.forget_attributes(&resource).await;
+                        return Err(error);
+                    }
+                };
                 authorized.keep_attributes(&resource, &conversation).await;
                 Ok(self.answer(conversation))
             }
@@ -492,6 +498,7 @@ pub(super) async fn recorded(
         let events = authorized.stream(request).await?;
         if asked.attaches_files {
             recorder.thread_from_upstream().await;
+            authorized.forget_attributes(thread).await;
         }
         return Ok(pass_through(
             events,
@@ -501,9 +508,19 @@ pub(super) async fn recorded(
         ));
     }
     let changes_the_thread = request.operation == Operation::ModifyThread;
-    let mut answer = authorized.forward(request).await?;
+    let mut answer = match authorized.forward(request).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            if changes_the_thread {
+                authorized.forget_attributes(thread).await;
+            }
+            return Err(error);
+        }
+    };
     if asked.attaches_files {
         recorder.thread_from_upstream().await;
+        // The upstream may have given the thread a vector store.
+        authorized.forget_attributes(thread).await;
     }
     recorder.answer(&answer).await;
     if changes_the_thread {

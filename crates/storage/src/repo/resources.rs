@@ -100,8 +100,45 @@ fn owner_column(owner: Owner) -> Option<Uuid> {
     }
 }
 
-/// Records that the upstream is about to be asked to create an object.
+/// Whether `owner` is a user whose erasure has begun, read under a share
+/// lock on their row, so an erasure beginning meanwhile (which locks it for
+/// update) waits for the caller's transaction, and one that began first is
+/// seen.
+fn owner_erased(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    owner: Owner,
+) -> Result<bool, StorageError> {
+    use crate::schema::users;
+    let Owner::User(user) = owner else {
+        return Ok(false);
+    };
+    let state: Option<String> = users::table
+        .find((tenant_id.as_uuid(), user.as_uuid()))
+        .select(users::state)
+        .for_share()
+        .first(conn)
+        .optional()?;
+    Ok(state.as_deref() == Some(crate::repo::users::ERASED))
+}
+
+/// Records that the upstream is about to be asked to create an object;
+/// [`StorageError::OwnerErased`] for a user being erased (whom another
+/// replica may still remember for a moment), so nothing new of theirs is
+/// ever made after their erasure began.
 pub fn insert_pending(
+    conn: &mut PgConnection,
+    new: &NewResource<'_>,
+) -> Result<ResourceId, StorageError> {
+    conn.transaction(|conn| {
+        if owner_erased(conn, new.tenant_id, new.owner)? {
+            return Err(StorageError::OwnerErased);
+        }
+        insert_pending_row(conn, new)
+    })
+}
+
+fn insert_pending_row(
     conn: &mut PgConnection,
     new: &NewResource<'_>,
 ) -> Result<ResourceId, StorageError> {
@@ -182,11 +219,27 @@ pub fn activate(
 /// holds it (the unique index `resources_upstream_id_once`), nothing is
 /// written and the answer is the tenant's existing row, or `None` when the
 /// id belongs to another tenant or is of another kind.
+///
+/// What a run made for a user being erased is recorded `deleting`: the
+/// reconciler deletes it upstream, as the erasure would have.
 pub fn record_existing(
     conn: &mut PgConnection,
     new: &NewResource<'_>,
     upstream_id: &UpstreamId,
 ) -> Result<Option<Resource>, StorageError> {
+    conn.transaction(|conn| record_existing_row(conn, new, upstream_id))
+}
+
+fn record_existing_row(
+    conn: &mut PgConnection,
+    new: &NewResource<'_>,
+    upstream_id: &UpstreamId,
+) -> Result<Option<Resource>, StorageError> {
+    let state = if owner_erased(conn, new.tenant_id, new.owner)? {
+        LifecycleState::Deleting
+    } else {
+        LifecycleState::Active
+    };
     diesel::insert_into(resources::table)
         .values((
             resources::tenant_id.eq(new.tenant_id.as_uuid()),
@@ -196,7 +249,7 @@ pub fn record_existing(
             resources::upstream_id.eq(upstream_id.as_str()),
             resources::owner_user_id.eq(owner_column(new.owner)),
             resources::parent_id.eq(new.parent_id.map(|p| p.as_uuid())),
-            resources::state.eq(LifecycleState::Active.as_str()),
+            resources::state.eq(state.as_str()),
             resources::request_id.eq(new.request_id),
             resources::attributes.eq(&new.attributes),
         ))

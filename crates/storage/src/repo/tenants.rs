@@ -169,7 +169,8 @@ pub fn update_policy(
 }
 
 /// Suspends (`active: false`) or reactivates a tenant: a suspended
-/// tenant's requests are refused from the next one.
+/// tenant's requests are refused once the servers read it again (within
+/// their `auth.caller_cache`).
 pub fn set_active(conn: &mut PgConnection, id: TenantId, active: bool) -> Result<(), StorageError> {
     let updated = diesel::update(tenants::table.find(id.as_uuid()))
         .set((
