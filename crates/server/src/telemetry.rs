@@ -112,9 +112,18 @@ pub fn span_exporter(
 /// Installs the global subscriber and propagator. Call once, first thing in
 /// `main`, before any async runtime starts (the exporter has its own thread).
 pub fn init(settings: &LogSettings) -> anyhow::Result<Telemetry> {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .map_err(|error| anyhow::anyhow!("setting `log.filter`: {error}"))?;
+    if otlp_configured() {
+        // Database spans are debug-level so they cost nothing unexported;
+        // exported traces want them (the module logs nothing at debug).
+        filter = filter.add_directive(
+            "storage::database=debug"
+                .parse()
+                .map_err(|error| anyhow::anyhow!("a trace directive: {error}"))?,
+        );
+    }
 
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let mut provider = SdkTracerProvider::builder();

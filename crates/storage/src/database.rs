@@ -141,7 +141,10 @@ impl Database {
         } else {
             patience.min(OUTAGE_ACQUIRE_TIMEOUT)
         };
-        let span = tracing::info_span!("db", db.operation = operation);
+        // At debug: built only when traces are exported (the telemetry
+        // setup then enables this module's debug spans), so a request
+        // without an exporter pays nothing for it.
+        let span = tracing::debug_span!("db", db.operation = operation);
         let blocking_span = span.clone();
         tokio::task::spawn_blocking(move || {
             let _entered = blocking_span.enter();
