@@ -9,7 +9,8 @@
 # `with-test-database`), the emulator, nginx in front of it and Threadgate
 # in front of it, each pinned to core 0 when `taskset` exists, the load
 # generator to core 1; drives each path open-loop at fixed rates with oha;
-# prints p50/p99 per path and what Threadgate adds, its database round
+# prints p50/p99 per path (GET thread, create thread, add message; list
+# threads, which the upstream cannot, through Threadgate alone) and what Threadgate adds, its database round
 # trips per request (from its own metrics) and its RSS. Backends authenticate
 # with an API key acting on behalf of a user (Threadgate-On-Behalf-Of), so
 # the HTTP figures do not include token verification; the criterion
@@ -136,12 +137,19 @@ gets=$((RATE_GET * SECONDS_EACH))
 direct_create=$(measure direct-create "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d '{}' "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$EMULATOR_PORT/openai/threads?$VERSION")
 nginx_create=$(measure nginx-create "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d '{}' "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$NGINX_PORT/openai/threads?$VERSION")
 threadgate_create=$(measure threadgate-create "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d '{}' "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads")
+MESSAGE='{"role": "user", "content": "hello"}'
+direct_message=$(measure direct-message "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d "$MESSAGE" "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$EMULATOR_PORT/openai/threads/$THREAD/messages?$VERSION")
+nginx_message=$(measure nginx-message "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d "$MESSAGE" "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$NGINX_PORT/openai/threads/$THREAD/messages?$VERSION")
+threadgate_message=$(measure threadgate-message "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d "$MESSAGE" "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads/$THREAD/messages")
+# The upstream cannot list threads: Threadgate's own list (a page of 20, from kept attributes).
+threadgate_list=$(measure threadgate-list "$RATE_CREATE" "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads")
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$THREADGATE_PID/status")
 
-python3 - "$direct_get" "$nginx_get" "$threadgate_get" "$direct_create" "$nginx_create" "$threadgate_create" "$before" "$after" "$gets" "$rss_kib" "$RATE_GET" "$RATE_CREATE" <<'PY'
+python3 - "$direct_get" "$nginx_get" "$threadgate_get" "$direct_create" "$nginx_create" "$threadgate_create" "$before" "$after" "$gets" "$rss_kib" "$RATE_GET" "$RATE_CREATE" "$direct_message" "$nginx_message" "$threadgate_message" "$threadgate_list" <<'PY'
 import sys
 dg, ng, tg, dc, nc, tc = [list(map(float, a.split())) for a in sys.argv[1:7]]
 before, after, gets, rss, rg, rc = map(float, sys.argv[7:13])
+dm, nm, tm, tl = [list(map(float, a.split())) for a in sys.argv[13:17]]
 def row(name, d, n, t):
     print(f"| {name} | {d[0]:.2f} / {d[1]:.2f} | {n[0]:.2f} / {n[1]:.2f} | {t[0]:.2f} / {t[1]:.2f} | "
           f"+{t[0]-n[0]:.2f} / +{t[1]-n[1]:.2f} | {int(d[2]+n[2]+t[2])} |")
@@ -149,6 +157,8 @@ print("| p50 / p99, ms | direct | nginx | Threadgate | Threadgate − nginx | no
 print("|---|---|---|---|---|---|")
 row(f"GET thread @{int(rg)}/s", dg, ng, tg)
 row(f"create thread @{int(rc)}/s", dc, nc, tc)
+row(f"add message @{int(rc)}/s", dm, nm, tm)
+print(f"| list threads @{int(rc)}/s | — | — | {tl[0]:.2f} / {tl[1]:.2f} | — | {int(tl[2])} |")
 print()
 print(f"Database round trips per authorized GET: {(after-before)/gets:.2f}")
 print(f"Threadgate RSS after the run: {rss/1024:.1f} MiB")
