@@ -125,6 +125,28 @@ pub fn event(
     }
 }
 
+/// An audit event of Threadgate's own background work, done for no request
+/// and with no credential: `worker` (`reconciler`, `eraser`) stands where a
+/// request's authentication method would.
+pub fn system_event(worker: &'static str, action: &str) -> AuditEvent {
+    AuditEvent {
+        occurred_at: chrono::Utc::now(),
+        tenant_id: None,
+        request_id: None,
+        trace_id: None,
+        actor_user_id: None,
+        actor_api_key_id: None,
+        auth_method: Some(worker),
+        action: action.to_owned(),
+        resource_kind: None,
+        resource_id: None,
+        upstream_id: None,
+        outcome: storage::repo::audit::Outcome::Allow,
+        reason: None,
+        details: serde_json::json!({}),
+    }
+}
+
 /// The W3C trace id of the current span, so an audit event leads to its trace.
 fn current_trace_id() -> Option<String> {
     use opentelemetry::trace::TraceContextExt;

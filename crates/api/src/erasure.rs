@@ -18,17 +18,17 @@
 
 use std::collections::BTreeMap;
 
-use domain::{LifecycleState, Owner, ResourceKind, UpstreamId};
+use domain::{LifecycleState, ResourceKind, UpstreamId};
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use storage::Database;
-use storage::repo::audit::{AuditEvent, Outcome};
+use storage::repo::audit::AuditEvent;
 use storage::repo::erasures::{self, Erasure};
 use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamClient, UpstreamError, UpstreamRequest, Upstreams};
 
 use crate::ApiError;
-use crate::gateway::{isolation_key_of, positions};
+use crate::gateway::{owner_isolation_key, positions};
 
 /// Rows deleted per database round trip.
 const BATCH: i64 = 100;
@@ -96,7 +96,8 @@ impl Eraser {
                 erasures::complete(conn, tenant, id, &proof)
             })
             .await?;
-        let mut event = event(&completed, "erase_user_completed");
+        let mut event = crate::audit::system_event("eraser", "erase_user_completed");
+        event.tenant_id = Some(completed.tenant_id);
         event.details = json!({"erasure_id": id.to_string(), "deleted": completed.deleted});
         self.record(event).await;
         Ok(completed)
@@ -125,7 +126,7 @@ impl Eraser {
             return Ok(false);
         };
         let client = self.client(&row.upstream_profile)?;
-        let key = owner_key(row);
+        let key = owner_isolation_key(row.facts.owner);
         if row.facts.kind == ResourceKind::Thread {
             for file in self.unrecorded_outputs(client, row, upstream_id).await? {
                 let ids = [&file];
@@ -185,7 +186,7 @@ impl Eraser {
             if let Some(after) = &after {
                 request = request.query("after", after.clone());
             }
-            request.user_isolation_key = owner_key(row);
+            request.user_isolation_key = owner_isolation_key(row.facts.owner);
             let page = match client.call::<Value>(request).await {
                 Ok(page) => page,
                 Err(UpstreamError::NotFound(_)) => return Ok(Vec::new()),
@@ -246,7 +247,7 @@ impl Eraser {
                 let client = self.client(&row.upstream_profile)?;
                 let ids = [upstream_id];
                 let mut request = UpstreamRequest::new(operations.get, &ids);
-                request.user_isolation_key = owner_key(row);
+                request.user_isolation_key = owner_isolation_key(row.facts.owner);
                 match client.call::<Value>(request).await {
                     Err(UpstreamError::NotFound(_)) => Ok(None),
                     Ok(_) => Ok(Some(upstream_id.to_string())),
@@ -288,34 +289,6 @@ impl Eraser {
                 }
             }
         }
-    }
-}
-
-/// The owner's pseudonym, for upstreams that scope data by user.
-fn owner_key(row: &Resource) -> Option<String> {
-    match row.facts.owner {
-        Owner::User(owner) => Some(isolation_key_of(owner)),
-        Owner::Tenant => None,
-    }
-}
-
-/// An audit event of the eraser about `erasure`'s user.
-fn event(erasure: &Erasure, action: &str) -> AuditEvent {
-    AuditEvent {
-        occurred_at: chrono::Utc::now(),
-        tenant_id: Some(erasure.tenant_id),
-        request_id: None,
-        trace_id: None,
-        actor_user_id: None,
-        actor_api_key_id: None,
-        auth_method: Some("eraser"),
-        action: action.to_owned(),
-        resource_kind: None,
-        resource_id: None,
-        upstream_id: None,
-        outcome: Outcome::Allow,
-        reason: None,
-        details: json!({"user_id": erasure.user_id.to_string()}),
     }
 }
 

@@ -33,9 +33,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{LifecycleState, Owner, ResourceKind, UpstreamId};
+use domain::{LifecycleState, ResourceKind, UpstreamId};
 use serde_json::Value;
-use storage::repo::audit::{AuditEvent, Outcome};
+use storage::repo::audit::AuditEvent;
 use storage::repo::resources::{self, Resource};
 use upstream::{Operation, UpstreamClient, UpstreamError, UpstreamRequest};
 
@@ -426,24 +426,11 @@ async fn adopt(
     Ok(())
 }
 
-/// An audit event of the reconciler (no request, no credential).
+/// An audit event of the reconciler about an object of `kind`.
 fn event(action: &str, kind: ResourceKind) -> AuditEvent {
-    AuditEvent {
-        occurred_at: Utc::now(),
-        tenant_id: None,
-        request_id: None,
-        trace_id: None,
-        actor_user_id: None,
-        actor_api_key_id: None,
-        auth_method: Some("reconciler"),
-        action: action.to_owned(),
-        resource_kind: Some(kind.as_str()),
-        resource_id: None,
-        upstream_id: None,
-        outcome: Outcome::Allow,
-        reason: None,
-        details: serde_json::json!({}),
-    }
+    let mut event = api::audit::system_event("reconciler", action);
+    event.resource_kind = Some(kind.as_str());
+    event
 }
 
 async fn finish_delete(admin: &Admin, row: &Resource) -> anyhow::Result<bool> {
@@ -457,9 +444,7 @@ async fn finish_delete(admin: &Admin, row: &Resource) -> anyhow::Result<bool> {
     let ids = [upstream_id];
     let mut request = UpstreamRequest::new(operation, &ids);
     // An upstream that scopes data by user sees the delete as its owner's.
-    if let Owner::User(owner) = row.facts.owner {
-        request.user_isolation_key = Some(api::gateway::isolation_key_of(owner));
-    }
+    request.user_isolation_key = api::gateway::owner_isolation_key(row.facts.owner);
     match client.call::<Value>(request).await {
         Ok(_) | Err(UpstreamError::NotFound(_)) => {}
         Err(error) => {

@@ -103,10 +103,19 @@ pub fn user_isolation_key(caller: &Caller) -> Option<String> {
 }
 
 /// The pseudonym of one user, as upstreams that scope data by user see it.
-pub fn isolation_key_of(user: UserId) -> String {
+fn isolation_key_of(user: UserId) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("threadgate-user-isolation:{user}"));
     hex::encode(&digest[..16])
+}
+
+/// The pseudonym under which an upstream that scopes data by user holds
+/// the objects of `owner`; `None` for the tenant's own.
+pub fn owner_isolation_key(owner: Owner) -> Option<String> {
+    match owner {
+        Owner::User(user) => Some(isolation_key_of(user)),
+        Owner::Tenant => None,
+    }
 }
 
 /// `request`, naming `caller`'s end-user to upstreams that scope data by
@@ -510,30 +519,16 @@ impl<'a> Authorized<'a> {
                     .and_then(|id| UpstreamId::parse(id).ok())
             })
             .collect();
-        let wanted: Vec<(ResourceKind, UpstreamId)> =
-            ids.iter().flatten().map(|id| (kind, id.clone())).collect();
-        let principal = self.caller.principal.clone();
-        let found = self
-            .state
-            .database
-            .run("authorize.shared_list", move |conn| {
-                resources::find_many(conn, principal.tenant_id, &wanted, principal.user_id())
-            })
-            .await?;
-        let mut found = found.into_iter();
-        let policy = self.caller.tenant.policy;
+        let wanted: Vec<(ResourceKind, UpstreamId, Action)> = ids
+            .iter()
+            .flatten()
+            .map(|id| (kind, id.clone(), Action::Read))
+            .collect();
+        let decided = decide_again(&self.state.database, self.caller, wanted).await?;
+        let mut decided = decided.into_iter();
         let mut kept = Vec::with_capacity(objects.len());
         for (object, id) in objects.into_iter().zip(ids) {
-            let resource = id.and_then(|_| found.next().flatten());
-            let readable = resource.is_some_and(|resource| {
-                authorize(
-                    &self.caller.principal,
-                    Action::Read,
-                    Target::Existing(&resource.facts),
-                    &policy,
-                )
-                .is_allowed()
-            });
+            let readable = id.is_some() && decided.next().is_some_and(|(_, allowed)| allowed);
             if readable {
                 kept.push(object);
             }
@@ -571,10 +566,9 @@ impl<'a> Authorized<'a> {
     /// caller (what a request creates is the caller's, whatever its body
     /// names).
     fn isolation_key(&self) -> Option<String> {
-        match self.path_owner {
-            Some(Owner::User(owner)) => Some(isolation_key_of(owner)),
-            _ => user_isolation_key(self.caller),
-        }
+        self.path_owner
+            .and_then(owner_isolation_key)
+            .or_else(|| user_isolation_key(self.caller))
     }
 
     /// Starts an upload of a file streamed from the caller; its answer
@@ -621,21 +615,7 @@ impl<'a> Authorized<'a> {
             .await;
         if let Err(error) = kept {
             tracing::warn!(%error, resource = %id, "kept attributes not updated: forgotten instead");
-            let forgotten = self
-                .state
-                .database
-                .run("resources.forget_attributes", move |conn| {
-                    resources::set_attributes(
-                        conn,
-                        tenant_id,
-                        id,
-                        &Value::Object(Default::default()),
-                    )
-                })
-                .await;
-            if let Err(error) = forgotten {
-                tracing::error!(%error, resource = %id, "kept attributes may be stale");
-            }
+            self.forget_attributes(resource).await;
         }
     }
 
@@ -710,11 +690,10 @@ impl<'a> Authorized<'a> {
                         return Ok(None);
                     };
                     let ids = [&id];
-                    let mut request = for_caller(caller, UpstreamRequest::new(operation, &ids));
+                    let mut request = UpstreamRequest::new(operation, &ids);
                     // A listed thread shared with the caller is its owner's upstream.
-                    if let Owner::User(owner) = resource.facts.owner {
-                        request.user_isolation_key = Some(isolation_key_of(owner));
-                    }
+                    request.user_isolation_key = owner_isolation_key(resource.facts.owner)
+                        .or_else(|| user_isolation_key(caller));
                     match client.call::<Value>(request).await {
                         Ok(value) => Ok(Some(value)),
                         Err(UpstreamError::NotFound(_)) => {
@@ -887,36 +866,15 @@ impl Recheck {
     /// lookup; a database that cannot answer denies (a share that cannot be
     /// confirmed is not assumed).
     async fn first_denied(&self) -> Option<(ResourceKind, UpstreamId)> {
-        let principal = self.caller.principal.clone();
-        let wanted: Vec<(ResourceKind, UpstreamId)> = self
-            .borrowed
-            .iter()
-            .map(|(kind, id, _)| (*kind, id.clone()))
-            .collect();
-        let found = self
-            .database
-            .run("authorize.recheck", move |conn| {
-                resources::find_many(conn, principal.tenant_id, &wanted, principal.user_id())
-            })
-            .await;
-        let found = match found {
-            Ok(found) => found,
+        let decided = match decide_again(&self.database, &self.caller, self.borrowed.clone()).await
+        {
+            Ok(decided) => decided,
             Err(error) => {
                 tracing::warn!(%error, "could not confirm a share: refused");
-                vec![None; self.borrowed.len()]
+                vec![(None, false); self.borrowed.len()]
             }
         };
-        let policy = self.caller.tenant.policy;
-        for ((kind, id, action), resource) in self.borrowed.iter().zip(found) {
-            let allowed = resource.as_ref().is_some_and(|resource| {
-                authorize(
-                    &self.caller.principal,
-                    *action,
-                    Target::Existing(&resource.facts),
-                    &policy,
-                )
-                .is_allowed()
-            });
+        for ((kind, id, action), (resource, allowed)) in self.borrowed.iter().zip(decided) {
             if !allowed {
                 let mut event = crate::audit::event(
                     &self.caller,
@@ -934,6 +892,44 @@ impl Recheck {
         }
         None
     }
+}
+
+/// Looks `wanted` up again for `caller` in one indexed query and answers,
+/// in order, each row (if the tenant still has it) and whether the
+/// decision function still allows its action: the re-check of what a
+/// request reached through someone else's share.
+async fn decide_again(
+    database: &storage::Database,
+    caller: &Caller,
+    wanted: Vec<(ResourceKind, UpstreamId, Action)>,
+) -> Result<Vec<(Option<Resource>, bool)>, storage::StorageError> {
+    let principal = caller.principal.clone();
+    let ids: Vec<(ResourceKind, UpstreamId)> = wanted
+        .iter()
+        .map(|(kind, id, _)| (*kind, id.clone()))
+        .collect();
+    let found = database
+        .run("authorize.recheck", move |conn| {
+            resources::find_many(conn, principal.tenant_id, &ids, principal.user_id())
+        })
+        .await?;
+    let policy = caller.tenant.policy;
+    Ok(wanted
+        .iter()
+        .zip(found)
+        .map(|((_, _, action), resource)| {
+            let allowed = resource.as_ref().is_some_and(|resource| {
+                authorize(
+                    &caller.principal,
+                    *action,
+                    Target::Existing(&resource.facts),
+                    &policy,
+                )
+                .is_allowed()
+            });
+            (resource, allowed)
+        })
+        .collect())
 }
 
 /// The `error` event that ends a stream whose share was revoked: the

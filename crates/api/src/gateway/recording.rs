@@ -358,10 +358,8 @@ impl Recorder {
     /// `request`, seen by upstreams that scope data by user as the owner's
     /// (a grantee's run on a shared thread makes what its owner owns).
     fn as_owner<'r>(&self, mut request: UpstreamRequest<'r>) -> UpstreamRequest<'r> {
-        request.user_isolation_key = match self.owner {
-            Owner::User(owner) => Some(super::isolation_key_of(owner)),
-            Owner::Tenant => super::user_isolation_key(&self.caller),
-        };
+        request.user_isolation_key = super::owner_isolation_key(self.owner)
+            .or_else(|| super::user_isolation_key(&self.caller));
         request
     }
 

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use storage::StorageError;
 use storage::repo::api_keys::{self, ApiKeyListing, NewApiKey};
-use storage::repo::audit::Outcome;
 use utoipa::ToSchema;
 
 use super::{PageParams, TenantAdmin, page, unix};
@@ -153,9 +152,13 @@ pub async fn create_api_key(
             api_keys::find_listing(conn, tenant_id, &prefix)
         })
         .await?;
-    let mut event = crate::audit::event(&caller, &request_id.0, "api_key_create", Outcome::Allow);
-    event.details = json!({"key": created.prefix, "role": created.role, "can_act_on_behalf": created.can_act_on_behalf});
-    state.audit.record(event);
+    super::audit_change(
+        &state,
+        &caller,
+        &request_id,
+        "api_key_create",
+        json!({"key": created.prefix, "role": created.role, "can_act_on_behalf": created.can_act_on_behalf}),
+    );
     let mut object = key_object(&created);
     object["value"] = Value::from(secret.key);
     Ok(HttpResponse::Ok().json(object))
@@ -194,9 +197,13 @@ pub async fn revoke_api_key(
         other => other?,
     }
     state.callers.clear();
-    let mut event = crate::audit::event(&caller, &request_id.0, "api_key_revoke", Outcome::Allow);
-    event.details = json!({"key": path.as_str()});
-    state.audit.record(event);
+    super::audit_change(
+        &state,
+        &caller,
+        &request_id,
+        "api_key_revoke",
+        json!({"key": path.as_str()}),
+    );
     Ok(HttpResponse::Ok().json(json!({
         "object": "organization.api_key.deleted",
         "id": path.as_str(),

@@ -8,7 +8,6 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use domain::{Authentication, IdentityProviderId};
 use serde_json::{Value, json};
 use storage::StorageError;
-use storage::repo::audit::Outcome;
 use storage::repo::identity_providers::{self, IdentityProvider, NewIdentityProvider};
 
 use super::TenantAdmin;
@@ -133,9 +132,13 @@ pub async fn create_issuer(
         }
         other => other?,
     };
-    let mut event = crate::audit::event(&caller, &request_id.0, "issuer_add", Outcome::Allow);
-    event.details = json!({"issuer": provider.issuer, "id": provider.id.to_string()});
-    state.audit.record(event);
+    super::audit_change(
+        &state,
+        &caller,
+        &request_id,
+        "issuer_add",
+        json!({"issuer": provider.issuer, "id": provider.id.to_string()}),
+    );
     Ok(HttpResponse::Ok().json(issuer_object(&provider)))
 }
 
@@ -190,9 +193,13 @@ pub async fn remove_issuer(
         other => other?,
     }
     state.callers.clear();
-    let mut event = crate::audit::event(&caller, &request_id.0, "issuer_remove", Outcome::Allow);
-    event.details = json!({"id": path.as_str()});
-    state.audit.record(event);
+    super::audit_change(
+        &state,
+        &caller,
+        &request_id,
+        "issuer_remove",
+        json!({"id": path.as_str()}),
+    );
     Ok(HttpResponse::Ok().json(json!({
         "object": "organization.issuer.deleted",
         "id": path.as_str(),

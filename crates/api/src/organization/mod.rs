@@ -23,8 +23,11 @@ use actix_web::{FromRequest, HttpRequest};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::ApiError;
+use storage::repo::audit::Outcome;
+
 use crate::auth::Caller;
+use crate::request_id::RequestId;
+use crate::{ApiError, AppState};
 
 /// Refuses anyone but the tenant's admins before the handler's extractors
 /// parse anything of the request, so a member's malformed body or query
@@ -66,6 +69,19 @@ impl FromRequest for TenantAdmin {
             )))
         })
     }
+}
+
+/// Audits a change an admin made (allowed: a refusal never gets this far).
+fn audit_change(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &RequestId,
+    action: &str,
+    details: serde_json::Value,
+) {
+    let mut event = crate::audit::event(caller, &request_id.0, action, Outcome::Allow);
+    event.details = details;
+    state.audit.record(event);
 }
 
 /// A page of an administration list: oldest first, after a cursor.

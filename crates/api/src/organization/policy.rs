@@ -3,7 +3,6 @@
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Deserializer, Serialize};
-use storage::repo::audit::Outcome;
 use storage::repo::tenants::{self, PolicyUpdate, Tenant};
 use utoipa::ToSchema;
 
@@ -179,8 +178,6 @@ pub async fn update_policy(
         .await?;
     // Callers carry their tenant's policy: this replica reads it afresh.
     state.callers.clear();
-    let mut event = crate::audit::event(&caller, &request_id.0, "policy_update", Outcome::Allow);
-    event.details = details;
-    state.audit.record(event);
+    super::audit_change(&state, &caller, &request_id, "policy_update", details);
     Ok(HttpResponse::Ok().json(Policy::of(&tenant)))
 }

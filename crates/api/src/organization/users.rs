@@ -8,7 +8,6 @@ use domain::UserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use storage::StorageError;
-use storage::repo::audit::Outcome;
 use storage::repo::erasures::{self, RequestedBy};
 use storage::repo::users::{self, UserListing};
 use utoipa::ToSchema;
@@ -170,9 +169,13 @@ pub async fn modify_user(
     } else {
         "user_enable"
     };
-    let mut event = crate::audit::event(&caller, &request_id.0, action, Outcome::Allow);
-    event.details = json!({"user": user.id.to_string(), "subject": user.subject});
-    state.audit.record(event);
+    super::audit_change(
+        &state,
+        &caller,
+        &request_id,
+        action,
+        json!({"user": user.id.to_string(), "subject": user.subject}),
+    );
     Ok(HttpResponse::Ok().json(user_object(&user)))
 }
 
@@ -226,9 +229,13 @@ pub async fn erase_user(
     };
     if begun {
         state.callers.clear();
-        let mut event = crate::audit::event(&caller, &request_id.0, "erase_user", Outcome::Allow);
-        event.details = json!({"user": id.to_string(), "erasure_id": erasure.id.to_string()});
-        state.audit.record(event);
+        super::audit_change(
+            &state,
+            &caller,
+            &request_id,
+            "erase_user",
+            json!({"user": id.to_string(), "erasure_id": erasure.id.to_string()}),
+        );
     }
     let eraser = Eraser {
         database: state.database.clone(),

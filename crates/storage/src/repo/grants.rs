@@ -9,6 +9,7 @@ use domain::{Permission, ResourceId, TenantId, UserId};
 use uuid::Uuid;
 
 use crate::StorageError;
+use crate::error::parse_stored;
 use crate::schema::{grants, resources, users};
 
 /// Shares one object may have at most: every share is a row the owner
@@ -102,12 +103,7 @@ pub fn list_for_resource(
             Ok(Share {
                 grantee: UserId::from_uuid(grantee),
                 subject,
-                permission: permission.parse().map_err(|source| {
-                    StorageError::InvalidStoredValue {
-                        column: "grants.permission",
-                        source,
-                    }
-                })?,
+                permission: parse_stored("grants.permission", &permission)?,
                 created_at,
             })
         })
