@@ -492,3 +492,56 @@ async fn a_database_outage_under_load_loses_nothing_and_duplicates_nothing() {
     .unwrap();
     assert_eq!(audited, 24, "every object's creation is audited");
 }
+
+/// The pool lends a connection it had back moments ago without pinging it
+/// first. When the database went away in that moment, the work on it must
+/// fail as the database being unavailable (a 503 the caller may retry),
+/// never as a wrong query (a 500), and the dead connection must not be lent
+/// again.
+#[actix_web::test]
+async fn a_trusted_connection_that_died_is_unavailable_and_never_lent_again() {
+    use threadgate_tests::outage::{CuttableProxy, address_of};
+
+    #[derive(diesel::QueryableByName)]
+    struct Backend {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    fn backend_pid(conn: &mut storage::PgConnection) -> Result<i32, storage::StorageError> {
+        use diesel::RunQueryDsl;
+        Ok(diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Backend>(conn)?
+            .pid)
+    }
+
+    let test_database = devdb::TestDatabase::create();
+    let proxy = CuttableProxy::start(address_of(test_database.url())).await;
+    let database = storage::Database::new(
+        &proxy.url_through(test_database.url()),
+        &storage::PoolSettings {
+            max_connections: 1,
+            ..storage::PoolSettings::default()
+        },
+    );
+    let first = database.run("pid", backend_pid).await.unwrap();
+    // The connection is cut as a server stopping would cut it. The proxy
+    // closes it on its own task, so a query may still slip through first:
+    // ask until one fails (the pool still trusts the connection).
+    proxy.cut();
+    let mut failed = None;
+    for _ in 0..200 {
+        if let Err(error) = database.run("pid", backend_pid).await {
+            failed = Some(error);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let failed = failed.expect("the cut connection never failed");
+    assert!(
+        failed.is_unavailable(),
+        "a dead connection must read as the database unavailable, not as {failed:?}"
+    );
+    proxy.restore();
+    let again = database.run("pid", backend_pid).await.unwrap();
+    assert_ne!(again, first, "the dead connection was lent again");
+}

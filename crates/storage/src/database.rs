@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{CustomizeConnection, Pool};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use tracing::Instrument;
 
 use crate::StorageError;
+use crate::checkout::{Manager, PooledPg};
 
 /// Pool sizing and timeouts.
 #[derive(Debug, Clone)]
@@ -38,13 +39,13 @@ struct SessionSettings {
     statement_timeout_ms: u128,
 }
 
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<PooledPg, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PooledPg) -> Result<(), diesel::r2d2::Error> {
         diesel::sql_query(format!(
             "SET statement_timeout = {}",
             self.statement_timeout_ms
         ))
-        .execute(conn)
+        .execute(&mut **conn)
         .map(drop)
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -65,7 +66,7 @@ const OUTAGE_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(250);
 /// A pool of PostgreSQL connections. Cheap to clone.
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pool: Pool<Manager>,
     acquire_timeout: Duration,
     /// Cleared when a checkout fails because no connection could be opened
     /// (not merely because all were busy); set again by the next success.
@@ -87,11 +88,12 @@ impl Database {
     /// Builds the pool without connecting: a replica starts even while the
     /// database is down, and reports not-ready until it is reachable.
     pub fn new(url: &str, settings: &PoolSettings) -> Self {
-        let manager = ConnectionManager::<PgConnection>::new(url);
+        let manager = Manager::new(url);
         let pool = Pool::builder()
             .max_size(settings.max_connections)
             .min_idle(Some(0))
             .connection_timeout(settings.acquire_timeout)
+            // Only connections idle for a while are pinged: see `checkout`.
             .test_on_check_out(true)
             .connection_customizer(Box::new(SessionSettings {
                 statement_timeout_ms: settings.statement_timeout.as_millis(),

@@ -7,6 +7,7 @@
 //!   them compose inside one [`Database::transaction`].
 //! * [`migrations`] embeds the top-level `migrations/` directory.
 
+mod checkout;
 mod database;
 mod error;
 pub mod migrations;
