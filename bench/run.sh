@@ -10,20 +10,27 @@
 # in front of it, each pinned to core 0 when `taskset` exists, the load
 # generator to core 1; drives each path open-loop at fixed rates with oha;
 # prints p50/p99 per path (GET thread, create thread, add message; list
-# threads, which the upstream cannot, through Threadgate alone) and what Threadgate adds, its database round
-# trips per request (from its own metrics) and its RSS. Backends authenticate
+# threads, which the upstream cannot, through Threadgate alone) and what
+# Threadgate adds; then the first event of a streamed run (p50/p99 over
+# sequential runs on one connection) and the RSS of nginx and Threadgate
+# while STREAMS runs stream at once (bench/streams.py); Threadgate's
+# database round trips per request (its own metrics: operations plus the
+# pool's pings) and its RSS. Backends authenticate
 # with an API key acting on behalf of a user (Threadgate-On-Behalf-Of), so
 # the HTTP figures do not include token verification; the criterion
 # benchmark `cargo bench -p threadgate-api --bench tokens` measures that.
 #
 # Settings (environment): RATE_GET (default 2000), RATE_CREATE (200),
-# SECONDS_EACH (10), BENCH_DIR (a scratch directory, default under target/).
+# SECONDS_EACH (10), STREAMS (1000 open streams), FIRST_EVENTS (300 runs),
+# BENCH_DIR (a scratch directory, default under target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RATE_GET=${RATE_GET:-2000}
 RATE_CREATE=${RATE_CREATE:-200}
 SECONDS_EACH=${SECONDS_EACH:-10}
+STREAMS=${STREAMS:-1000}
+FIRST_EVENTS=${FIRST_EVENTS:-300}
 BENCH_DIR=${BENCH_DIR:-$PWD/target/bench}
 mkdir -p "$BENCH_DIR"
 
@@ -46,6 +53,9 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 # taskset execs its command, so `$!` is the server's own pid.
 if command -v taskset >/dev/null; then ON_CORE0=(taskset -c 0); ON_CORE1=(taskset -c 1); else ON_CORE0=(); ON_CORE1=(); fi
 
+# Every open stream is two sockets in each proxy.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
 step "release build"
 cargo build -q --release -p threadgate-server --bin threadgate -p threadgate-emulator --bin threadgate-emulator
 THREADGATE=$PWD/target/release/threadgate
@@ -57,7 +67,7 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 step "emulator :$EMULATOR_PORT, nginx :$NGINX_PORT, threadgate :$THREADGATE_PORT"
-"${ON_CORE0[@]}" ./target/release/threadgate-emulator --listen "127.0.0.1:$EMULATOR_PORT" >"$BENCH_DIR/emulator.log" 2>&1 &
+"${ON_CORE0[@]}" ./target/release/threadgate-emulator --listen "127.0.0.1:$EMULATOR_PORT" --slow 600s >"$BENCH_DIR/emulator.log" 2>&1 &
 pids+=($!)
 cat >"$BENCH_DIR/nginx.conf" <<CONF
 worker_processes 1;
@@ -79,7 +89,8 @@ http {
 }
 CONF
 "${ON_CORE0[@]}" "$NGINX" -c "$BENCH_DIR/nginx.conf" -p "$BENCH_DIR" -g 'daemon off;' &
-pids+=($!)
+NGINX_PID=$!
+pids+=("$NGINX_PID")
 
 export THREADGATE_UPSTREAMS__DEFAULT__FLAVOUR=azure
 export THREADGATE_UPSTREAMS__DEFAULT__ENDPOINT="http://127.0.0.1:$EMULATOR_PORT"
@@ -92,6 +103,7 @@ export THREADGATE_DATABASE__URL="$DATABASE_URL"
 export RUST_LOG=warn
 "$THREADGATE" migrate >/dev/null
 "$THREADGATE" tenant create bench >/dev/null
+ASSISTANT=$("$THREADGATE" assistant create --tenant bench --model gpt-4o --name bench | grep -o 'asst_[A-Za-z0-9]*' | head -1)
 KEY=$("$THREADGATE" apikey create --tenant bench --name bench --on-behalf-of | grep -o 'tg_[0-9a-f]*_[0-9a-f]*' | head -1)
 "${ON_CORE0[@]}" "$THREADGATE" serve >"$BENCH_DIR/threadgate.log" 2>&1 &
 THREADGATE_PID=$!
@@ -123,7 +135,7 @@ PY
 # Database operations (round trips) Threadgate made so far, from its own metrics.
 db_operations() {
     curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" \
-        | awk '/^threadgate_db_operation_duration_seconds_count/ {sum += $NF} END {print sum + 0}'
+        | awk '/^threadgate_db_operation_duration_seconds_count|^threadgate_db_pings_total/ {sum += $NF} END {print sum + 0}'
 }
 
 step "GET thread at $RATE_GET/s, create thread at $RATE_CREATE/s ($SECONDS_EACH s each)"
@@ -145,7 +157,26 @@ threadgate_message=$(measure threadgate-message "$RATE_CREATE" -m POST -H 'Conte
 threadgate_list=$(measure threadgate-list "$RATE_CREATE" "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads")
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$THREADGATE_PID/status")
 
-python3 - "$direct_get" "$nginx_get" "$threadgate_get" "$direct_create" "$nginx_create" "$threadgate_create" "$before" "$after" "$gets" "$rss_kib" "$RATE_GET" "$RATE_CREATE" "$direct_message" "$nginx_message" "$threadgate_message" "$threadgate_list" <<'PY'
+step "streamed runs: first event ($FIRST_EVENTS runs), then $STREAMS open at once"
+# A run that starts a thread and streams; `#slow` keeps it open (the
+# emulator holds such runs for 600 s).
+RUN=$(printf '{"assistant_id": "%s", "stream": true, "thread": {"messages": [{"role": "user", "content": "hello"}]}}' "$ASSISTANT")
+HELD=${RUN/hello/#slow}
+UPSTREAM_HEADERS='{"api-key": "emulator-key"}'
+HEADERS=$(printf '{"Authorization": "Bearer %s", "Threadgate-On-Behalf-Of": "bench-user"}' "$KEY")
+streams() { "${ON_CORE1[@]}" python3 bench/streams.py "$@"; }
+direct_first=$(streams first-event 127.0.0.1 "$EMULATOR_PORT" "/openai/threads/runs?$VERSION" "$UPSTREAM_HEADERS" "$RUN" "$FIRST_EVENTS")
+nginx_first=$(streams first-event 127.0.0.1 "$NGINX_PORT" "/openai/threads/runs?$VERSION" "$UPSTREAM_HEADERS" "$RUN" "$FIRST_EVENTS")
+threadgate_first=$(streams first-event 127.0.0.1 "$THREADGATE_PORT" "/v1/threads/runs" "$HEADERS" "$RUN" "$FIRST_EVENTS")
+# nginx's one worker process holds the connections, not its master.
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+nginx_idle=$(awk '/VmRSS/ {print $2}' "/proc/$NGINX_WORKER/status")
+nginx_held=$(streams hold 127.0.0.1 "$NGINX_PORT" "/openai/threads/runs?$VERSION" "$UPSTREAM_HEADERS" "$HELD" "$STREAMS" "$NGINX_WORKER")
+threadgate_idle=$(awk '/VmRSS/ {print $2}' "/proc/$THREADGATE_PID/status")
+threadgate_held=$(streams hold 127.0.0.1 "$THREADGATE_PORT" "/v1/threads/runs" "$HEADERS" "$HELD" "$STREAMS" "$THREADGATE_PID")
+
+python3 - "$direct_get" "$nginx_get" "$threadgate_get" "$direct_create" "$nginx_create" "$threadgate_create" "$before" "$after" "$gets" "$rss_kib" "$RATE_GET" "$RATE_CREATE" "$direct_message" "$nginx_message" "$threadgate_message" "$threadgate_list" \
+    "$direct_first" "$nginx_first" "$threadgate_first" "$nginx_idle" "$nginx_held" "$threadgate_idle" "$threadgate_held" "$STREAMS" <<'PY'
 import sys
 dg, ng, tg, dc, nc, tc = [list(map(float, a.split())) for a in sys.argv[1:7]]
 before, after, gets, rss, rg, rc = map(float, sys.argv[7:13])
@@ -159,7 +190,14 @@ row(f"GET thread @{int(rg)}/s", dg, ng, tg)
 row(f"create thread @{int(rc)}/s", dc, nc, tc)
 row(f"add message @{int(rc)}/s", dm, nm, tm)
 print(f"| list threads @{int(rc)}/s | — | — | {tl[0]:.2f} / {tl[1]:.2f} | — | {int(tl[2])} |")
+df, nf, tf = [list(map(float, a.split())) for a in sys.argv[17:20]]
+row("first event of a streamed run", df, nf, tf)
+nginx_idle, threadgate_idle, streams = float(sys.argv[20]), float(sys.argv[22]), float(sys.argv[24])
+nginx_held, threadgate_held = [list(map(float, a.split())) for a in (sys.argv[21], sys.argv[23])]
 print()
+print(f"RSS per 1,000 open streams: nginx {(nginx_held[0]-nginx_idle)/streams*1000/1024:.1f} MiB, "
+      f"Threadgate {(threadgate_held[0]-threadgate_idle)/streams*1000/1024:.1f} MiB "
+      f"({int(streams)} held; {int(nginx_held[1] + threadgate_held[1])} failed to open)")
 print(f"Database round trips per authorized GET: {(after-before)/gets:.2f}")
 print(f"Threadgate RSS after the run: {rss/1024:.1f} MiB")
 PY

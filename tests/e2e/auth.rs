@@ -620,3 +620,127 @@ async fn a_credential_in_the_api_key_header_counts_like_a_bearer_one() {
     );
     app.stop().await;
 }
+
+/// An identity provider whose published key set the test replaces, as a
+/// provider rotating its keys does.
+/// Answers its base URL, the key set it publishes (empty until the test
+/// sets one) and its handle.
+async fn rotating_idp() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Value>>,
+    actix_web::dev::ServerHandle,
+) {
+    use std::sync::{Arc, Mutex};
+
+    let published = Arc::new(Mutex::new(json!({"keys": []})));
+    let served = published.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/dev/oidc", listener.local_addr().unwrap());
+    let server = actix_web::HttpServer::new(move || {
+        let served = served.clone();
+        actix_web::App::new().route(
+            "/{tail:.*}",
+            actix_web::web::get().to(move || {
+                let keys = served.lock().unwrap().clone();
+                async move { actix_web::HttpResponse::Ok().json(keys) }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (base, published, handle)
+}
+
+/// A token is verified once and then remembered until it expires, but not
+/// past its key: once the identity provider stops publishing the key that
+/// signed it, the remembered token is verified again, and refused.
+#[actix_web::test]
+async fn a_remembered_token_is_verified_again_once_its_key_rotates_out() {
+    // Without the caller cache every request reaches token verification;
+    // without a refetch cooldown a new kid is fetched at once.
+    let app =
+        TestApp::spawn_with(json!({"auth": {"caller_cache": "0s", "jwks_refetch_cooldown": "0s"}}))
+            .await;
+    let (base, published, idp) = rotating_idp().await;
+    let old_key = DevIssuer::generate(&base).unwrap();
+    let new_key = DevIssuer::generate(&base).unwrap();
+    *published.lock().unwrap() = old_key.jwks();
+    app.admin
+        .create_tenant("ext", None, "default")
+        .await
+        .unwrap();
+    app.admin
+        .add_issuer(
+            "ext",
+            threadgate_server::admin::IssuerSpec {
+                issuer: old_key.issuer("ext"),
+                audiences: vec!["threadgate".to_owned()],
+                jwks_uri: Some(old_key.jwks_uri("ext")),
+                algorithms: vec!["RS256".to_owned()],
+                subject_claim: "sub".to_owned(),
+                admin_claim: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let signed_by_old = old_key.mint("ext", "erin", false, 600).unwrap();
+    for _ in 0..2 {
+        let answer = app.call(&signed_by_old, "GET", "/v1/threads", None).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    *published.lock().unwrap() = new_key.jwks();
+    // A token of the new key makes Threadgate fetch the new key set.
+    let signed_by_new = new_key.mint("ext", "erin", false, 600).unwrap();
+    assert_eq!(
+        app.call(&signed_by_new, "GET", "/v1/threads", None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.call(&signed_by_old, "GET", "/v1/threads", None)
+            .await
+            .status,
+        401,
+        "a token whose key rotated out was still accepted from memory"
+    );
+    idp.stop(false).await;
+    app.stop().await;
+}
+
+/// An issuer removed where a replica cannot see it is honoured within the
+/// caller cache's bound, although the replica remembers its tokens as
+/// verified until they expire.
+#[actix_web::test]
+async fn a_removed_issuer_binds_remembered_tokens_within_the_bound() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let alice = app.token("acme", "alice");
+    assert_eq!(
+        app.call(&alice, "GET", "/v1/threads", None).await.status,
+        200
+    );
+    let tenant = app.admin.tenant("acme").await.unwrap();
+    app.admin
+        .database
+        .run("test.remove_issuer", move |conn| {
+            let issuers = storage::repo::identity_providers::list_for_tenant(conn, tenant.id)?;
+            for issuer in issuers {
+                storage::repo::identity_providers::remove(conn, tenant.id, issuer.id)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let took = refused_within(&app, "alice's token to be refused", 401, || async {
+        app.call(&alice, "GET", "/v1/threads", None).await.status
+    })
+    .await;
+    assert!(took <= CALLER_CACHE + POLL_SLACK, "refused after {took:?}");
+    app.stop().await;
+}

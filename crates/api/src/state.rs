@@ -17,6 +17,9 @@ pub struct AppState {
     /// Callers recently authenticated (see `auth::CallerCache`); cleared
     /// by every change to who may do what made on this replica.
     pub callers: Arc<crate::auth::CallerCache>,
+    /// Tokens verified, remembered until they expire (see
+    /// `auth::VerifiedTokens`).
+    pub tokens: Arc<crate::auth::VerifiedTokens>,
     pub audit: AuditSink,
     /// How often a quiet stream gets a keep-alive comment.
     pub stream_heartbeat: std::time::Duration,

@@ -95,6 +95,7 @@ impl Application {
                 settings.auth.jwks_fetch_timeout,
             )),
             callers: Arc::new(api::auth::CallerCache::new(settings.auth.caller_cache)),
+            tokens: Arc::new(api::auth::VerifiedTokens::default()),
             audit,
             stream_heartbeat: settings.server.stream_heartbeat,
         });

@@ -91,6 +91,7 @@ pub(super) async fn verify(
             role: key.role,
             authentication: Authentication::ApiKey { api_key_id: key.id },
             expires_at: key.expires_at,
+            issuer_to_recheck: None,
         }),
         Some(_) if !key.can_act_on_behalf => Err(ApiError::Forbidden {
             message: "This API key may not act on behalf of users.".to_owned(),
@@ -106,6 +107,7 @@ pub(super) async fn verify(
             role: Role::Member,
             authentication: Authentication::ApiKeyOnBehalfOf { api_key_id: key.id },
             expires_at: key.expires_at,
+            issuer_to_recheck: None,
         }),
     }
 }

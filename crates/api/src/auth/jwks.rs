@@ -64,11 +64,11 @@ impl JwksCache {
         kid: Option<&str>,
         algorithm: jsonwebtoken::Algorithm,
     ) -> Result<DecodingKey, Rejection> {
-        if let Some(key) = self.cached(issuer, kid, algorithm).await {
+        if let Some(key) = self.cached(&issuer.issuer, kid, algorithm).await {
             return Ok(key);
         }
         let _fetching = self.fetching.lock().await;
-        if let Some(key) = self.cached(issuer, kid, algorithm).await {
+        if let Some(key) = self.cached(&issuer.issuer, kid, algorithm).await {
             return Ok(key);
         }
         let recently = self
@@ -90,19 +90,30 @@ impl JwksCache {
                 fetched_at: Instant::now(),
             },
         );
-        self.cached(issuer, kid, algorithm)
+        self.cached(&issuer.issuer, kid, algorithm)
             .await
             .ok_or_else(|| Rejection::NoKey("unknown kid".to_owned()))
     }
 
+    /// Whether the key a token was verified with is still among its
+    /// issuer's keys as last fetched (a rotated-out key is not).
+    pub(super) async fn holds(
+        &self,
+        issuer: &str,
+        kid: Option<&str>,
+        algorithm: jsonwebtoken::Algorithm,
+    ) -> bool {
+        self.cached(issuer, kid, algorithm).await.is_some()
+    }
+
     async fn cached(
         &self,
-        issuer: &IdentityProvider,
+        issuer: &str,
         kid: Option<&str>,
         algorithm: jsonwebtoken::Algorithm,
     ) -> Option<DecodingKey> {
         let entries = self.entries.read().await;
-        let keys = &entries.get(&issuer.issuer)?.keys;
+        let keys = &entries.get(issuer)?.keys;
         let usable = |key: &&Key| key.algorithm.is_none_or(|declared| declared == algorithm);
         match kid {
             Some(kid) => keys

@@ -9,6 +9,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 use storage::repo::identity_providers::{self, IdentityProvider};
 
+use super::verified::{Verified, VerifiedTokens};
 use super::{Claimed, Rejection};
 use crate::{ApiError, AppState};
 
@@ -30,6 +31,49 @@ const ASYMMETRIC: &[Algorithm] = &[
 ];
 
 pub(super) async fn verify(state: &AppState, token: &str) -> Result<Claimed, ApiError> {
+    let remembered_as = VerifiedTokens::key(token);
+    if let Some(verified) = state.tokens.get(&remembered_as) {
+        let key_still_held = state
+            .jwks
+            .holds(
+                &verified.issuer,
+                verified.kid.as_deref(),
+                verified.algorithm,
+            )
+            .await;
+        if key_still_held {
+            metrics::counter!("threadgate_tokens_remembered_total").increment(1);
+            return Ok(Claimed {
+                tenant_id: verified.tenant_id,
+                subject: Some(verified.subject.clone()),
+                role: verified.role,
+                authentication: Authentication::Token {
+                    identity_provider_id: verified.identity_provider_id,
+                },
+                expires_at: Some(verified.expires_at),
+                issuer_to_recheck: Some(verified.identity_provider_id),
+            });
+        }
+        state.tokens.forget(&remembered_as);
+    }
+    let verified = verify_afresh(state, token).await?;
+    let claimed = Claimed {
+        tenant_id: verified.tenant_id,
+        subject: Some(verified.subject.clone()),
+        role: verified.role,
+        authentication: Authentication::Token {
+            identity_provider_id: verified.identity_provider_id,
+        },
+        expires_at: Some(verified.expires_at),
+        // Just read: it is registered and enabled.
+        issuer_to_recheck: None,
+    };
+    state.tokens.insert(remembered_as, verified);
+    Ok(claimed)
+}
+
+/// Checks a token's signature and claims against its issuer's keys.
+async fn verify_afresh(state: &AppState, token: &str) -> Result<Verified, ApiError> {
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| Rejection::Malformed(e.to_string()))?;
     let issuer_url = unverified_issuer(token)?;
@@ -75,20 +119,23 @@ pub(super) async fn verify(state: &AppState, token: &str) -> Result<Claimed, Api
         .filter(|subject| !subject.is_empty() && subject.len() <= 255)
         .ok_or_else(|| Rejection::Invalid(format!("no usable `{}` claim", issuer.subject_claim)))?
         .to_owned();
-    Ok(Claimed {
+    let expires_at = claims["exp"]
+        .as_i64()
+        .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0))
+        .ok_or_else(|| Rejection::Invalid("`exp` is not a time".to_owned()))?;
+    Ok(Verified {
         tenant_id: issuer.tenant_id,
-        subject: Some(subject),
+        identity_provider_id: issuer.id,
         role: if is_admin(&issuer, &claims) {
             Role::Admin
         } else {
             Role::Member
         },
-        authentication: Authentication::Token {
-            identity_provider_id: issuer.id,
-        },
-        expires_at: claims["exp"]
-            .as_i64()
-            .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0)),
+        issuer: issuer.issuer,
+        kid: header.kid,
+        algorithm,
+        subject,
+        expires_at,
     })
 }
 

@@ -11,17 +11,19 @@ mod api_key;
 mod cache;
 mod jwks;
 mod jwt;
+mod verified;
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use domain::{Actor, Authentication, Principal, Role};
-use storage::repo::{tenants::Tenant, users};
+use storage::repo::{identity_providers, tenants::Tenant, users};
 
 pub use api_key::{ApiKeySecret, ON_BEHALF_OF_HEADER, generate as generate_api_key};
 pub use cache::CallerCache;
 pub use jwks::JwksCache;
+pub use verified::VerifiedTokens;
 
 use crate::{ApiError, AppState};
 
@@ -84,6 +86,9 @@ struct Claimed {
     authentication: Authentication,
     /// When the credential stops being valid, if it says.
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The issuer of a token verified earlier: still registered and
+    /// enabled? Read with the principal, in the same round trip.
+    issuer_to_recheck: Option<domain::IdentityProviderId>,
 }
 
 impl FromRequest for Caller {
@@ -203,17 +208,28 @@ async fn authenticate_afresh(
         role,
         authentication,
         expires_at,
+        issuer_to_recheck,
     } = claimed;
-    let (tenant, user) = state
+    let principal = state
         .database
         .run("auth.principal", move |conn| {
+            if let Some(issuer) = issuer_to_recheck
+                && !identity_providers::is_enabled(conn, tenant_id, issuer)?
+            {
+                return Ok(None);
+            }
             let tenant = storage::repo::tenants::find(conn, tenant_id)?;
             let user = subject
                 .map(|subject| users::find_or_create(conn, tenant_id, &subject))
                 .transpose()?;
-            Ok((tenant, user))
+            Ok(Some((tenant, user)))
         })
         .await?;
+    let Some((tenant, user)) = principal else {
+        return Err(ApiError::Unauthenticated {
+            message: format!("The credential in the {header} header is invalid or expired."),
+        });
+    };
     if !tenant.active {
         return Err(ApiError::Forbidden {
             message: "This tenant is suspended.".to_owned(),

@@ -100,6 +100,22 @@ pub fn find_by_issuer(
     Ok(row.into())
 }
 
+/// Whether the tenant still has this issuer, enabled: a token verified
+/// earlier is accepted only while it does.
+pub fn is_enabled(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    id: IdentityProviderId,
+) -> Result<bool, StorageError> {
+    let enabled = identity_providers::table
+        .find((tenant_id.as_uuid(), id.as_uuid()))
+        .filter(identity_providers::enabled.eq(true))
+        .select(identity_providers::id)
+        .first::<uuid::Uuid>(conn)
+        .optional()?;
+    Ok(enabled.is_some())
+}
+
 pub fn list_for_tenant(
     conn: &mut PgConnection,
     tenant_id: TenantId,
