@@ -21,7 +21,8 @@
 # benchmark `cargo bench -p threadgate-api --bench tokens` measures that.
 #
 # Settings (environment): RATE_GET (default 2000), RATE_CREATE (200),
-# SECONDS_EACH (10), STREAMS (1000 open streams), FIRST_EVENTS (300 runs),
+# SECONDS_EACH (10), PERF_OUT (a file: record a perf CPU profile of
+# Threadgate during the GET row), STREAMS (1000 open streams), FIRST_EVENTS (300 runs),
 # BENCH_DIR (a scratch directory, default under target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -132,6 +133,11 @@ print(f'{p["p50"]*1000:.2f} {p["p99"]*1000:.2f} {bad}')
 PY
 }
 
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
 # Database operations (round trips) Threadgate made so far, from its own metrics.
 db_operations() {
     curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" \
@@ -141,10 +147,21 @@ db_operations() {
 step "GET thread at $RATE_GET/s, create thread at $RATE_CREATE/s ($SECONDS_EACH s each)"
 rows=()
 direct_get=$(measure direct-get "$RATE_GET" "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$EMULATOR_PORT/openai/threads/$THREAD?$VERSION")
+# nginx's one worker process serves, not its master.
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+nginx_cpu_before=$(cpu_seconds "$NGINX_WORKER")
 nginx_get=$(measure nginx-get "$RATE_GET" "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$NGINX_PORT/openai/threads/$THREAD?$VERSION")
+nginx_cpu_after=$(cpu_seconds "$NGINX_WORKER")
 before=$(db_operations)
+cpu_before=$(cpu_seconds "$THREADGATE_PID")
+if [[ -n "${PERF_OUT:-}" ]]; then
+    perf record -q -F 499 -g -p "$THREADGATE_PID" -o "$PERF_OUT" -- sleep "$SECONDS_EACH" 2>/dev/null &
+    perf_pid=$!
+fi
 threadgate_get=$(measure threadgate-get "$RATE_GET" "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads/$THREAD")
 after=$(db_operations)
+cpu_after=$(cpu_seconds "$THREADGATE_PID")
+[[ -n "${perf_pid:-}" ]] && wait "$perf_pid"
 gets=$((RATE_GET * SECONDS_EACH))
 direct_create=$(measure direct-create "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d '{}' "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$EMULATOR_PORT/openai/threads?$VERSION")
 nginx_create=$(measure nginx-create "$RATE_CREATE" -m POST -H 'Content-Type: application/json' -d '{}' "${UPSTREAM_AUTH[@]}" "http://127.0.0.1:$NGINX_PORT/openai/threads?$VERSION")
@@ -168,15 +185,14 @@ streams() { "${ON_CORE1[@]}" python3 bench/streams.py "$@"; }
 direct_first=$(streams first-event 127.0.0.1 "$EMULATOR_PORT" "/openai/threads/runs?$VERSION" "$UPSTREAM_HEADERS" "$RUN" "$FIRST_EVENTS")
 nginx_first=$(streams first-event 127.0.0.1 "$NGINX_PORT" "/openai/threads/runs?$VERSION" "$UPSTREAM_HEADERS" "$RUN" "$FIRST_EVENTS")
 threadgate_first=$(streams first-event 127.0.0.1 "$THREADGATE_PORT" "/v1/threads/runs" "$HEADERS" "$RUN" "$FIRST_EVENTS")
-# nginx's one worker process holds the connections, not its master.
-NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
 nginx_idle=$(awk '/VmRSS/ {print $2}' "/proc/$NGINX_WORKER/status")
 nginx_held=$(streams hold 127.0.0.1 "$NGINX_PORT" "/openai/threads/runs?$VERSION" "$UPSTREAM_HEADERS" "$HELD" "$STREAMS" "$NGINX_WORKER")
 threadgate_idle=$(awk '/VmRSS/ {print $2}' "/proc/$THREADGATE_PID/status")
 threadgate_held=$(streams hold 127.0.0.1 "$THREADGATE_PORT" "/v1/threads/runs" "$HEADERS" "$HELD" "$STREAMS" "$THREADGATE_PID")
 
 python3 - "$direct_get" "$nginx_get" "$threadgate_get" "$direct_create" "$nginx_create" "$threadgate_create" "$before" "$after" "$gets" "$rss_kib" "$RATE_GET" "$RATE_CREATE" "$direct_message" "$nginx_message" "$threadgate_message" "$threadgate_list" \
-    "$direct_first" "$nginx_first" "$threadgate_first" "$nginx_idle" "$nginx_held" "$threadgate_idle" "$threadgate_held" "$STREAMS" <<'PY'
+    "$direct_first" "$nginx_first" "$threadgate_first" "$nginx_idle" "$nginx_held" "$threadgate_idle" "$threadgate_held" "$STREAMS" \
+    "$nginx_cpu_before" "$nginx_cpu_after" "$cpu_before" "$cpu_after" <<'PY'
 import sys
 dg, ng, tg, dc, nc, tc = [list(map(float, a.split())) for a in sys.argv[1:7]]
 before, after, gets, rss, rg, rc = map(float, sys.argv[7:13])
@@ -199,5 +215,8 @@ print(f"RSS per 1,000 open streams: nginx {(nginx_held[0]-nginx_idle)/streams*10
       f"Threadgate {(threadgate_held[0]-threadgate_idle)/streams*1000/1024:.1f} MiB "
       f"({int(streams)} held; {int(nginx_held[1] + threadgate_held[1])} failed to open)")
 print(f"Database round trips per authorized GET: {(after-before)/gets:.2f}")
+nb, na, tb, ta = map(float, sys.argv[25:29])
+print(f"CPU per 1,000 GETs: nginx {(na-nb)/gets*1000:.3f} s, Threadgate {(ta-tb)/gets*1000:.3f} s "
+      f"(PostgreSQL not included: it may be the machine's shared server)")
 print(f"Threadgate RSS after the run: {rss/1024:.1f} MiB")
 PY

@@ -125,6 +125,16 @@ impl Application {
                 })
                 .configure(api::configure(limits))
         })
+        // No Nagle: a stream writes its headers, then each event as it comes;
+        // with Nagle's algorithm the first event waited for the client's
+        // delayed ACK of the headers (40 ms on Linux) before it left.
+        .on_connect(|connection, _| {
+            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+                && let Err(error) = tcp.set_nodelay(true)
+            {
+                tracing::debug!(%error, "TCP_NODELAY could not be set");
+            }
+        })
         // Open streams get this long to finish after SIGTERM/SIGINT.
         .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         // Signals are ours: a stop must also end open streams honestly.
