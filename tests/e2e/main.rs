@@ -19,6 +19,7 @@ mod health;
 mod idempotency;
 mod matrix;
 mod organization;
+mod quotas;
 mod reconcile;
 mod reliability;
 mod sdk;

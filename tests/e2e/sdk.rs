@@ -88,3 +88,20 @@ async fn azures_client_works_against_threadgate() {
         .unwrap();
     app.stop().await;
 }
+
+/// Threadgate's limits through the official SDK: `RateLimitError`, and a
+/// retry that waits for Retry-After.
+#[actix_web::test]
+async fn the_sdk_sees_threadgates_limits_as_rate_limit_errors() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let env = vec![
+        ("THREADGATE_URL", app.address.clone()),
+        ("ADMIN_TOKEN", app.admin_token("acme", "root")),
+        ("ALICE_TOKEN", app.token("acme", "alice")),
+    ];
+    tokio::task::spawn_blocking(move || python::pytest("test_threadgate_limits.py", &env))
+        .await
+        .unwrap();
+    app.stop().await;
+}

@@ -7,6 +7,7 @@
 pub mod node;
 pub mod outage;
 pub mod python;
+pub mod redis;
 
 use std::sync::Arc;
 
@@ -175,10 +176,15 @@ impl TestApp {
     /// the same tokens, on a port of its own. Stopping it leaves this one,
     /// the upstream and the database running.
     pub async fn replica(&self) -> Self {
+        self.replica_with(json!({})).await
+    }
+
+    /// [`Self::replica`] with settings overridden, as in [`Self::spawn_with`].
+    pub async fn replica_with(&self, overrides: Value) -> Self {
         Self::start_server(
             &self.database_url,
             None,
-            json!({}),
+            overrides,
             self.emulator.clone(),
             Some(self.issuer.clone()),
             false,

@@ -66,6 +66,22 @@ pub enum ApiError {
     RateLimited {
         retry_after: Option<std::time::Duration>,
     },
+    /// Over one of Threadgate's own limits (requests per minute, open
+    /// streams): `kind` says which, as OpenAI's `type` does.
+    #[error("over a limit: {message}")]
+    OverLimit {
+        message: String,
+        kind: &'static str,
+        retry_after: std::time::Duration,
+    },
+    /// A token budget is spent until it renews: retrying sooner is no use
+    /// (`x-should-retry: false`).
+    #[error("quota exhausted: {message}")]
+    QuotaExhausted {
+        message: String,
+        limit: u64,
+        retry_after: std::time::Duration,
+    },
     /// The upstream failed (5xx, transport, or refused our own credential).
     #[error("bad gateway")]
     BadGateway,
@@ -149,6 +165,15 @@ impl ApiError {
                 None,
                 Some("rate_limit_exceeded"),
             ),
+            ApiError::OverLimit { message, kind, .. } => {
+                (message.clone(), *kind, None, Some("rate_limit_exceeded"))
+            }
+            ApiError::QuotaExhausted { message, .. } => (
+                message.clone(),
+                "insufficient_quota",
+                None,
+                Some("insufficient_quota"),
+            ),
             ApiError::BadGateway => (
                 "The upstream service failed to process the request.".to_owned(),
                 "server_error",
@@ -193,7 +218,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ContentFiltered { .. } => StatusCode::BAD_REQUEST,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. }
+            | ApiError::OverLimit { .. }
+            | ApiError::QuotaExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout | ApiError::UpstreamUnknownOutcome { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
@@ -212,12 +239,31 @@ impl ResponseError for ApiError {
         }
         | ApiError::Unavailable {
             retry_after: delay, ..
+        }
+        | ApiError::OverLimit {
+            retry_after: delay, ..
+        }
+        | ApiError::QuotaExhausted {
+            retry_after: delay, ..
         } = self
         {
             // Whole seconds, rounded up: never "come back now".
             let seconds = (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(1);
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
             response.insert_header(("retry-after-ms", delay.as_millis().max(1).to_string()));
+        }
+        if let ApiError::QuotaExhausted {
+            limit, retry_after, ..
+        } = self
+        {
+            // OpenAI's SDKs retry a 429 unless told not to.
+            response.insert_header(("x-should-retry", "false"));
+            response.insert_header(("x-ratelimit-limit-tokens", limit.to_string()));
+            response.insert_header(("x-ratelimit-remaining-tokens", "0"));
+            response.insert_header((
+                "x-ratelimit-reset-tokens",
+                crate::quota::duration_text(*retry_after),
+            ));
         }
         if matches!(self, ApiError::Unauthenticated { .. }) {
             response.insert_header((

@@ -23,6 +23,7 @@ pub mod issuers;
 pub mod observe;
 pub mod organization;
 pub mod policy;
+pub mod quota;
 pub mod request_id;
 pub mod routes;
 pub mod sharing;

@@ -21,6 +21,8 @@ pub struct AppState {
     /// `auth::VerifiedTokens`).
     pub tokens: Arc<crate::auth::VerifiedTokens>,
     pub audit: AuditSink,
+    /// Quotas and rate limits (see `quota`).
+    pub quotas: Arc<crate::quota::Quotas>,
     /// How often a quiet stream gets a keep-alive comment.
     pub stream_heartbeat: std::time::Duration,
     /// Cancelled just before a stopping server's grace period ends: open

@@ -9,6 +9,7 @@ mod action;
 mod authz;
 mod error;
 mod ids;
+mod limits;
 mod principal;
 mod resource;
 
@@ -19,5 +20,6 @@ pub use authz::{
 };
 pub use error::DomainError;
 pub use ids::{ApiKeyId, IdentityProviderId, ResourceId, TenantId, UpstreamId, UserId};
+pub use limits::{LimitName, LimitSetting, Limits, PolicyLimits};
 pub use principal::{Actor, Authentication, Principal, Role};
 pub use resource::{Grant, LifecycleState, Owner, Permission, ResourceFacts, ResourceKind};

@@ -84,6 +84,8 @@ impl Application {
         }
         let upstreams = upstream::Upstreams::new(&settings.upstreams)
             .map_err(|error| anyhow::anyhow!("setting `upstreams`: {error}"))?;
+        let quotas = api::quota::Quotas::start(&quota_settings(&settings.limits))
+            .map_err(|error| anyhow::anyhow!("setting `limits.redis_url`: {error}"))?;
         let (audit, audit_writer) = api::audit::AuditSink::start(database.clone());
         let draining = tokio_util::sync::CancellationToken::new();
         let state = web::Data::new(api::AppState {
@@ -97,6 +99,7 @@ impl Application {
             callers: Arc::new(api::auth::CallerCache::new(settings.auth.caller_cache)),
             tokens: Arc::new(api::auth::VerifiedTokens::default()),
             audit,
+            quotas: Arc::new(quotas),
             stream_heartbeat: settings.server.stream_heartbeat,
         });
         let limits = api::RequestLimits {
@@ -110,6 +113,9 @@ impl Application {
             App::new()
                 // Innermost: sees the caller's answer before anything else adds to it.
                 .wrap(middleware::from_fn(api::idempotency::replay_or_record))
+                // Before a key is claimed or a handler runs: a refused
+                // request changes nothing.
+                .wrap(middleware::from_fn(api::quota::requests))
                 // Before the key is claimed: a wrong api-version changes nothing.
                 .wrap(middleware::from_fn(api::azure::api_version))
                 .wrap(api::no_store())
@@ -248,5 +254,25 @@ async fn stop_signal() -> std::io::Result<()> {
     #[cfg(not(unix))]
     {
         tokio::signal::ctrl_c().await
+    }
+}
+
+/// The limits as the API crate takes them.
+fn quota_settings(limits: &crate::config::LimitSettings) -> api::quota::QuotaSettings {
+    api::quota::QuotaSettings {
+        defaults: domain::Limits {
+            user_requests_per_minute: limits.user_requests_per_minute,
+            tenant_requests_per_minute: limits.tenant_requests_per_minute,
+            user_tokens_per_day: limits.user_tokens_per_day,
+            tenant_tokens_per_day: limits.tenant_tokens_per_day,
+            user_concurrent_streams: limits.user_concurrent_streams,
+        },
+        redis_url: limits
+            .redis_url
+            .as_ref()
+            .map(|url| url.expose_secret().to_owned()),
+        store_timeout: limits.store_timeout,
+        fail_closed: limits.on_store_failure == crate::config::StoreFailure::Closed,
+        stream_lease: limits.stream_lease,
     }
 }

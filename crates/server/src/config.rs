@@ -24,6 +24,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub metrics: MetricsSettings,
+    pub limits: LimitSettings,
     /// Upstream profiles by name; tenants are routed to one by name
     /// (`default` unless the tenant says otherwise).
     #[serde(default)]
@@ -77,6 +78,39 @@ pub struct AuthSettings {
     pub caller_cache: Duration,
 }
 
+/// Quotas and rate limits: defaults for tenants whose policy does not set
+/// them (absent: no limit), and where the counts live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub user_requests_per_minute: Option<u64>,
+    pub tenant_requests_per_minute: Option<u64>,
+    pub user_tokens_per_day: Option<u64>,
+    pub tenant_tokens_per_day: Option<u64>,
+    pub user_concurrent_streams: Option<u64>,
+    /// Redis shared by every replica (`redis://host:6379`); absent: counts
+    /// live in each process, right for one replica only. May hold a
+    /// password, so it is a secret.
+    pub redis_url: Option<SecretString>,
+    /// How long a check waits for Redis before it counts as a failure.
+    #[serde(with = "humantime_serde")]
+    pub store_timeout: Duration,
+    /// `open` (admit, count in a metric, log) or `closed` (refuse with
+    /// 429) when Redis does not answer.
+    pub on_store_failure: StoreFailure,
+    /// An open stream's slot is freed after this even if its replica died
+    /// holding it.
+    #[serde(with = "humantime_serde")]
+    pub stream_lease: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreFailure {
+    Open,
+    Closed,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
@@ -126,6 +160,11 @@ fn defaults() -> serde_json::Value {
             "jwks_refetch_cooldown": "30s",
             "jwks_fetch_timeout": "5s",
             "caller_cache": "2s",
+        },
+        "limits": {
+            "store_timeout": "100ms",
+            "on_store_failure": "open",
+            "stream_lease": "10m",
         },
         "database": {
             "max_connections": 10,

@@ -149,6 +149,16 @@ diesel::table! {
         retention_days -> Nullable<Int4>,
         allowed_tools -> Nullable<Array<Nullable<Text>>>,
         allowed_models -> Nullable<Array<Nullable<Text>>>,
+        limits -> Jsonb,
+    }
+}
+
+diesel::table! {
+    usage_daily (tenant_id, day, user_id) {
+        tenant_id -> Uuid,
+        user_id -> Uuid,
+        day -> Date,
+        tokens -> Int8,
     }
 }
 
@@ -185,6 +195,7 @@ diesel::joinable!(erasures -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(identity_providers -> tenants (tenant_id));
 diesel::joinable!(resources -> tenants (tenant_id));
+diesel::joinable!(usage_daily -> tenants (tenant_id));
 diesel::joinable!(usage_records -> tenants (tenant_id));
 diesel::joinable!(users -> tenants (tenant_id));
 
@@ -199,6 +210,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     identity_providers,
     resources,
     tenants,
+    usage_daily,
     usage_records,
     users,
 );

@@ -45,6 +45,12 @@ pub struct Exchange<'a> {
     caller: &'a Caller,
     request_id: &'a RequestId,
     references: Vec<Reference>,
+    /// The body asks for a stream: a slot of the user's open streams is
+    /// taken before anything is looked up or reserved.
+    streaming: bool,
+    /// The operation can spend tokens (runs, responses): the token budget
+    /// is checked before anything is looked up or reserved.
+    spends_tokens: bool,
 }
 
 /// The gateway's grant: every id the request named was authorized for the
@@ -87,6 +93,8 @@ pub struct Authorized<'a> {
     borrowed: Vec<(ResourceKind, UpstreamId, Action)>,
     /// The owner of the object the path names, if it names one.
     path_owner: Option<Owner>,
+    /// The open-stream slot taken for this request, handed to its stream.
+    stream_slot: std::sync::Mutex<Option<crate::quota::StreamSlot>>,
 }
 
 /// The not-found answer for an id, worded as the upstream words its own.
@@ -165,6 +173,8 @@ impl<'a> Exchange<'a> {
             caller,
             request_id,
             references: Vec::new(),
+            streaming: false,
+            spends_tokens: false,
         }
     }
 
@@ -204,6 +214,14 @@ impl<'a> Exchange<'a> {
         metadata::refuse_invalid(body)?;
         self.references
             .extend(references::in_body(operation, body)?);
+        self.streaming = body.get("stream") == Some(&Value::Bool(true));
+        self.spends_tokens = matches!(
+            operation,
+            Operation::CreateRun
+                | Operation::CreateThreadAndRun
+                | Operation::SubmitToolOutputs
+                | Operation::CreateResponse
+        );
         Ok(self)
     }
 
@@ -211,6 +229,23 @@ impl<'a> Exchange<'a> {
     /// denial, in the order the ids were named, ends the request.
     #[tracing::instrument(name = "authorize", skip_all, fields(references = self.references.len()))]
     pub async fn authorize(self) -> Result<Authorized<'a>, ApiError> {
+        // Limits first: a refused request reserves and forwards nothing.
+        if self.spends_tokens {
+            self.state
+                .quotas
+                .check_budget(self.state, self.caller)
+                .await
+                .inspect_err(|refusal| self.refused_by_limit(refusal))?;
+        }
+        let stream_slot = if self.streaming {
+            self.state
+                .quotas
+                .open_stream(self.caller)
+                .await
+                .inspect_err(|refusal| self.refused_by_limit(refusal))?
+        } else {
+            None
+        };
         let principal = self.caller.principal.clone();
         let tenant_id = principal.tenant_id;
         // Ids that do not parse are never looked up: they are unknown.
@@ -292,7 +327,16 @@ impl<'a> Exchange<'a> {
             resources: allowed,
             borrowed,
             path_owner,
+            stream_slot: std::sync::Mutex::new(stream_slot),
         })
+    }
+
+    /// A limit refused the request: audited as a decision.
+    fn refused_by_limit(&self, refusal: &ApiError) {
+        let mut event =
+            crate::audit::event(self.caller, &self.request_id.0, "quota", Outcome::Deny);
+        event.reason = Some(refusal.to_string());
+        self.state.audit.record(event);
     }
 
     /// Authorizes every reference and answers the first (the path's object)
@@ -455,6 +499,14 @@ impl<'a> Authorized<'a> {
     /// not-found error an unknown id gets.
     pub async fn stream(&self, request: UpstreamRequest<'_>) -> Result<EventStream, ApiError> {
         let events = self.upstream()?.stream(self.for_caller(request)).await?;
+        let events = match self.stream_slot.lock().map(|mut slot| slot.take()) {
+            // The slot lives as long as the stream: freed when it ends or
+            // the client leaves.
+            Ok(Some(slot)) => Box::pin(events.inspect(move |_| {
+                let _held = &slot;
+            })),
+            _ => events,
+        };
         if self.borrowed.is_empty() {
             return Ok(events);
         }

@@ -2,6 +2,7 @@
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, get, post, web};
+use domain::{LimitName, LimitSetting};
 use serde::{Deserialize, Deserializer, Serialize};
 use storage::repo::tenants::{self, PolicyUpdate, Tenant};
 use utoipa::ToSchema;
@@ -31,11 +32,28 @@ pub struct Policy {
     allowed_tools: Vec<String>,
     /// Models runs, responses and assistants may name; `null`: any.
     allowed_models: Option<Vec<String>>,
+    /// Requests a minute each user (or API key acting as itself) may
+    /// make; `null`: no limit. Unset in the policy, the configuration's.
+    user_requests_per_minute: Option<u64>,
+    /// Requests a minute the tenant's users may make together.
+    tenant_requests_per_minute: Option<u64>,
+    /// Tokens (input + output of runs and responses, as recorded) each
+    /// user may spend per UTC day; `null`: no budget.
+    user_tokens_per_day: Option<u64>,
+    /// Tokens the tenant may spend per UTC day.
+    tenant_tokens_per_day: Option<u64>,
+    /// Streamed runs and responses a user may have open at once.
+    user_concurrent_streams: Option<u64>,
 }
 
 impl Policy {
-    fn of(tenant: &Tenant) -> Self {
+    fn of(tenant: &Tenant, limits: domain::Limits) -> Self {
         Policy {
+            user_requests_per_minute: limits.user_requests_per_minute,
+            tenant_requests_per_minute: limits.tenant_requests_per_minute,
+            user_tokens_per_day: limits.user_tokens_per_day,
+            tenant_tokens_per_day: limits.tenant_tokens_per_day,
+            user_concurrent_streams: limits.user_concurrent_streams,
             object: "organization.policy",
             admins_read_conversations: tenant.policy.admins_read_conversations,
             retention_days: tenant.settings.retention_days,
@@ -61,7 +79,31 @@ pub struct PolicyRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<String>>)]
     allowed_models: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    user_requests_per_minute: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    tenant_requests_per_minute: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    user_tokens_per_day: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    tenant_tokens_per_day: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    user_concurrent_streams: Option<Option<u64>>,
 }
+
+/// The largest value each limit takes.
+const LIMIT_MAXIMA: [(LimitName, u64); 5] = [
+    (LimitName::UserRequestsPerMinute, 1_000_000),
+    (LimitName::TenantRequestsPerMinute, 10_000_000),
+    (LimitName::UserTokensPerDay, 1_000_000_000_000),
+    (LimitName::TenantTokensPerDay, 1_000_000_000_000),
+    (LimitName::UserConcurrentStreams, 10_000),
+];
 
 /// A field that is present, possibly `null` (an absent one stays `None`).
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -118,7 +160,43 @@ impl PolicyRequest {
                 ));
             }
         }
+        let asked = [
+            (
+                LimitName::UserRequestsPerMinute,
+                self.user_requests_per_minute,
+            ),
+            (
+                LimitName::TenantRequestsPerMinute,
+                self.tenant_requests_per_minute,
+            ),
+            (LimitName::UserTokensPerDay, self.user_tokens_per_day),
+            (LimitName::TenantTokensPerDay, self.tenant_tokens_per_day),
+            (
+                LimitName::UserConcurrentStreams,
+                self.user_concurrent_streams,
+            ),
+        ];
+        let mut limits = Vec::new();
+        for ((name, asked), (_, maximum)) in asked.into_iter().zip(LIMIT_MAXIMA) {
+            match asked {
+                None => {}
+                Some(None) => limits.push((name, LimitSetting::Unlimited)),
+                Some(Some(limit)) if (1..=maximum).contains(&limit) => {
+                    limits.push((name, LimitSetting::Max(limit)));
+                }
+                Some(Some(_)) => {
+                    return Err(ApiError::bad_request(
+                        format!(
+                            "Invalid '{}': between 1 and {maximum}, or null for no limit.",
+                            name.as_str()
+                        ),
+                        Some(name.as_str()),
+                    ));
+                }
+            }
+        }
         Ok(PolicyUpdate {
+            limits,
             admins_read_conversations: self.admins_read_conversations,
             retention_days: self.retention_days,
             allowed_tools: self.allowed_tools,
@@ -138,8 +216,12 @@ impl PolicyRequest {
     )
 )]
 #[get("/v1/organization/policy", wrap = "from_fn(super::admin_gate)")]
-pub async fn get_policy(TenantAdmin(caller): TenantAdmin) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(Policy::of(&caller.tenant)))
+pub async fn get_policy(
+    state: web::Data<AppState>,
+    TenantAdmin(caller): TenantAdmin,
+) -> Result<HttpResponse, ApiError> {
+    let limits = state.quotas.limits_for(&caller.tenant);
+    Ok(HttpResponse::Ok().json(Policy::of(&caller.tenant, limits)))
 }
 
 /// Changes the tenant's policy: only the fields sent. Takes effect on this
@@ -168,6 +250,17 @@ pub async fn update_policy(
         "retention_days": update.retention_days,
         "allowed_tools": update.allowed_tools,
         "allowed_models": update.allowed_models,
+        "limits": update
+            .limits
+            .iter()
+            .map(|(name, setting)| {
+                let value = match setting {
+                    LimitSetting::Max(limit) => serde_json::Value::from(*limit),
+                    _ => serde_json::Value::Null,
+                };
+                (name.as_str().to_owned(), value)
+            })
+            .collect::<serde_json::Map<_, _>>(),
     });
     let tenant_id = caller.tenant.id;
     let tenant = state
@@ -179,5 +272,6 @@ pub async fn update_policy(
     // Callers carry their tenant's policy: this replica reads it afresh.
     state.callers.clear();
     super::audit_change(&state, &caller, &request_id, "policy_update", details);
-    Ok(HttpResponse::Ok().json(Policy::of(&tenant)))
+    let limits = state.quotas.limits_for(&tenant);
+    Ok(HttpResponse::Ok().json(Policy::of(&tenant, limits)))
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use domain::{TenantId, TenantPolicy};
+use domain::{LimitName, LimitSetting, PolicyLimits, TenantId, TenantPolicy};
 
 use crate::StorageError;
 use crate::schema::tenants;
@@ -29,6 +29,9 @@ pub struct TenantSettings {
     pub allowed_tools: Option<Vec<String>>,
     /// Models runs and responses may name; `None`: any.
     pub allowed_models: Option<Vec<String>>,
+    /// Quotas and rate limits the tenant set (the rest follow the
+    /// configuration).
+    pub limits: PolicyLimits,
 }
 
 /// A partial update of the policy: `None` leaves a setting as it is;
@@ -39,6 +42,8 @@ pub struct PolicyUpdate {
     pub retention_days: Option<Option<i32>>,
     pub allowed_tools: Option<Option<Vec<String>>>,
     pub allowed_models: Option<Option<Vec<String>>>,
+    /// Limits to set (`Default` ones are left as they are).
+    pub limits: Vec<(LimitName, LimitSetting)>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +66,41 @@ struct TenantRow {
     retention_days: Option<i32>,
     allowed_tools: Option<Vec<Option<String>>>,
     allowed_models: Option<Vec<Option<String>>>,
+    limits: serde_json::Value,
+}
+
+/// The policy's limits as stored: a key present holds the limit (a
+/// number, or null for none); a key absent follows the configuration.
+fn limits_from_json(stored: &serde_json::Value) -> PolicyLimits {
+    let mut limits = PolicyLimits::default();
+    for name in LimitName::ALL {
+        match stored.get(name.as_str()) {
+            None => {}
+            Some(serde_json::Value::Null) => limits.set(name, LimitSetting::Unlimited),
+            Some(value) => {
+                if let Some(max) = value.as_u64() {
+                    limits.set(name, LimitSetting::Max(max));
+                }
+            }
+        }
+    }
+    limits
+}
+
+fn limits_to_json(limits: &PolicyLimits) -> serde_json::Value {
+    let mut stored = serde_json::Map::new();
+    for name in LimitName::ALL {
+        match limits.get(name) {
+            LimitSetting::Default => {}
+            LimitSetting::Unlimited => {
+                stored.insert(name.as_str().to_owned(), serde_json::Value::Null);
+            }
+            LimitSetting::Max(max) => {
+                stored.insert(name.as_str().to_owned(), max.into());
+            }
+        }
+    }
+    stored.into()
 }
 
 /// A text array as written: PostgreSQL's elements may be null, ours never are.
@@ -87,6 +127,7 @@ impl From<TenantRow> for Tenant {
                 retention_days: row.retention_days,
                 allowed_tools: texts(row.allowed_tools),
                 allowed_models: texts(row.allowed_models),
+                limits: limits_from_json(&row.limits),
             },
             created_at: row.created_at,
         }
@@ -140,6 +181,10 @@ pub fn update_policy(
 ) -> Result<Tenant, StorageError> {
     conn.transaction(|conn| {
         let current = find(conn, id)?;
+        let mut limits = current.settings.limits;
+        for (name, setting) in &update.limits {
+            limits.set(*name, *setting);
+        }
         let row = diesel::update(tenants::table.find(id.as_uuid()))
             .set((
                 tenants::admins_read_conversations.eq(update
@@ -160,6 +205,7 @@ pub fn update_policy(
                         .clone()
                         .unwrap_or(current.settings.allowed_models),
                 )),
+                tenants::limits.eq(limits_to_json(&limits)),
                 tenants::updated_at.eq(diesel::dsl::now),
             ))
             .returning(TenantRow::as_returning())

@@ -38,7 +38,75 @@ pub fn record(conn: &mut PgConnection, usage: &NewUsage<'_>) -> Result<bool, Sto
         ))
         .on_conflict_do_nothing()
         .execute(conn)?;
+    if inserted == 1 && usage.total_tokens > 0 {
+        add_to_day(conn, usage.tenant_id, usage.user_id, usage.total_tokens)?;
+    }
     Ok(inserted == 1)
+}
+
+/// The tenant's total in `usage_daily`: the nil user.
+const TENANT_TOTAL: uuid::Uuid = uuid::Uuid::nil();
+
+/// Adds tokens to today's (UTC) totals of the tenant and of the user.
+fn add_to_day(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    user_id: Option<UserId>,
+    tokens: i64,
+) -> Result<(), StorageError> {
+    let mut holders = vec![TENANT_TOTAL];
+    holders.extend(user_id.map(|user| user.as_uuid()));
+    diesel::sql_query(
+        "INSERT INTO usage_daily (tenant_id, user_id, day, tokens) \
+         SELECT $1, holder, (now() AT TIME ZONE 'UTC')::date, $3 FROM unnest($2::uuid[]) AS holder \
+         ON CONFLICT (tenant_id, day, user_id) DO UPDATE SET tokens = usage_daily.tokens + excluded.tokens",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(tenant_id.as_uuid())
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(holders)
+    .bind::<diesel::sql_types::BigInt, _>(tokens)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Tokens spent today (UTC) by the tenant, and by the user if one is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpentToday {
+    pub tenant: i64,
+    pub user: i64,
+}
+
+/// Today's (UTC) totals of the tenant and of the user: one indexed read of
+/// at most two rows.
+pub fn spent_today(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    user_id: Option<UserId>,
+) -> Result<SpentToday, StorageError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        user_id: uuid::Uuid,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        tokens: i64,
+    }
+    let mut holders = vec![TENANT_TOTAL];
+    holders.extend(user_id.map(|user| user.as_uuid()));
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT user_id, tokens FROM usage_daily \
+         WHERE tenant_id = $1 AND day = (now() AT TIME ZONE 'UTC')::date AND user_id = ANY($2)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(tenant_id.as_uuid())
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(holders)
+    .load(conn)?;
+    let mut spent = SpentToday::default();
+    for row in rows {
+        if row.user_id == TENANT_TOTAL {
+            spent.tenant = row.tokens;
+        } else {
+            spent.user = row.tokens;
+        }
+    }
+    Ok(spent)
 }
 
 /// Total tokens a tenant used, for tests and reports.

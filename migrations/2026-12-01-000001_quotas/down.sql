@@ -1,0 +1,2 @@
+DROP TABLE usage_daily;
+ALTER TABLE tenants DROP COLUMN limits;
