@@ -392,3 +392,254 @@ async fn a_store_out_of_reach_fails_open_or_closed_by_setting() {
         app.stop().await;
     }
 }
+
+/// Responses spend the same budget, stored or not: a response's usage is
+/// recorded from its own object (the answer, or its `response.completed`
+/// event), and the next response is refused once it is spent.
+#[actix_web::test]
+async fn a_token_budget_counts_responses_stored_or_not() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    set_limits(&app, "acme", json!({"user_tokens_per_day": 1})).await;
+    let spend = |user: &'static str, store: bool, stream: bool| {
+        let app = &app;
+        async move {
+            let token = app.token("acme", user);
+            let body =
+                json!({"model": "gpt-4o", "input": "hello", "store": store, "stream": stream});
+            if stream {
+                let (status, events) = app.post_stream(&token, "/v1/responses", &body).await;
+                assert_eq!(status, 200, "{events}");
+                assert!(events.contains("response.completed"), "{events}");
+            } else {
+                let answer = app.call(&token, "POST", "/v1/responses", Some(body)).await;
+                assert_eq!(answer.status, 200, "{:?}", answer.body);
+            }
+        }
+    };
+    spend("alice", true, false).await;
+    spend("bob", false, false).await;
+    spend("carol", false, true).await;
+    for user in ["alice", "bob", "carol"] {
+        for stream in [false, true] {
+            let refused = app
+                .call(
+                    &app.token("acme", user),
+                    "POST",
+                    "/v1/responses",
+                    Some(json!({"model": "gpt-4o", "input": "again", "stream": stream})),
+                )
+                .await;
+            assert_eq!(
+                refused.status, 429,
+                "{user} spent their budget: {:?}",
+                refused.body
+            );
+            assert_eq!(refused.body["error"]["code"], "insufficient_quota");
+        }
+    }
+    let fresh = app
+        .call(
+            &app.token("acme", "dave"),
+            "POST",
+            "/v1/responses",
+            Some(json!({"model": "gpt-4o", "input": "hello"})),
+        )
+        .await;
+    assert_eq!(
+        fresh.status, 200,
+        "dave's budget is his own: {:?}",
+        fresh.body
+    );
+    app.stop().await;
+}
+
+/// On a shared thread the run spends the budget of whoever ran it, not
+/// the thread owner's: a grantee cannot spend past their budget on
+/// someone else's thread, nor spend the owner's.
+#[actix_web::test]
+async fn a_run_on_a_shared_thread_spends_the_runners_budget() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let assistant = app.assistant("acme").await;
+    set_limits(&app, "acme", json!({"user_tokens_per_day": 1})).await;
+    let (alice, bob) = (app.token("acme", "alice"), app.token("acme", "bob"));
+    let thread = app
+        .call(&alice, "POST", "/v1/threads", Some(json!({})))
+        .await
+        .id();
+    let shared = app
+        .call(
+            &alice,
+            "POST",
+            &format!("/v1/threads/{thread}/shares"),
+            Some(json!({"user": "bob", "permission": "write"})),
+        )
+        .await;
+    assert_eq!(shared.status, 200, "{:?}", shared.body);
+    let run_path = format!("/v1/threads/{thread}/runs");
+    let run = app
+        .call(
+            &bob,
+            "POST",
+            &run_path,
+            Some(json!({"assistant_id": assistant})),
+        )
+        .await;
+    assert_eq!(run.status, 200, "{:?}", run.body);
+    app.finished_run(&bob, &thread, &run.id()).await;
+    app.poll("the run's usage to be recorded", || async {
+        (spent_today(&app, "acme").await > 0).then_some(())
+    })
+    .await;
+
+    let refused = app
+        .call(
+            &bob,
+            "POST",
+            &run_path,
+            Some(json!({"assistant_id": assistant})),
+        )
+        .await;
+    assert_eq!(
+        refused.status, 429,
+        "bob spent his budget: {:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["error"]["code"], "insufficient_quota");
+    let owners = app
+        .call(
+            &alice,
+            "POST",
+            &run_path,
+            Some(json!({"assistant_id": assistant})),
+        )
+        .await;
+    assert_eq!(owners.status, 200, "alice spent nothing: {:?}", owners.body);
+    app.stop().await;
+}
+
+/// The router decodes percent-encoded letters (`/%761/threads` is
+/// `/v1/threads`), so the limits must look at the path it routes, not the
+/// one the client spelled.
+#[actix_web::test]
+async fn a_percent_encoded_path_is_limited_like_its_plain_spelling() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    set_limits(&app, "acme", json!({"user_requests_per_minute": 1})).await;
+    let alice = app.token("acme", "alice");
+    let first = app.call(&alice, "GET", "/v1/threads", None).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    for spelling in [
+        "/%761/threads",
+        "/v1/%74hreads",
+        "/%6Fpenai/v1/threads",
+        "/%6fpenai/threads?api-version=2025-04-01-preview",
+    ] {
+        let answer = app.call(&alice, "GET", spelling, None).await;
+        assert_eq!(answer.status, 429, "{spelling}: {:?}", answer.body);
+    }
+    app.stop().await;
+}
+
+/// Resuming a background response's stream (`GET …?stream=true`) holds a
+/// stream slot like opening one: a user at their limit cannot hold more
+/// streams by resuming.
+#[actix_web::test]
+async fn a_resumed_response_stream_holds_a_stream_slot() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    set_limits(&app, "acme", json!({"user_concurrent_streams": 1})).await;
+    let alice = app.token("acme", "alice");
+    let background = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/responses",
+            Some(json!({"model": "gpt-4o", "input": "take your time #slow", "background": true})),
+        )
+        .await;
+    assert_eq!(background.status, 200, "{:?}", background.body);
+    let resume = format!("/v1/responses/{}?stream=true", background.id());
+    let open = app
+        .client
+        .get(app.url(&resume))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    let second = app.call(&alice, "GET", &resume, None).await;
+    assert_eq!(second.status, 429, "{:?}", second.body);
+    assert_eq!(second.body["error"]["type"], "streams");
+    drop(open);
+    app.stop().await;
+}
+
+/// A flood of refused requests is counted in full but audited only up to
+/// a bound per tenant, so it cannot fill the audit queue every tenant
+/// shares.
+#[actix_web::test]
+async fn a_flood_of_refusals_is_audited_within_a_bound() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let thread = app
+        .call(
+            &app.token("acme", "alice"),
+            "POST",
+            "/v1/threads",
+            Some(json!({})),
+        )
+        .await
+        .id();
+    set_limits(&app, "acme", json!({"user_requests_per_minute": 1})).await;
+    let carol = app.token("acme", "carol");
+    assert_eq!(
+        app.call(&carol, "GET", "/v1/threads", None).await.status,
+        200
+    );
+    let flood = 80;
+    let started = std::time::Instant::now();
+    for _ in 0..flood {
+        assert_eq!(
+            app.call(&carol, "GET", "/v1/threads", None).await.status,
+            429
+        );
+    }
+    let seconds = started.elapsed().as_secs();
+    // A later decision: the audit trail is written in order, so once it is
+    // there, every refusal audited before it is too.
+    let bob = app.token("acme", "bob");
+    let path = format!("/v1/threads/{thread}");
+    assert_eq!(app.call(&bob, "GET", &path, None).await.status, 404);
+    let admin = app.admin_token("acme", "root");
+    app.poll("bob's denial in the audit trail", || async {
+        let about = format!("/v1/organization/audit_logs?resource_id={thread}&outcome=deny");
+        let page = app.call(&admin, "GET", &about, None).await;
+        (page.body["data"]
+            .as_array()
+            .is_some_and(|data| !data.is_empty()))
+        .then_some(())
+    })
+    .await;
+    let logs = app
+        .call(
+            &admin,
+            "GET",
+            "/v1/organization/audit_logs?limit=100&outcome=deny",
+            None,
+        )
+        .await;
+    let audited = logs.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["action"] == "rate_limit")
+        .count() as u64;
+    let burst = api::quota::AUDITED_REFUSALS_PER_MINUTE;
+    assert!(
+        audited >= burst && audited <= burst + seconds + 1,
+        "{audited} of {flood} refusals audited in {seconds} s"
+    );
+    app.stop().await;
+}

@@ -39,12 +39,20 @@ pub const API_VERSIONS: &[&str] = &[
     "2025-04-01-preview",
 ];
 
+/// The path the router routes: percent-encoded characters other than
+/// `/`, `%` and `+` decoded (`/%761/threads` is `/v1/threads`). Every
+/// decision made by path (surface, limits, idempotency) reads this one,
+/// never the spelling the client sent, or a spelling would slip past it.
+pub fn routed_path(request: &HttpRequest) -> &str {
+    request.match_info().as_str()
+}
+
 /// Refuses an Azure-surface request without a supported `api-version`.
 pub async fn api_version(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if Surface::of_path(request.path()) != Surface::Azure {
+    if Surface::of_path(routed_path(request.request())) != Surface::Azure {
         return Ok(next.call(request).await?.map_into_boxed_body());
     }
     let version = url::form_urlencoded::parse(request.query_string().as_bytes())
@@ -105,7 +113,7 @@ const RUN_STEP_OBJECTS: [&str; 2] = ["thread.run.step", "assistant.run.step"];
 
 impl Surface {
     pub fn of(request: &HttpRequest) -> Self {
-        Self::of_path(request.path())
+        Self::of_path(routed_path(request))
     }
 
     /// `/openai/...` is Azure's classic surface; `/v1/...` and Azure's v1

@@ -56,7 +56,7 @@ pub async fn replay_or_record(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let applies = request.method() == Method::POST
-        && crate::azure::below_surface(request.path()).is_some()
+        && crate::azure::below_surface(crate::azure::routed_path(request.request())).is_some()
         && request.headers().contains_key(KEY_HEADER)
         && !request.content_type().starts_with("multipart/");
     if !applies {

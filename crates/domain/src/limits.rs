@@ -29,6 +29,22 @@ impl LimitName {
             LimitName::UserConcurrentStreams => "user_concurrent_streams",
         }
     }
+
+    /// The largest value the limit takes (the smallest is 1: `0` would
+    /// refuse everything, which is what disabling a user or tenant is for).
+    pub const fn maximum(self) -> u64 {
+        match self {
+            LimitName::UserRequestsPerMinute => 1_000_000,
+            LimitName::TenantRequestsPerMinute => 10_000_000,
+            LimitName::UserTokensPerDay | LimitName::TenantTokensPerDay => 1_000_000_000_000,
+            LimitName::UserConcurrentStreams => 10_000,
+        }
+    }
+
+    /// Whether `value` is a limit this one may be set to.
+    pub fn admits(self, value: u64) -> bool {
+        (1..=self.maximum()).contains(&value)
+    }
 }
 
 /// One limit as a policy holds it.

@@ -267,10 +267,7 @@ fn quota_settings(limits: &crate::config::LimitSettings) -> api::quota::QuotaSet
             tenant_tokens_per_day: limits.tenant_tokens_per_day,
             user_concurrent_streams: limits.user_concurrent_streams,
         },
-        redis_url: limits
-            .redis_url
-            .as_ref()
-            .map(|url| url.expose_secret().to_owned()),
+        redis_url: limits.redis_url.clone(),
         store_timeout: limits.store_timeout,
         fail_closed: limits.on_store_failure == crate::config::StoreFailure::Closed,
         stream_lease: limits.stream_lease,

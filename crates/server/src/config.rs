@@ -104,6 +104,40 @@ pub struct LimitSettings {
     pub stream_lease: Duration,
 }
 
+impl LimitSettings {
+    /// The defaults a policy could not set: out of each limit's range.
+    fn problems(&self) -> Vec<String> {
+        use domain::LimitName;
+        [
+            (
+                LimitName::UserRequestsPerMinute,
+                self.user_requests_per_minute,
+            ),
+            (
+                LimitName::TenantRequestsPerMinute,
+                self.tenant_requests_per_minute,
+            ),
+            (LimitName::UserTokensPerDay, self.user_tokens_per_day),
+            (LimitName::TenantTokensPerDay, self.tenant_tokens_per_day),
+            (
+                LimitName::UserConcurrentStreams,
+                self.user_concurrent_streams,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = value.filter(|value| !name.admits(*value))?;
+            Some(format!(
+                "setting `limits.{}`: {value} is out of range; between 1 and {}, or leave it \
+                 unset for no limit",
+                name.as_str(),
+                name.maximum()
+            ))
+        })
+        .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreFailure {
@@ -208,9 +242,15 @@ impl Settings {
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        figment.extract().map_err(|errors| ConfigError {
+        let settings: Self = figment.extract().map_err(|errors| ConfigError {
             problems: errors.into_iter().map(|error| describe(&error)).collect(),
-        })
+        })?;
+        let problems = settings.limits.problems();
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError { problems })
+        }
     }
 }
 
@@ -296,6 +336,26 @@ mod tests {
             );
             assert_eq!(settings.log.format, LogFormat::Json);
             assert_eq!(settings.database.acquire_timeout, Duration::from_secs(5));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_limit_out_of_range_is_refused_at_start_by_name() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("THREADGATE_DATABASE__URL", "postgres://env@db/threadgate");
+            jail.set_env("THREADGATE_LIMITS__USER_REQUESTS_PER_MINUTE", "0");
+            jail.set_env("THREADGATE_LIMITS__USER_CONCURRENT_STREAMS", "3");
+            let message = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                message.contains("`limits.user_requests_per_minute`: 0 is out of range"),
+                "{message}"
+            );
+            assert!(
+                !message.contains("concurrent"),
+                "3 streams is fine: {message}"
+            );
             Ok(())
         });
     }

@@ -93,8 +93,34 @@ pub struct Authorized<'a> {
     borrowed: Vec<(ResourceKind, UpstreamId, Action)>,
     /// The owner of the object the path names, if it names one.
     path_owner: Option<Owner>,
-    /// The open-stream slot taken for this request, handed to its stream.
-    stream_slot: std::sync::Mutex<Option<crate::quota::StreamSlot>>,
+    /// The open-stream slot checked for this request, handed to its stream.
+    stream_admission: std::sync::Mutex<StreamAdmission>,
+}
+
+/// Whether a request may hold one more of its user's open streams.
+#[derive(Debug)]
+enum StreamAdmission {
+    /// Not checked yet (the body did not ask for a stream, as a resumed
+    /// response's `?stream=true` does not): checked when a stream opens.
+    Unchecked,
+    /// Checked before anything was reserved: the slot, when a limit holds.
+    Admitted(Option<crate::quota::StreamSlot>),
+}
+
+/// A refusal by a limit, audited as a decision (as many as
+/// [`crate::quota::Quotas::audits_refusal`] admits).
+fn audit_limit_refusal(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &RequestId,
+    refusal: &ApiError,
+) {
+    if !state.quotas.audits_refusal(caller) {
+        return;
+    }
+    let mut event = crate::audit::event(caller, &request_id.0, "quota", Outcome::Deny);
+    event.reason = Some(refusal.to_string());
+    state.audit.record(event);
 }
 
 /// The not-found answer for an id, worded as the upstream words its own.
@@ -221,6 +247,7 @@ impl<'a> Exchange<'a> {
                 | Operation::CreateThreadAndRun
                 | Operation::SubmitToolOutputs
                 | Operation::CreateResponse
+                | Operation::CompactResponse
         );
         Ok(self)
     }
@@ -237,14 +264,16 @@ impl<'a> Exchange<'a> {
                 .await
                 .inspect_err(|refusal| self.refused_by_limit(refusal))?;
         }
-        let stream_slot = if self.streaming {
-            self.state
-                .quotas
-                .open_stream(self.caller)
-                .await
-                .inspect_err(|refusal| self.refused_by_limit(refusal))?
+        let stream_admission = if self.streaming {
+            StreamAdmission::Admitted(
+                self.state
+                    .quotas
+                    .open_stream(self.caller)
+                    .await
+                    .inspect_err(|refusal| self.refused_by_limit(refusal))?,
+            )
         } else {
-            None
+            StreamAdmission::Unchecked
         };
         let principal = self.caller.principal.clone();
         let tenant_id = principal.tenant_id;
@@ -327,16 +356,13 @@ impl<'a> Exchange<'a> {
             resources: allowed,
             borrowed,
             path_owner,
-            stream_slot: std::sync::Mutex::new(stream_slot),
+            stream_admission: std::sync::Mutex::new(stream_admission),
         })
     }
 
     /// A limit refused the request: audited as a decision.
     fn refused_by_limit(&self, refusal: &ApiError) {
-        let mut event =
-            crate::audit::event(self.caller, &self.request_id.0, "quota", Outcome::Deny);
-        event.reason = Some(refusal.to_string());
-        self.state.audit.record(event);
+        audit_limit_refusal(self.state, self.caller, self.request_id, refusal);
     }
 
     /// Authorizes every reference and answers the first (the path's object)
@@ -498,14 +524,29 @@ impl<'a> Authorized<'a> {
     /// [`SHARE_RECHECK`] of quiet; a revoked share ends the stream with the
     /// not-found error an unknown id gets.
     pub async fn stream(&self, request: UpstreamRequest<'_>) -> Result<EventStream, ApiError> {
+        let admission = self
+            .stream_admission
+            .lock()
+            .map(|mut admission| std::mem::replace(&mut *admission, StreamAdmission::Unchecked));
+        let slot = match admission {
+            Ok(StreamAdmission::Admitted(slot)) => slot,
+            _ => self
+                .state
+                .quotas
+                .open_stream(self.caller)
+                .await
+                .inspect_err(|refusal| {
+                    audit_limit_refusal(self.state, self.caller, self.request_id, refusal);
+                })?,
+        };
         let events = self.upstream()?.stream(self.for_caller(request)).await?;
-        let events = match self.stream_slot.lock().map(|mut slot| slot.take()) {
+        let events = match slot {
             // The slot lives as long as the stream: freed when it ends or
             // the client leaves.
-            Ok(Some(slot)) => Box::pin(events.inspect(move |_| {
+            Some(slot) => Box::pin(events.inspect(move |_| {
                 let _held = &slot;
             })),
-            _ => events,
+            None => events,
         };
         if self.borrowed.is_empty() {
             return Ok(events);

@@ -440,53 +440,62 @@ impl Recorder {
         Ok(())
     }
 
-    /// The run's token usage, once per run, for the thread's owner.
+    /// The run's token usage, once per run.
     async fn usage(&self, run: RunUsage) {
-        let tenant_id = self.caller.tenant.id;
-        let profile = self.caller.tenant.upstream_profile.clone();
-        let user_id = match self.owner {
-            Owner::User(user) => Some(user),
-            Owner::Tenant => None,
-        };
-        let resource_id = Some(self.parent);
-        let (prompt, completion) = (run.prompt_tokens, run.completion_tokens);
-        let recorded = self
-            .state
-            .database
-            .run("usage.record", move |conn| {
-                storage::repo::usage::record(
-                    conn,
-                    &storage::repo::usage::NewUsage {
-                        tenant_id,
-                        user_id,
-                        resource_id,
-                        upstream_ref: &run.run_id,
-                        upstream_profile: &profile,
-                        model: run.model.as_deref(),
-                        prompt_tokens: run.prompt_tokens,
-                        completion_tokens: run.completion_tokens,
-                        total_tokens: run.total_tokens,
-                    },
+        record_usage(&self.state, &self.caller, Some(self.parent), run).await;
+    }
+}
+
+/// Records a finished run's or response's token usage, once per run,
+/// against the caller: the user whose request saw it finish (in practice
+/// the one who started it and streams or polls it), so a grantee's runs
+/// on a shared thread spend the grantee's budget, not the owner's.
+/// `resource` is the row it was made under (`None`: an unstored response).
+pub async fn record_usage(
+    state: &AppState,
+    caller: &Caller,
+    resource: Option<ResourceId>,
+    run: RunUsage,
+) {
+    let tenant_id = caller.tenant.id;
+    let profile = caller.tenant.upstream_profile.clone();
+    let user_id = caller.user();
+    let (prompt, completion) = (run.prompt_tokens, run.completion_tokens);
+    let recorded = state
+        .database
+        .run("usage.record", move |conn| {
+            storage::repo::usage::record(
+                conn,
+                &storage::repo::usage::NewUsage {
+                    tenant_id,
+                    user_id,
+                    resource_id: resource,
+                    upstream_ref: &run.run_id,
+                    upstream_profile: &profile,
+                    model: run.model.as_deref(),
+                    prompt_tokens: run.prompt_tokens,
+                    completion_tokens: run.completion_tokens,
+                    total_tokens: run.total_tokens,
+                },
+            )
+        })
+        .await;
+    match recorded {
+        // Counted once per run, when first recorded; by tenant (its
+        // slug), never by user.
+        Ok(true) => {
+            let tenant = caller.tenant.slug.clone();
+            for (direction, tokens) in [("input", prompt), ("output", completion)] {
+                metrics::counter!(
+                    "threadgate_tokens_total",
+                    "tenant" => tenant.clone(),
+                    "direction" => direction,
                 )
-            })
-            .await;
-        match recorded {
-            // Counted once per run, when first recorded; by tenant (its
-            // slug), never by user.
-            Ok(true) => {
-                let tenant = self.caller.tenant.slug.clone();
-                for (direction, tokens) in [("input", prompt), ("output", completion)] {
-                    metrics::counter!(
-                        "threadgate_tokens_total",
-                        "tenant" => tenant.clone(),
-                        "direction" => direction,
-                    )
-                    .increment(u64::try_from(tokens).unwrap_or(0));
-                }
+                .increment(u64::try_from(tokens).unwrap_or(0));
             }
-            Ok(false) => {}
-            Err(error) => tracing::error!(%error, "could not record a run's usage"),
         }
+        Ok(false) => {}
+        Err(error) => tracing::error!(%error, "could not record a run's usage"),
     }
 }
 

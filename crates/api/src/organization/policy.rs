@@ -96,15 +96,6 @@ pub struct PolicyRequest {
     user_concurrent_streams: Option<Option<u64>>,
 }
 
-/// The largest value each limit takes.
-const LIMIT_MAXIMA: [(LimitName, u64); 5] = [
-    (LimitName::UserRequestsPerMinute, 1_000_000),
-    (LimitName::TenantRequestsPerMinute, 10_000_000),
-    (LimitName::UserTokensPerDay, 1_000_000_000_000),
-    (LimitName::TenantTokensPerDay, 1_000_000_000_000),
-    (LimitName::UserConcurrentStreams, 10_000),
-];
-
 /// A field that is present, possibly `null` (an absent one stays `None`).
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
@@ -177,18 +168,19 @@ impl PolicyRequest {
             ),
         ];
         let mut limits = Vec::new();
-        for ((name, asked), (_, maximum)) in asked.into_iter().zip(LIMIT_MAXIMA) {
+        for (name, asked) in asked {
             match asked {
                 None => {}
                 Some(None) => limits.push((name, LimitSetting::Unlimited)),
-                Some(Some(limit)) if (1..=maximum).contains(&limit) => {
+                Some(Some(limit)) if name.admits(limit) => {
                     limits.push((name, LimitSetting::Max(limit)));
                 }
                 Some(Some(_)) => {
                     return Err(ApiError::bad_request(
                         format!(
-                            "Invalid '{}': between 1 and {maximum}, or null for no limit.",
-                            name.as_str()
+                            "Invalid '{}': between 1 and {}, or null for no limit.",
+                            name.as_str(),
+                            name.maximum()
                         ),
                         Some(name.as_str()),
                     ));

@@ -45,8 +45,9 @@ use crate::{ApiError, AppState};
 pub struct QuotaSettings {
     /// Limits for tenants whose policy does not set them.
     pub defaults: Limits,
-    /// Redis shared by every replica; `None`: this process alone.
-    pub redis_url: Option<String>,
+    /// Redis shared by every replica; `None`: this process alone. May hold
+    /// a password: kept secret, never in `Debug`.
+    pub redis_url: Option<secrecy::SecretString>,
     /// How long a check waits for Redis before it counts as a failure.
     pub store_timeout: Duration,
     /// Refuse (429) rather than admit when the store does not answer.
@@ -64,6 +65,8 @@ enum Store {
 pub struct Quotas {
     defaults: Limits,
     store: Store,
+    /// How many refusals per tenant are audited (see [`Self::audits_refusal`]).
+    refusal_audits: LocalStore,
     fail_closed: bool,
     stream_lease: Duration,
 }
@@ -82,12 +85,16 @@ impl Quotas {
     /// while it is down (and fails open or closed until it answers).
     pub fn start(settings: &QuotaSettings) -> Result<Self, StoreError> {
         let store = match &settings.redis_url {
-            Some(url) => Store::Shared(RedisStore::connect(url, settings.store_timeout)?),
+            Some(url) => Store::Shared(RedisStore::connect(
+                secrecy::ExposeSecret::expose_secret(url),
+                settings.store_timeout,
+            )?),
             None => Store::Local(LocalStore::default()),
         };
         Ok(Self {
             defaults: settings.defaults,
             store,
+            refusal_audits: LocalStore::default(),
             fail_closed: settings.fail_closed,
             stream_lease: settings.stream_lease,
         })
@@ -98,9 +105,26 @@ impl Quotas {
         Self {
             defaults,
             store: Store::Local(LocalStore::default()),
+            refusal_audits: LocalStore::default(),
             fail_closed: false,
             stream_lease: Duration::from_secs(600),
         }
+    }
+
+    /// Whether a refusal of the caller's is written to the audit trail: up
+    /// to [`AUDITED_REFUSALS_PER_MINUTE`] per tenant at once, then one a
+    /// second. A tenant flooding past its limit would otherwise fill the
+    /// audit queue every tenant shares; every refusal is still counted in
+    /// `threadgate_quota_refusals_total`.
+    pub fn audits_refusal(&self, caller: &Caller) -> bool {
+        let bucket = Bucket {
+            key: caller.tenant.id.to_string(),
+            per_minute: AUDITED_REFUSALS_PER_MINUTE,
+        };
+        self.refusal_audits
+            .take(std::slice::from_ref(&bucket))
+            .refused
+            .is_none()
     }
 
     /// The limits that hold for a tenant.
@@ -119,16 +143,18 @@ impl Quotas {
     pub async fn take_request(&self, caller: &Caller) -> (Option<BucketState>, Option<ApiError>) {
         let limits = self.limits_of(caller);
         let tenant = caller.tenant.id;
+        // Keys carry the tenant as a hash tag (`{tenant}`): a tenant's
+        // buckets, taken together by one script, share a Redis slot.
         let mut buckets = Vec::with_capacity(2);
         if let Some(per_minute) = limits.user_requests_per_minute {
             buckets.push(Bucket {
-                key: format!("{tenant}:{}", holder(caller)),
+                key: format!("{{{tenant}}}:{}", holder(caller)),
                 per_minute,
             });
         }
         if let Some(per_minute) = limits.tenant_requests_per_minute {
             buckets.push(Bucket {
-                key: format!("{tenant}"),
+                key: format!("{{{tenant}}}"),
                 per_minute,
             });
         }
@@ -226,7 +252,7 @@ impl Quotas {
         let Some(limit) = self.limits_of(caller).user_concurrent_streams else {
             return Ok(None);
         };
-        let key = format!("{}:{}", caller.tenant.id, holder(caller));
+        let key = format!("{{{}}}:{}", caller.tenant.id, holder(caller));
         let stream_id = uuid::Uuid::new_v4().to_string();
         let opened = match &self.store {
             Store::Local(local) => Ok(local.open_stream(&key, limit)),
@@ -271,6 +297,10 @@ impl Quotas {
         })
     }
 }
+
+/// Refusals per tenant audited per minute (a burst of as many, then one a
+/// second).
+pub const AUDITED_REFUSALS_PER_MINUTE: u64 = 60;
 
 /// A user's open stream; frees its slot when dropped.
 pub struct StreamSlot {
@@ -377,19 +407,29 @@ pub async fn requests(
     mut request: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if !limited(request.path()) {
+    if !limited(crate::azure::routed_path(request.request())) {
         return next.call(request).await;
     }
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return next.call(request).await;
     };
-    // An unauthenticated request goes on to be refused by its handler.
     let authenticated = {
         let (http, payload) = request.parts_mut();
         Caller::from_request(http, payload)
     };
-    let Ok(caller) = authenticated.await else {
-        return next.call(request).await;
+    let caller = match authenticated.await {
+        Ok(caller) => caller,
+        // A credential refused goes on to be refused by its handler (or
+        // served, by a route that needs none).
+        Err(
+            ApiError::Unauthenticated { .. }
+            | ApiError::Forbidden { .. }
+            | ApiError::BadRequest { .. },
+        ) => return next.call(request).await,
+        // Anything else (the database did not answer) ends the request
+        // here: a handler that authenticated on a second try would run
+        // without its limit.
+        Err(error) => return Ok(request.error_response(error)),
     };
     let (bucket, refusal) = state.quotas.take_request(&caller).await;
     let mut response = match refusal {
@@ -399,9 +439,12 @@ pub async fn requests(
                 .get::<crate::request_id::RequestId>()
                 .map(|id| id.0.clone())
                 .unwrap_or_default();
-            let mut event = crate::audit::event(&caller, &request_id, "rate_limit", Outcome::Deny);
-            event.reason = Some(refusal.to_string());
-            state.audit.record(event);
+            if state.quotas.audits_refusal(&caller) {
+                let mut event =
+                    crate::audit::event(&caller, &request_id, "rate_limit", Outcome::Deny);
+                event.reason = Some(refusal.to_string());
+                state.audit.record(event);
+            }
             request.into_response(refusal.error_response())
         }
         None => next.call(request).await?,

@@ -52,23 +52,74 @@ pub struct StoreError(pub String);
 /// Buckets and stream counts in this process.
 pub struct LocalStore {
     /// One governor limiter per bucket key and limit (a changed limit
-    /// starts a fresh bucket); bounded, least recently used dropped.
-    buckets: quick_cache::sync::Cache<(String, u64), Arc<Limiter>>,
+    /// starts a fresh bucket), with when it was last used.
+    buckets: Mutex<LocalBuckets>,
     streams: Mutex<HashMap<String, u64>>,
     /// Made once: making a clock calibrates it.
     clock: DefaultClock,
 }
 
-/// Buckets kept in this process at most.
-const LOCAL_BUCKETS: usize = 100_000;
+/// The limiters in use, dropped once idle for a minute. A bucket idle for
+/// a minute is full again (it refills its whole limit within one), so
+/// dropping it changes nothing a caller can see: unlike evicting the least
+/// recently used, no flood of new keys can reset a bucket still draining.
+struct LocalBuckets {
+    limiters: HashMap<(String, u64), (Arc<Limiter>, std::time::Instant)>,
+    /// Idle limiters are swept once a minute, and sooner when the map
+    /// reaches this size (then twice the size left): O(1) per request
+    /// amortized, and at most the keys of two minutes kept.
+    sweep_at: usize,
+    swept: std::time::Instant,
+}
+
+/// A bucket idle this long is full.
+const REFILLED_AFTER: Duration = Duration::from_secs(60);
+const FIRST_SWEEP_AT: usize = 1024;
 
 impl Default for LocalStore {
     fn default() -> Self {
         Self {
-            buckets: quick_cache::sync::Cache::new(LOCAL_BUCKETS),
+            buckets: Mutex::new(LocalBuckets {
+                limiters: HashMap::new(),
+                sweep_at: FIRST_SWEEP_AT,
+                swept: std::time::Instant::now(),
+            }),
             streams: Mutex::new(HashMap::new()),
             clock: DefaultClock::default(),
         }
+    }
+}
+
+impl LocalBuckets {
+    /// The bucket's limiter, as used `now`.
+    fn limiter(
+        &mut self,
+        bucket: &Bucket,
+        clock: &DefaultClock,
+        now: std::time::Instant,
+    ) -> Arc<Limiter> {
+        if self.limiters.len() >= self.sweep_at
+            || now.saturating_duration_since(self.swept) >= REFILLED_AFTER
+        {
+            self.limiters.retain(|_, (_, last_used)| {
+                now.saturating_duration_since(*last_used) < REFILLED_AFTER
+            });
+            self.sweep_at = (self.limiters.len() * 2).max(FIRST_SWEEP_AT);
+            self.swept = now;
+        }
+        let limit = NonZeroU32::new(u32::try_from(bucket.per_minute).unwrap_or(u32::MAX))
+            .unwrap_or(NonZeroU32::MIN);
+        let (limiter, last_used) = self
+            .limiters
+            .entry((bucket.key.clone(), bucket.per_minute))
+            .or_insert_with(|| {
+                let limiter =
+                    RateLimiter::direct_with_clock(Quota::per_minute(limit), clock.clone())
+                        .with_middleware::<StateInformationMiddleware>();
+                (Arc::new(limiter), now)
+            });
+        *last_used = now;
+        limiter.clone()
     }
 }
 
@@ -84,24 +135,19 @@ fn period(per_minute: u64) -> Duration {
 
 impl LocalStore {
     /// Takes one request from each bucket in turn; stops at the first that
-    /// refuses (later buckets are not charged; earlier ones are).
+    /// refuses (later buckets are not charged). Unlike Redis's script, an
+    /// earlier bucket stays charged: governor cannot give a cell back, so
+    /// a request the tenant's bucket refuses still counts in its user's.
+    /// Buckets are taken user first, so a user over their own limit never
+    /// drains their tenant's.
     pub fn take(&self, buckets: &[Bucket]) -> Taken {
         let mut states = Vec::with_capacity(buckets.len());
         for (index, bucket) in buckets.iter().enumerate() {
-            let limit = NonZeroU32::new(u32::try_from(bucket.per_minute).unwrap_or(u32::MAX))
-                .unwrap_or(NonZeroU32::MIN);
             let limiter = self
                 .buckets
-                .get_or_insert_with(&(bucket.key.clone(), bucket.per_minute), || {
-                    Ok::<_, std::convert::Infallible>(Arc::new(
-                        RateLimiter::direct_with_clock(
-                            Quota::per_minute(limit),
-                            self.clock.clone(),
-                        )
-                        .with_middleware::<StateInformationMiddleware>(),
-                    ))
-                })
-                .unwrap_or_else(|never| match never {});
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .limiter(bucket, &self.clock, std::time::Instant::now());
             match limiter.check() {
                 Ok(snapshot) => {
                     let remaining = u64::from(snapshot.remaining_burst_capacity());
@@ -333,5 +379,48 @@ impl RedisStore {
         .await
         .map_err(|_| StoreError(format!("no answer within {:?}", self.timeout)))?;
         removed.map(drop).map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idle buckets (full again) are dropped; busy ones are never.
+    #[test]
+    fn only_buckets_idle_for_a_minute_are_swept() {
+        let store = LocalStore::default();
+        let mut buckets = store.buckets.lock().unwrap();
+        let start = std::time::Instant::now();
+        let busy = Bucket {
+            key: "tenant".to_owned(),
+            per_minute: 5,
+        };
+        let kept = buckets.limiter(&busy, &store.clock, start);
+        assert!(kept.check().is_ok());
+        for user in 0..FIRST_SWEEP_AT {
+            let idle = Bucket {
+                key: format!("tenant:user:{user}"),
+                per_minute: 5,
+            };
+            buckets.limiter(&idle, &store.clock, start);
+        }
+        let seconds = |n| start + Duration::from_secs(n);
+        // Full: swept at once, but nothing is idle long enough yet.
+        buckets.limiter(&busy, &store.clock, seconds(50));
+        assert_eq!(buckets.limiters.len(), FIRST_SWEEP_AT + 1);
+        buckets.limiter(&busy, &store.clock, seconds(100));
+        assert_eq!(
+            buckets.limiters.len(),
+            FIRST_SWEEP_AT + 1,
+            "swept at most once a minute"
+        );
+        let again = buckets.limiter(&busy, &store.clock, seconds(110));
+        assert_eq!(
+            buckets.limiters.len(),
+            1,
+            "the idle users' buckets were swept"
+        );
+        assert!(Arc::ptr_eq(&kept, &again), "the busy bucket kept its state");
     }
 }

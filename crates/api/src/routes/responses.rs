@@ -1,7 +1,8 @@
 //! Creating a response: the one Responses route whose lifecycle is its own.
 //! A stored response becomes the caller's from the answer, or, streamed,
 //! from its `response.created` event before that event reaches the caller;
-//! with `store: false` nothing is recorded (and nothing can be retrieved).
+//! with `store: false` only its usage is recorded (nothing can be
+//! retrieved).
 //! What Threadgate cannot vouch for is refused before the upstream hears of
 //! the request: prompts, tools that reach other systems, and item
 //! references other than to items of the conversation the request
@@ -20,7 +21,8 @@ use super::stream::pass_through;
 use crate::auth::Caller;
 use crate::azure::Surface;
 use crate::gateway::lifecycle::Pending;
-use crate::gateway::recording::{EventHook, Recorder};
+use crate::gateway::positions;
+use crate::gateway::recording::{EventHook, Recorder, record_usage};
 use crate::gateway::{Authorized, Exchange, metadata, owner_of_new};
 use crate::request_id::RequestId;
 use crate::{ApiError, AppState};
@@ -40,16 +42,21 @@ pub async fn create_response(
     let exchange =
         Exchange::new(&state, &caller, &request_id).body(Operation::CreateResponse, &body)?;
     if body["store"] == false {
-        // Nothing is kept upstream, so nothing is recorded: the grant
-        // covers what the body names, and the answer passes through.
+        // Nothing is kept upstream, so no object is recorded: the grant
+        // covers what the body names, and the answer passes through. Its
+        // usage still spends the caller's budget.
         let authorized = exchange.authorize().await?;
         vouch_for_item_references(&authorized, &body).await?;
         let upstream = UpstreamRequest::new(Operation::CreateResponse, &[]).json(body);
         if stream {
             let events = authorized.stream(upstream).await?;
-            return Ok(pass_through(events, None, &state, surface));
+            let hook = unstored_usage_hook(&state, &caller);
+            return Ok(pass_through(events, Some(hook), &state, surface));
         }
         let mut answer = authorized.forward(upstream).await?;
+        if let Some(usage) = positions::finished_response(&answer) {
+            record_usage(&state, &caller, None, usage).await;
+        }
         surface.shape(&mut answer);
         return Ok(ok(answer));
     }
@@ -107,6 +114,21 @@ pub(super) fn stream_hook(
         pending,
     }
     .into_hook()
+}
+
+/// What an unstored streamed response records: its usage, from the
+/// `response` object of its `response.completed` event.
+fn unstored_usage_hook(state: &AppState, caller: &Caller) -> EventHook {
+    let (state, caller) = (state.clone(), caller.clone());
+    Box::new(move |event: &upstream::Event| {
+        if event.event != "response.completed" {
+            return None;
+        }
+        let data: Value = serde_json::from_str(&event.data).ok()?;
+        let usage = positions::finished_response(data.get("response")?)?;
+        let (state, caller) = (state.clone(), caller.clone());
+        Some(async move { record_usage(&state, &caller, None, usage).await }.boxed())
+    })
 }
 
 /// What a streamed response records as its events pass: the response row
