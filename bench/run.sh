@@ -11,7 +11,8 @@
 # generator to core 1; drives each path open-loop at fixed rates with oha;
 # prints p50/p99 per path (GET thread, create thread, add message; list
 # threads, which the upstream cannot, through Threadgate alone) and what
-# Threadgate adds; then the first event of a streamed run (p50/p99 over
+# Threadgate adds, and GET thread again with request limits on (in process,
+# then in a throwaway redis-server, installed when missing); then the first event of a streamed run (p50/p99 over
 # sequential runs on one connection) and the RSS of nginx and Threadgate
 # while STREAMS runs stream at once (bench/streams.py); Threadgate's
 # database round trips per request (its own metrics: operations plus the
@@ -174,6 +175,34 @@ threadgate_message=$(measure threadgate-message "$RATE_CREATE" -m POST -H 'Conte
 threadgate_list=$(measure threadgate-list "$RATE_CREATE" "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads")
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$THREADGATE_PID/status")
 
+step "GET thread at $RATE_GET/s with limits on: in process, then in Redis"
+# The same database, tenant and key, served by another Threadgate whose
+# configuration sets every request limit (high enough that none refuses).
+command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+REDIS_PORT=$(free_port)
+"${ON_CORE0[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$BENCH_DIR/redis.log" 2>&1 &
+pids+=($!)
+# limited_get NAME [VARIABLE=value...]: "p50 p99 non-2xx" of a Threadgate with limits on.
+limited_get() {
+    local name=$1 port; shift
+    port=$(free_port)
+    env THREADGATE_SERVER__LISTEN="127.0.0.1:$port" THREADGATE_METRICS__LISTEN="127.0.0.1:$(free_port)" \
+        THREADGATE_LIMITS__USER_REQUESTS_PER_MINUTE=1000000 THREADGATE_LIMITS__TENANT_REQUESTS_PER_MINUTE=10000000 \
+        "$@" "${ON_CORE0[@]}" "$THREADGATE" serve >"$BENCH_DIR/threadgate-limited.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 100); do
+        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
+        sleep 0.1
+    done
+    # The answer carries the limit: the limits are on.
+    curl -fsi "${AUTH[@]}" "http://127.0.0.1:$port/v1/threads/$THREAD" | grep -qi '^x-ratelimit-limit-requests' \
+        || { echo "limits are not on at :$port" >&2; kill "$pid"; return 1; }
+    measure "threadgate-get-limited-$name" "$RATE_GET" "${AUTH[@]}" "http://127.0.0.1:$port/v1/threads/$THREAD"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+local_limits_get=$(limited_get local)
+redis_limits_get=$(limited_get redis THREADGATE_LIMITS__REDIS_URL="redis://127.0.0.1:$REDIS_PORT")
+
 step "streamed runs: first event ($FIRST_EVENTS runs), then $STREAMS open at once"
 # A run that starts a thread and streams; `#slow` keeps it open (the
 # emulator holds such runs for 600 s).
@@ -192,7 +221,7 @@ threadgate_held=$(streams hold 127.0.0.1 "$THREADGATE_PORT" "/v1/threads/runs" "
 
 python3 - "$direct_get" "$nginx_get" "$threadgate_get" "$direct_create" "$nginx_create" "$threadgate_create" "$before" "$after" "$gets" "$rss_kib" "$RATE_GET" "$RATE_CREATE" "$direct_message" "$nginx_message" "$threadgate_message" "$threadgate_list" \
     "$direct_first" "$nginx_first" "$threadgate_first" "$nginx_idle" "$nginx_held" "$threadgate_idle" "$threadgate_held" "$STREAMS" \
-    "$nginx_cpu_before" "$nginx_cpu_after" "$cpu_before" "$cpu_after" <<'PY'
+    "$nginx_cpu_before" "$nginx_cpu_after" "$cpu_before" "$cpu_after" "$local_limits_get" "$redis_limits_get" <<'PY'
 import sys
 dg, ng, tg, dc, nc, tc = [list(map(float, a.split())) for a in sys.argv[1:7]]
 before, after, gets, rss, rg, rc = map(float, sys.argv[7:13])
@@ -203,6 +232,9 @@ def row(name, d, n, t):
 print("| p50 / p99, ms | direct | nginx | Threadgate | Threadgate − nginx | non-2xx |")
 print("|---|---|---|---|---|---|")
 row(f"GET thread @{int(rg)}/s", dg, ng, tg)
+lg, rdg = [list(map(float, a.split())) for a in sys.argv[29:31]]
+row(f"GET thread @{int(rg)}/s, limits in process", dg, ng, lg)
+row(f"GET thread @{int(rg)}/s, limits in Redis", dg, ng, rdg)
 row(f"create thread @{int(rc)}/s", dc, nc, tc)
 row(f"add message @{int(rc)}/s", dm, nm, tm)
 print(f"| list threads @{int(rc)}/s | — | — | {tl[0]:.2f} / {tl[1]:.2f} | — | {int(tl[2])} |")

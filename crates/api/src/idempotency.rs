@@ -115,7 +115,7 @@ pub async fn replay_or_record(
                             &caller,
                             holder,
                             &this_attempt,
-                            request.path(),
+                            crate::azure::routed_path(request.request()),
                         ),
                     )
                     .await
@@ -382,12 +382,12 @@ async fn keyed_request(request: &mut ServiceRequest) -> Result<(KeyedRequest, Ca
     let mut hasher = Sha256::new();
     hasher.update(request.method().as_str());
     hasher.update([0]);
-    hasher.update(
-        request
-            .uri()
-            .path_and_query()
-            .map_or(request.path(), |path| path.as_str()),
-    );
+    // The path as routed: two spellings of one path are one request.
+    hasher.update(crate::azure::routed_path(request.request()));
+    if !request.query_string().is_empty() {
+        hasher.update("?");
+        hasher.update(request.query_string());
+    }
     hasher.update([0]);
     hasher.update(&body);
     request.set_payload(actix_web::dev::Payload::from(body));
@@ -480,7 +480,12 @@ pub(crate) async fn claim_upload(
     };
     let principal_id = principal_of(caller)?;
     let mut hasher = Sha256::new();
-    for part in ["POST", request.path(), purpose, filename] {
+    for part in [
+        "POST",
+        crate::azure::routed_path(request),
+        purpose,
+        filename,
+    ] {
         hasher.update(part);
         hasher.update([0]);
     }

@@ -134,6 +134,21 @@ impl LimitSettings {
                 name.maximum()
             ))
         })
+        .chain(
+            [
+                (
+                    "store_timeout",
+                    self.store_timeout,
+                    Duration::from_millis(1),
+                ),
+                ("stream_lease", self.stream_lease, Duration::from_secs(1)),
+            ]
+            .into_iter()
+            .filter(|(_, value, least)| value < least)
+            .map(|(name, _, least)| {
+                format!("setting `limits.{name}`: at least {least:?} (0 would turn the check off)")
+            }),
+        )
         .collect()
     }
 }
@@ -347,6 +362,7 @@ mod tests {
             jail.set_env("THREADGATE_DATABASE__URL", "postgres://env@db/threadgate");
             jail.set_env("THREADGATE_LIMITS__USER_REQUESTS_PER_MINUTE", "0");
             jail.set_env("THREADGATE_LIMITS__USER_CONCURRENT_STREAMS", "3");
+            jail.set_env("THREADGATE_LIMITS__STREAM_LEASE", "0s");
             let message = Settings::load(None).unwrap_err().to_string();
             assert!(
                 message.contains("`limits.user_requests_per_minute`: 0 is out of range"),

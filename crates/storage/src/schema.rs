@@ -175,6 +175,7 @@ diesel::table! {
         completion_tokens -> Int8,
         total_tokens -> Int8,
         recorded_at -> Timestamptz,
+        finished -> Bool,
     }
 }
 

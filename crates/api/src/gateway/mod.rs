@@ -240,7 +240,16 @@ impl<'a> Exchange<'a> {
         metadata::refuse_invalid(body)?;
         self.references
             .extend(references::in_body(operation, body)?);
-        self.streaming = body.get("stream") == Some(&Value::Bool(true));
+        // Only operations that stream hold a slot: `stream` in another
+        // body is an extra key the upstream ignores.
+        self.streaming = body.get("stream") == Some(&Value::Bool(true))
+            && matches!(
+                operation,
+                Operation::CreateRun
+                    | Operation::CreateThreadAndRun
+                    | Operation::SubmitToolOutputs
+                    | Operation::CreateResponse
+            );
         self.spends_tokens = matches!(
             operation,
             Operation::CreateRun

@@ -181,10 +181,25 @@ pub fn finished_run(run: &Value, thread_id: &str) -> Option<RunUsage> {
     })
 }
 
-/// The usage of a completed response (`object: response`): input tokens
+/// The statuses a response ends in: each spent what its usage says (an
+/// `incomplete` one stopped at `max_output_tokens`, a `cancelled` one
+/// after its output began).
+const RESPONSE_ENDS: [&str; 4] = ["completed", "incomplete", "failed", "cancelled"];
+
+/// The events a streamed response ends with, each carrying the response.
+pub const RESPONSE_END_EVENTS: [&str; 3] = [
+    "response.completed",
+    "response.incomplete",
+    "response.failed",
+];
+
+/// The usage of a response that ended (`object: response`): input tokens
 /// as the prompt's, output tokens as the completion's.
 pub fn finished_response(response: &Value) -> Option<RunUsage> {
-    if response["object"] != "response" || response["status"] != "completed" {
+    let ended = response["status"]
+        .as_str()
+        .is_some_and(|status| RESPONSE_ENDS.contains(&status));
+    if response["object"] != "response" || !ended {
         return None;
     }
     let usage = &response["usage"];
@@ -217,6 +232,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A response that stopped early spent tokens too; one still running
+    /// has nothing final to charge.
+    #[test]
+    fn a_response_is_charged_whichever_way_it_ended() {
+        let usage = json!({"input_tokens": 3, "output_tokens": 4, "total_tokens": 7});
+        for status in ["completed", "incomplete", "cancelled", "failed"] {
+            let response =
+                json!({"object": "response", "id": "resp_1", "status": status, "usage": usage});
+            let charged = finished_response(&response).map(|run| run.total_tokens);
+            assert_eq!(charged, Some(7), "{status}");
+        }
+        for status in ["in_progress", "queued"] {
+            let response =
+                json!({"object": "response", "id": "resp_1", "status": status, "usage": usage});
+            assert!(finished_response(&response).is_none(), "{status}");
+        }
+    }
 
     /// Every lookalike an attacker can make the upstream echo.
     fn lookalikes() -> Value {

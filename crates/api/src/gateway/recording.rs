@@ -440,26 +440,77 @@ impl Recorder {
         Ok(())
     }
 
-    /// The run's token usage, once per run.
+    /// The run's token usage, once per run: charged to whoever started it
+    /// (noted by [`Self::started`]), else to the thread's (or response's)
+    /// owner.
     async fn usage(&self, run: RunUsage) {
-        record_usage(&self.state, &self.caller, Some(self.parent), run).await;
+        let owner = match self.owner {
+            Owner::User(user) => Some(user),
+            Owner::Tenant => None,
+        };
+        record_usage(&self.state, &self.caller, Some(self.parent), owner, run).await;
+    }
+
+    /// Notes that the caller started `run` (a `thread.run` of this thread
+    /// in the answer to, or the `thread.run.created` event of, the
+    /// caller's own create): its tokens are charged to the caller,
+    /// whoever's request later sees it finish.
+    pub async fn started(&self, run: &Value) {
+        let Some(thread) = self.thread.as_deref() else {
+            return;
+        };
+        if run["object"] != "thread.run" || run["thread_id"] != thread {
+            return;
+        }
+        let Some(run_id) = run["id"].as_str().map(str::to_owned) else {
+            return;
+        };
+        let (tenant_id, user_id) = (self.caller.tenant.id, self.caller.user());
+        let profile = self.caller.tenant.upstream_profile.clone();
+        let parent = self.parent;
+        let noted = self
+            .state
+            .database
+            .run("usage.start", move |conn| {
+                storage::repo::usage::start(
+                    conn,
+                    &storage::repo::usage::NewUsage {
+                        tenant_id,
+                        user_id,
+                        resource_id: Some(parent),
+                        upstream_ref: &run_id,
+                        upstream_profile: &profile,
+                        model: None,
+                        prompt_tokens: 0,
+                        completion_tokens: 0,
+                        total_tokens: 0,
+                    },
+                )
+            })
+            .await;
+        if let Err(error) = noted {
+            tracing::error!(%error, "could not note who started a run");
+        }
     }
 }
 
-/// Records a finished run's or response's token usage, once per run,
-/// against the caller: the user whose request saw it finish (in practice
-/// the one who started it and streams or polls it), so a grantee's runs
-/// on a shared thread spend the grantee's budget, not the owner's.
-/// `resource` is the row it was made under (`None`: an unstored response).
+/// Records a finished run's or response's token usage, once per run:
+/// charged to whoever started it when that was noted
+/// ([`Recorder::started`]), else to `charged` (the thread's or response's
+/// owner; the caller, for an unstored response only they can see). Never
+/// simply to whoever's request saw it finish: a grantee's or an admin's
+/// read would pay for someone else's run. `resource` is the row it was
+/// made under (`None`: an unstored response).
 pub async fn record_usage(
     state: &AppState,
     caller: &Caller,
     resource: Option<ResourceId>,
+    charged: Option<domain::UserId>,
     run: RunUsage,
 ) {
     let tenant_id = caller.tenant.id;
     let profile = caller.tenant.upstream_profile.clone();
-    let user_id = caller.user();
+    let user_id = charged;
     let (prompt, completion) = (run.prompt_tokens, run.completion_tokens);
     let recorded = state
         .database
@@ -546,6 +597,10 @@ impl StreamState {
                 return None;
             }
             self.runs.insert(data["id"].as_str()?.to_owned());
+            if name == "thread.run.created" {
+                // Only the stream of the caller's own create tells of one.
+                return Some(async move { recorder.started(&data).await }.boxed());
+            }
             let usage = positions::finished_run(&data, &thread)?;
             return Some(async move { recorder.usage(usage).await }.boxed());
         }

@@ -112,19 +112,24 @@ impl Quotas {
     }
 
     /// Whether a refusal of the caller's is written to the audit trail: up
-    /// to [`AUDITED_REFUSALS_PER_MINUTE`] per tenant at once, then one a
-    /// second. A tenant flooding past its limit would otherwise fill the
-    /// audit queue every tenant shares; every refusal is still counted in
-    /// `threadgate_quota_refusals_total`.
+    /// to [`AUDITED_REFUSALS_PER_MINUTE`] per user at once (then one a
+    /// second), and ten times that per tenant. A user flooding past a limit
+    /// would otherwise fill the audit queue every tenant shares, or use up
+    /// what their tenant's other users' refusals are audited from. Every
+    /// refusal is still counted in `threadgate_quota_refusals_total`.
     pub fn audits_refusal(&self, caller: &Caller) -> bool {
-        let bucket = Bucket {
-            key: caller.tenant.id.to_string(),
-            per_minute: AUDITED_REFUSALS_PER_MINUTE,
-        };
-        self.refusal_audits
-            .take(std::slice::from_ref(&bucket))
-            .refused
-            .is_none()
+        let tenant = caller.tenant.id;
+        let buckets = [
+            Bucket {
+                key: format!("{tenant}:{}", holder(caller)),
+                per_minute: AUDITED_REFUSALS_PER_MINUTE,
+            },
+            Bucket {
+                key: tenant.to_string(),
+                per_minute: 10 * AUDITED_REFUSALS_PER_MINUTE,
+            },
+        ];
+        self.refusal_audits.take(&buckets).refused.is_none()
     }
 
     /// The limits that hold for a tenant.
@@ -298,8 +303,8 @@ impl Quotas {
     }
 }
 
-/// Refusals per tenant audited per minute (a burst of as many, then one a
-/// second).
+/// Refusals per user audited per minute (a burst of as many, then one a
+/// second); ten times as many per tenant.
 pub const AUDITED_REFUSALS_PER_MINUTE: u64 = 60;
 
 /// A user's open stream; frees its slot when dropped.

@@ -55,7 +55,7 @@ pub async fn create_response(
         }
         let mut answer = authorized.forward(upstream).await?;
         if let Some(usage) = positions::finished_response(&answer) {
-            record_usage(&state, &caller, None, usage).await;
+            record_usage(&state, &caller, None, caller.user(), usage).await;
         }
         surface.shape(&mut answer);
         return Ok(ok(answer));
@@ -117,23 +117,29 @@ pub(super) fn stream_hook(
 }
 
 /// What an unstored streamed response records: its usage, from the
-/// `response` object of its `response.completed` event.
+/// `response` object of the event it ends with.
 fn unstored_usage_hook(state: &AppState, caller: &Caller) -> EventHook {
     let (state, caller) = (state.clone(), caller.clone());
     Box::new(move |event: &upstream::Event| {
-        if event.event != "response.completed" {
+        if !positions::RESPONSE_END_EVENTS.contains(&event.event.as_str()) {
             return None;
         }
         let data: Value = serde_json::from_str(&event.data).ok()?;
         let usage = positions::finished_response(data.get("response")?)?;
         let (state, caller) = (state.clone(), caller.clone());
-        Some(async move { record_usage(&state, &caller, None, usage).await }.boxed())
+        Some(
+            async move {
+                let charged = caller.user();
+                record_usage(&state, &caller, None, charged, usage).await;
+            }
+            .boxed(),
+        )
     })
 }
 
 /// What a streamed response records as its events pass: the response row
 /// becomes active on `response.created` (before the caller sees the id),
-/// and its usage and containers are recorded on `response.completed`. Only
+/// and its usage and containers are recorded on the event it ends with. Only
 /// the `response` object of those events is read.
 struct ResponseStream {
     recorder: Recorder,
@@ -174,7 +180,7 @@ impl ResponseStream {
                         .boxed(),
                     )
                 }
-                "response.completed" => {
+                name if positions::RESPONSE_END_EVENTS.contains(&name) => {
                     let recorder = self.recorder.clone();
                     Some(async move { recorder.response(&response).await }.boxed())
                 }

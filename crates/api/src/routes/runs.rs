@@ -96,6 +96,7 @@ pub async fn create_thread_and_run(
     );
     // Stores made by the thread's helper or for its attachments.
     recorder.thread_from_upstream().await;
+    recorder.started(&run).await;
     recorder.answer(&run).await;
     Ok(ok(run))
 }

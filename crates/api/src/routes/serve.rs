@@ -508,6 +508,7 @@ pub(super) async fn recorded(
         ));
     }
     let changes_the_thread = request.operation == Operation::ModifyThread;
+    let starts_a_run = request.operation == Operation::CreateRun;
     let mut answer = match authorized.forward(request).await {
         Ok(answer) => answer,
         Err(error) => {
@@ -521,6 +522,9 @@ pub(super) async fn recorded(
         recorder.thread_from_upstream().await;
         // The upstream may have given the thread a vector store.
         authorized.forget_attributes(thread).await;
+    }
+    if starts_a_run {
+        recorder.started(&answer).await;
     }
     recorder.answer(&answer).await;
     if changes_the_thread {

@@ -1,4 +1,5 @@
-//! Token usage the upstream reports for runs, one row per run.
+//! Token usage the upstream reports for runs and responses, one row per
+//! run: noted when it starts (who started it), settled when it finishes.
 
 use diesel::prelude::*;
 use domain::{ResourceId, TenantId, UserId};
@@ -21,9 +22,11 @@ pub struct NewUsage<'a> {
     pub total_tokens: i64,
 }
 
-/// Records a run's usage; recording the same run again changes nothing.
-pub fn record(conn: &mut PgConnection, usage: &NewUsage<'_>) -> Result<bool, StorageError> {
-    let inserted = diesel::insert_into(usage_records::table)
+/// Notes that `usage.user_id` started a run (or response) that has not
+/// finished: its usage will be charged to them, whoever's request sees it
+/// finish. Noting it again, or after it finished, changes nothing.
+pub fn start(conn: &mut PgConnection, usage: &NewUsage<'_>) -> Result<(), StorageError> {
+    diesel::insert_into(usage_records::table)
         .values((
             usage_records::tenant_id.eq(usage.tenant_id.as_uuid()),
             usage_records::id.eq(uuid::Uuid::now_v7()),
@@ -32,16 +35,49 @@ pub fn record(conn: &mut PgConnection, usage: &NewUsage<'_>) -> Result<bool, Sto
             usage_records::upstream_ref.eq(usage.upstream_ref),
             usage_records::upstream_profile.eq(usage.upstream_profile),
             usage_records::model.eq(usage.model),
-            usage_records::prompt_tokens.eq(usage.prompt_tokens),
-            usage_records::completion_tokens.eq(usage.completion_tokens),
-            usage_records::total_tokens.eq(usage.total_tokens),
+            usage_records::finished.eq(false),
         ))
         .on_conflict_do_nothing()
         .execute(conn)?;
-    if inserted == 1 && usage.total_tokens > 0 {
-        add_to_day(conn, usage.tenant_id, usage.user_id, usage.total_tokens)?;
+    Ok(())
+}
+
+/// Records a finished run's usage, once: charged to whoever started it
+/// when [`start`] noted them, else to `usage.user_id`; added to the day's
+/// totals in the same transaction. Answers whether this call recorded it
+/// (recording the same run again changes nothing).
+pub fn record(conn: &mut PgConnection, usage: &NewUsage<'_>) -> Result<bool, StorageError> {
+    use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
+    #[derive(QueryableByName)]
+    struct Charged {
+        #[diesel(sql_type = Nullable<SqlUuid>)]
+        user_id: Option<uuid::Uuid>,
     }
-    Ok(inserted == 1)
+    conn.transaction(|conn| {
+        let charged: Option<Charged> = diesel::sql_query(
+            "INSERT INTO usage_records (tenant_id, id, user_id, resource_id, upstream_ref,                upstream_profile, model, prompt_tokens, completion_tokens, total_tokens, finished)              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true)              ON CONFLICT (tenant_id, upstream_profile, upstream_ref) DO UPDATE                SET model = excluded.model, prompt_tokens = excluded.prompt_tokens,                    completion_tokens = excluded.completion_tokens,                    total_tokens = excluded.total_tokens, finished = true, recorded_at = now()                WHERE NOT usage_records.finished              RETURNING user_id",
+        )
+        .bind::<SqlUuid, _>(usage.tenant_id.as_uuid())
+        .bind::<SqlUuid, _>(uuid::Uuid::now_v7())
+        .bind::<Nullable<SqlUuid>, _>(usage.user_id.map(|u| u.as_uuid()))
+        .bind::<Nullable<SqlUuid>, _>(usage.resource_id.map(|r| r.as_uuid()))
+        .bind::<Text, _>(usage.upstream_ref)
+        .bind::<Text, _>(usage.upstream_profile)
+        .bind::<Nullable<Text>, _>(usage.model)
+        .bind::<BigInt, _>(usage.prompt_tokens)
+        .bind::<BigInt, _>(usage.completion_tokens)
+        .bind::<BigInt, _>(usage.total_tokens)
+        .get_result(conn)
+        .optional()?;
+        let Some(charged) = charged else {
+            return Ok(false);
+        };
+        if usage.total_tokens > 0 {
+            let user = charged.user_id.map(UserId::from_uuid);
+            add_to_day(conn, usage.tenant_id, user, usage.total_tokens)?;
+        }
+        Ok(true)
+    })
 }
 
 /// The tenant's total in `usage_daily`: the nil user.
@@ -117,7 +153,7 @@ pub fn total_for_tenant(conn: &mut PgConnection, tenant_id: TenantId) -> Result<
         total: i64,
     }
     let total: Total = diesel::sql_query(
-        "SELECT coalesce(sum(total_tokens), 0)::bigint AS total FROM usage_records WHERE tenant_id = $1",
+        "SELECT coalesce(sum(total_tokens), 0)::bigint AS total FROM usage_records WHERE tenant_id = $1 AND finished",
     )
     .bind::<diesel::sql_types::Uuid, _>(tenant_id.as_uuid())
     .get_result(conn)?;
@@ -176,7 +212,7 @@ pub fn by_day(
                   sum(completion_tokens)::bigint AS output_tokens, \
                   sum(total_tokens)::bigint AS total_tokens \
            FROM usage_records \
-           WHERE tenant_id = $1 AND recorded_at >= $2 AND recorded_at < $3 \
+           WHERE tenant_id = $1 AND finished AND recorded_at >= $2 AND recorded_at < $3 \
              AND ($4::uuid IS NULL OR user_id = $4) \
            GROUP BY 1, 2, 3) AS buckets \
          WHERE $5::date IS NULL \

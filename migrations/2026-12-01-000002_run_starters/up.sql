@@ -1,0 +1,5 @@
+-- A run's tokens are charged to the user who started it, whoever's request
+-- later sees it finish: its row is written when Threadgate sees the run
+-- created (finished = false, no tokens yet) and settled, once, with the
+-- usage of its final object. Rows recorded before are all finished.
+ALTER TABLE usage_records ADD COLUMN finished boolean NOT NULL DEFAULT true;
