@@ -3,3 +3,6 @@
 -- created (finished = false, no tokens yet) and settled, once, with the
 -- usage of its final object. Rows recorded before are all finished.
 ALTER TABLE usage_records ADD COLUMN finished boolean NOT NULL DEFAULT true;
+
+-- What `threadgate reconcile` settles: runs started and never seen ending.
+CREATE INDEX usage_records_unsettled ON usage_records (recorded_at) WHERE NOT finished;

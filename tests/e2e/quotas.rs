@@ -656,3 +656,71 @@ async fn a_flood_of_refusals_is_audited_within_a_bound() {
     );
     app.stop().await;
 }
+
+/// A client that leaves a streamed run before its end, and never reads
+/// the run again, still spends its budget: the reconciler reads the runs
+/// noted as started whose end no request saw, and charges who started
+/// them.
+#[actix_web::test]
+async fn a_run_whose_end_no_request_saw_is_charged_by_the_reconciler() {
+    use threadgate_server::reconcile;
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let assistant = app.assistant("acme").await;
+    set_limits(&app, "acme", json!({"user_tokens_per_day": 1})).await;
+    let alice = app.token("acme", "alice");
+    let mut stream = app
+        .client
+        .post(app.url("/v1/threads/runs"))
+        .bearer_auth(&alice)
+        .json(&json!({"assistant_id": assistant, "stream": true,
+            "thread": {"messages": [{"role": "user", "content": "take your time #slow"}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("thread.run.created") {
+        let chunk = stream
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the stream ended early");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(stream);
+    assert_eq!(spent_today(&app, "acme").await, 0, "no request saw it end");
+
+    let report = app
+        .poll("the reconciler to settle the run", || async {
+            let report = reconcile::run(
+                &app.admin,
+                std::time::Duration::ZERO,
+                reconcile::Orphans::Report,
+            )
+            .await
+            .unwrap();
+            (report.usage_settled > 0).then_some(report)
+        })
+        .await;
+    assert_eq!(report.usage_settled, 1, "{report:?}");
+    assert!(spent_today(&app, "acme").await > 0);
+    let refused = app
+        .call(
+            &alice,
+            "POST",
+            "/v1/threads/runs",
+            Some(json!({"assistant_id": assistant})),
+        )
+        .await;
+    assert_eq!(refused.status, 429, "alice started it: {:?}", refused.body);
+    let again = reconcile::run(
+        &app.admin,
+        std::time::Duration::ZERO,
+        reconcile::Orphans::Report,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.usage_settled, 0, "settled once");
+    app.stop().await;
+}

@@ -20,6 +20,12 @@
 //!   and counted as unresolved (`Report::unresolved_threads` and the metric
 //!   `threadgate_reconcile_unresolved_total`), since its object may exist.
 //!
+//! * Unsettled usage: a run noted as started whose end no request saw (its
+//!   client left the stream, or never read the run again) is read from the
+//!   upstream; once final, its usage is charged to who started it, as a
+//!   request that saw it would have. A run or thread that is gone settles
+//!   with no tokens.
+//!
 //! Only rows and objects older than the pass's `older_than` are touched, so
 //! a pass never races a create still in flight. It also deletes expired
 //! `Idempotency-Key` records. Safe to run from several places at once: each
@@ -62,6 +68,10 @@ pub struct Report {
     /// Conversation state past its tenant's retention, deleted (audited as
     /// `retention`).
     pub retained_deleted: usize,
+    /// Runs whose usage this pass read from the upstream and charged.
+    pub usage_settled: usize,
+    /// Runs whose end can no longer be read (gone upstream): settled empty.
+    pub usage_abandoned: usize,
     /// User erasures finished (with their proof) by this pass.
     pub erasures_completed: usize,
     /// Erasures still going on: an upstream delete failed, or a create of
@@ -71,6 +81,9 @@ pub struct Report {
 
 /// The most unfinished erasures one pass takes up.
 const ERASURE_BATCH: i64 = 20;
+
+/// The most unsettled runs one pass reads (the next goes on).
+const USAGE_BATCH: i64 = 200;
 
 /// The most rows past retention one pass deletes (the next goes on).
 const RETENTION_BATCH: i64 = 500;
@@ -119,6 +132,7 @@ pub async fn run(admin: &Admin, older_than: Duration, orphans: Orphans) -> anyho
     // Before the unsettled rows: an erasure counts what it deletes.
     erasures(admin, &mut report).await?;
     retention(admin, &mut report).await?;
+    unsettled_usage(admin, cutoff, &mut report).await?;
 
     let rows = admin
         .database
@@ -198,6 +212,95 @@ async fn erasures(admin: &Admin, report: &mut Report) -> anyhow::Result<()> {
                 tracing::warn!(%error, erasure = %erasure.id, "erasure interrupted: tried next pass");
                 report.erasures_unfinished += 1;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the runs noted as started whose end no request saw, and charges
+/// those that ended as a request that saw the end would have.
+async fn unsettled_usage(
+    admin: &Admin,
+    cutoff: DateTime<Utc>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    use storage::repo::usage;
+    let runs = admin
+        .database
+        .run("reconcile.unsettled_usage", move |conn| {
+            usage::unsettled(conn, cutoff, USAGE_BATCH)
+        })
+        .await?;
+    for run in runs {
+        let tenant = domain::TenantId::from_uuid(run.tenant_id);
+        let ids = run
+            .thread_id
+            .as_deref()
+            .and_then(|thread| UpstreamId::parse(thread).ok())
+            .zip(UpstreamId::parse(&run.run_id).ok());
+        let abandon = |run: usage::UnsettledRun| async move {
+            admin
+                .database
+                .run("reconcile.usage_abandon", move |conn| {
+                    usage::abandon(conn, tenant, &run.upstream_profile, &run.run_id)
+                })
+                .await
+        };
+        // The thread is gone, and the run with it.
+        let Some((thread_id, run_id)) = ids else {
+            abandon(run).await?;
+            report.usage_abandoned += 1;
+            continue;
+        };
+        let client = admin.upstreams.get(&run.upstream_profile)?;
+        let path_ids = [&thread_id, &run_id];
+        let mut request = UpstreamRequest::new(Operation::GetRun, &path_ids);
+        // An upstream that scopes data by user sees the read as the thread
+        // owner's.
+        request.user_isolation_key = run.thread_owner.and_then(|owner| {
+            api::gateway::owner_isolation_key(domain::Owner::User(domain::UserId::from_uuid(owner)))
+        });
+        let finished = match client.call::<Value>(request).await {
+            Ok(answer) => {
+                match api::gateway::positions::finished_run(&answer, thread_id.as_str()) {
+                    Some(finished) => finished,
+                    // Still under way: a later pass reads it again.
+                    None => continue,
+                }
+            }
+            Err(UpstreamError::NotFound(_)) => {
+                abandon(run).await?;
+                report.usage_abandoned += 1;
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, run = %run.run_id, "could not read a run's usage: tried next pass");
+                continue;
+            }
+        };
+        let profile = run.upstream_profile.clone();
+        let settled = admin
+            .database
+            .run("reconcile.usage_settle", move |conn| {
+                usage::record(
+                    conn,
+                    &usage::NewUsage {
+                        tenant_id: tenant,
+                        // Charged to who started it: their note holds them.
+                        user_id: None,
+                        resource_id: None,
+                        upstream_ref: &finished.run_id,
+                        upstream_profile: &profile,
+                        model: finished.model.as_deref(),
+                        prompt_tokens: finished.prompt_tokens,
+                        completion_tokens: finished.completion_tokens,
+                        total_tokens: finished.total_tokens,
+                    },
+                )
+            })
+            .await?;
+        if settled {
+            report.usage_settled += 1;
         }
     }
     Ok(())

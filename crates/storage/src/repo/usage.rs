@@ -80,6 +80,61 @@ pub fn record(conn: &mut PgConnection, usage: &NewUsage<'_>) -> Result<bool, Sto
     })
 }
 
+/// A run noted as started ([`start`]) whose end no request has seen.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct UnsettledRun {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub tenant_id: uuid::Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub run_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub upstream_profile: String,
+    /// The thread's upstream id, while its row is active.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub thread_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub thread_owner: Option<uuid::Uuid>,
+}
+
+/// Runs started before `cutoff` and not settled yet, oldest first, with
+/// their thread; at most `limit`.
+pub fn unsettled(
+    conn: &mut PgConnection,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    limit: i64,
+) -> Result<Vec<UnsettledRun>, StorageError> {
+    Ok(diesel::sql_query(
+        "SELECT u.tenant_id, u.upstream_ref AS run_id, u.upstream_profile, \
+                r.upstream_id AS thread_id, r.owner_user_id AS thread_owner \
+         FROM usage_records u \
+         LEFT JOIN resources r ON r.tenant_id = u.tenant_id AND r.id = u.resource_id \
+                               AND r.state = 'active' \
+         WHERE NOT u.finished AND u.recorded_at < $1 \
+         ORDER BY u.recorded_at LIMIT $2",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)?)
+}
+
+/// Settles a run whose end can no longer be read (its thread or the run is
+/// gone) with no tokens, so no pass asks again.
+pub fn abandon(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    upstream_profile: &str,
+    run_id: &str,
+) -> Result<(), StorageError> {
+    diesel::update(usage_records::table)
+        .filter(usage_records::tenant_id.eq(tenant_id.as_uuid()))
+        .filter(usage_records::upstream_profile.eq(upstream_profile))
+        .filter(usage_records::upstream_ref.eq(run_id))
+        .filter(usage_records::finished.eq(false))
+        .set(usage_records::finished.eq(true))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The tenant's total in `usage_daily`: the nil user.
 const TENANT_TOTAL: uuid::Uuid = uuid::Uuid::nil();
 
