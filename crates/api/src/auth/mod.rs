@@ -101,6 +101,9 @@ impl FromRequest for Caller {
             if let Some(caller) = request.extensions().get::<Caller>() {
                 return Ok(caller.clone());
             }
+            if let Some(refused) = request.extensions().get::<RefusedCredential>() {
+                return Err(refused.error());
+            }
             let state = request
                 .app_data::<web::Data<AppState>>()
                 .cloned()
@@ -112,6 +115,52 @@ impl FromRequest for Caller {
             request.extensions_mut().insert(caller.clone());
             Ok(caller)
         })
+    }
+}
+
+/// A credential already refused for this request (by the limits, which
+/// authenticate first): the handler answers the same refusal rather than
+/// trying again, since a second try that succeeded (keys fetched by then)
+/// would run without its limit.
+#[derive(Debug, Clone)]
+pub(crate) enum RefusedCredential {
+    BadRequest {
+        message: String,
+        param: Option<String>,
+    },
+    Unauthenticated {
+        message: String,
+    },
+    Forbidden {
+        message: String,
+    },
+}
+
+impl RefusedCredential {
+    /// The refusal, if `error` is one of a credential (not, say, a
+    /// database that did not answer).
+    pub(crate) fn of(error: &ApiError) -> Option<Self> {
+        match error {
+            ApiError::BadRequest { message, param } => Some(Self::BadRequest {
+                message: message.clone(),
+                param: param.clone(),
+            }),
+            ApiError::Unauthenticated { message } => Some(Self::Unauthenticated {
+                message: message.clone(),
+            }),
+            ApiError::Forbidden { message } => Some(Self::Forbidden {
+                message: message.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn error(&self) -> ApiError {
+        match self.clone() {
+            Self::BadRequest { message, param } => ApiError::BadRequest { message, param },
+            Self::Unauthenticated { message } => ApiError::Unauthenticated { message },
+            Self::Forbidden { message } => ApiError::Forbidden { message },
+        }
     }
 }
 
@@ -254,4 +303,30 @@ async fn authenticate_afresh(
         tenant,
     };
     Ok((caller, expires_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A credential's refusal is answered again in its own words; anything
+    /// else is not a credential's and is not kept.
+    #[test]
+    fn a_refused_credential_is_answered_as_it_was_refused() {
+        let refused = ApiError::BadRequest {
+            message: "Threadgate-On-Behalf-Of needs a key that may act for users.".to_owned(),
+            param: Some("Threadgate-On-Behalf-Of".to_owned()),
+        };
+        let kept = RefusedCredential::of(&refused).expect("a credential's refusal");
+        assert_eq!(kept.error().to_string(), refused.to_string());
+        let unauthenticated = ApiError::Unauthenticated {
+            message: "Invalid token.".to_owned(),
+        };
+        let kept = RefusedCredential::of(&unauthenticated).expect("a credential's refusal");
+        assert!(
+            matches!(kept.error(), ApiError::Unauthenticated { message } if message == "Invalid token.")
+        );
+        let outage = ApiError::internal(std::io::Error::other("the database did not answer"));
+        assert!(RefusedCredential::of(&outage).is_none());
+    }
 }

@@ -424,17 +424,19 @@ pub async fn requests(
     };
     let caller = match authenticated.await {
         Ok(caller) => caller,
-        // A credential refused goes on to be refused by its handler (or
-        // served, by a route that needs none).
-        Err(
-            ApiError::Unauthenticated { .. }
-            | ApiError::Forbidden { .. }
-            | ApiError::BadRequest { .. },
-        ) => return next.call(request).await,
-        // Anything else (the database did not answer) ends the request
-        // here: a handler that authenticated on a second try would run
-        // without its limit.
-        Err(error) => return Ok(request.error_response(error)),
+        Err(error) => match crate::auth::RefusedCredential::of(&error) {
+            // A credential refused goes on to be refused by its handler
+            // with the same words (or served, by a route that needs none);
+            // the handler does not try it again.
+            Some(refused) => {
+                request.extensions_mut().insert(refused);
+                return next.call(request).await;
+            }
+            // Anything else (the database did not answer) ends the request
+            // here: a handler that authenticated on a second try would run
+            // without its limit.
+            None => return Ok(request.error_response(error)),
+        },
     };
     let (bucket, refusal) = state.quotas.take_request(&caller).await;
     let mut response = match refusal {
