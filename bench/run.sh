@@ -11,8 +11,9 @@
 # generator to core 1; drives each path open-loop at fixed rates with oha;
 # prints p50/p99 per path (GET thread, create thread, add message; list
 # threads, which the upstream cannot, through Threadgate alone) and what
-# Threadgate adds, and GET thread again with request limits on (in process,
-# then in a throwaway redis-server, installed when missing); then the first event of a streamed run (p50/p99 over
+# Threadgate adds; what request limits add (GET thread at RATE_LIMITS on fresh
+# Threadgates with limits off, in process, and in a throwaway redis-server,
+# installed when missing: latency and CPU per request); then the first event of a streamed run (p50/p99 over
 # sequential runs on one connection) and the RSS of nginx and Threadgate
 # while STREAMS runs stream at once (bench/streams.py); Threadgate's
 # database round trips per request (its own metrics: operations plus the
@@ -21,7 +22,7 @@
 # the HTTP figures do not include token verification; the criterion
 # benchmark `cargo bench -p threadgate-api --bench tokens` measures that.
 #
-# Settings (environment): RATE_GET (default 2000), RATE_CREATE (200),
+# Settings (environment): RATE_GET (default 2000), RATE_CREATE (200), RATE_LIMITS (500),
 # SECONDS_EACH (10), PERF_OUT (a file: record a perf CPU profile of
 # Threadgate during the GET row), STREAMS (1000 open streams), FIRST_EVENTS (300 runs),
 # BENCH_DIR (a scratch directory, default under target/).
@@ -30,6 +31,7 @@ cd "$(dirname "$0")/.."
 
 RATE_GET=${RATE_GET:-2000}
 RATE_CREATE=${RATE_CREATE:-200}
+RATE_LIMITS=${RATE_LIMITS:-500}
 SECONDS_EACH=${SECONDS_EACH:-10}
 STREAMS=${STREAMS:-1000}
 FIRST_EVENTS=${FIRST_EVENTS:-300}
@@ -175,33 +177,42 @@ threadgate_message=$(measure threadgate-message "$RATE_CREATE" -m POST -H 'Conte
 threadgate_list=$(measure threadgate-list "$RATE_CREATE" "${AUTH[@]}" "http://127.0.0.1:$THREADGATE_PORT/v1/threads")
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$THREADGATE_PID/status")
 
-step "GET thread at $RATE_GET/s with limits on: in process, then in Redis"
-# The same database, tenant and key, served by another Threadgate whose
-# configuration sets every request limit (high enough that none refuses).
+step "what request limits add: GET thread at $RATE_LIMITS/s, limits off, in process, in Redis"
+# Each on a fresh Threadgate over the same database, tenant and key, at a
+# rate well below saturation (so queueing does not drown the difference);
+# "on" sets every request limit high enough that none refuses.
 command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 REDIS_PORT=$(free_port)
 "${ON_CORE0[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$BENCH_DIR/redis.log" 2>&1 &
 pids+=($!)
-# limited_get NAME [VARIABLE=value...]: "p50 p99 non-2xx" of a Threadgate with limits on.
-limited_get() {
+# get_with NAME [VARIABLE=value...]: "p50 p99 non-2xx cpu-seconds-per-1000" of a fresh Threadgate.
+get_with() {
     local name=$1 port; shift
     port=$(free_port)
     env THREADGATE_SERVER__LISTEN="127.0.0.1:$port" THREADGATE_METRICS__LISTEN="127.0.0.1:$(free_port)" \
-        THREADGATE_LIMITS__USER_REQUESTS_PER_MINUTE=1000000 THREADGATE_LIMITS__TENANT_REQUESTS_PER_MINUTE=10000000 \
-        "$@" "${ON_CORE0[@]}" "$THREADGATE" serve >"$BENCH_DIR/threadgate-limited.log" 2>&1 &
+        "$@" "${ON_CORE0[@]}" "$THREADGATE" serve >"$BENCH_DIR/threadgate-$name.log" 2>&1 &
     local pid=$!
     for _ in $(seq 100); do
         curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
         sleep 0.1
     done
-    # The answer carries the limit: the limits are on.
-    curl -fsi "${AUTH[@]}" "http://127.0.0.1:$port/v1/threads/$THREAD" | grep -qi '^x-ratelimit-limit-requests' \
-        || { echo "limits are not on at :$port" >&2; kill "$pid"; return 1; }
-    measure "threadgate-get-limited-$name" "$RATE_GET" "${AUTH[@]}" "http://127.0.0.1:$port/v1/threads/$THREAD"
+    # Limits are on exactly when asked for: the answer carries them.
+    local carries=no
+    curl -fsi "${AUTH[@]}" "http://127.0.0.1:$port/v1/threads/$THREAD" | grep -qi '^x-ratelimit-limit-requests' && carries=yes
+    local wanted=no
+    [[ $# -gt 0 ]] && wanted=yes
+    if [[ $carries != "$wanted" ]]; then echo "limits $carries, wanted $wanted at :$port" >&2; kill "$pid"; return 1; fi
+    local before after latency
+    before=$(cpu_seconds "$pid")
+    latency=$(measure "threadgate-get-$name" "$RATE_LIMITS" "${AUTH[@]}" "http://127.0.0.1:$port/v1/threads/$THREAD")
+    after=$(cpu_seconds "$pid")
     kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "$latency $(python3 -c "print(($after - $before) / ($RATE_LIMITS * $SECONDS_EACH) * 1000)")"
 }
-local_limits_get=$(limited_get local)
-redis_limits_get=$(limited_get redis THREADGATE_LIMITS__REDIS_URL="redis://127.0.0.1:$REDIS_PORT")
+LIMITS_ON=(THREADGATE_LIMITS__USER_REQUESTS_PER_MINUTE=1000000 THREADGATE_LIMITS__TENANT_REQUESTS_PER_MINUTE=10000000)
+off_get=$(get_with off)
+local_limits_get=$(get_with local "${LIMITS_ON[@]}")
+redis_limits_get=$(get_with redis "${LIMITS_ON[@]}" THREADGATE_LIMITS__REDIS_URL="redis://127.0.0.1:$REDIS_PORT")
 
 step "streamed runs: first event ($FIRST_EVENTS runs), then $STREAMS open at once"
 # A run that starts a thread and streams; `#slow` keeps it open (the
@@ -221,7 +232,7 @@ threadgate_held=$(streams hold 127.0.0.1 "$THREADGATE_PORT" "/v1/threads/runs" "
 
 python3 - "$direct_get" "$nginx_get" "$threadgate_get" "$direct_create" "$nginx_create" "$threadgate_create" "$before" "$after" "$gets" "$rss_kib" "$RATE_GET" "$RATE_CREATE" "$direct_message" "$nginx_message" "$threadgate_message" "$threadgate_list" \
     "$direct_first" "$nginx_first" "$threadgate_first" "$nginx_idle" "$nginx_held" "$threadgate_idle" "$threadgate_held" "$STREAMS" \
-    "$nginx_cpu_before" "$nginx_cpu_after" "$cpu_before" "$cpu_after" "$local_limits_get" "$redis_limits_get" <<'PY'
+    "$nginx_cpu_before" "$nginx_cpu_after" "$cpu_before" "$cpu_after" "$off_get" "$local_limits_get" "$redis_limits_get" "$RATE_LIMITS" <<'PY'
 import sys
 dg, ng, tg, dc, nc, tc = [list(map(float, a.split())) for a in sys.argv[1:7]]
 before, after, gets, rss, rg, rc = map(float, sys.argv[7:13])
@@ -232,9 +243,6 @@ def row(name, d, n, t):
 print("| p50 / p99, ms | direct | nginx | Threadgate | Threadgate − nginx | non-2xx |")
 print("|---|---|---|---|---|---|")
 row(f"GET thread @{int(rg)}/s", dg, ng, tg)
-lg, rdg = [list(map(float, a.split())) for a in sys.argv[29:31]]
-row(f"GET thread @{int(rg)}/s, limits in process", dg, ng, lg)
-row(f"GET thread @{int(rg)}/s, limits in Redis", dg, ng, rdg)
 row(f"create thread @{int(rc)}/s", dc, nc, tc)
 row(f"add message @{int(rc)}/s", dm, nm, tm)
 print(f"| list threads @{int(rc)}/s | — | — | {tl[0]:.2f} / {tl[1]:.2f} | — | {int(tl[2])} |")
@@ -251,4 +259,11 @@ nb, na, tb, ta = map(float, sys.argv[25:29])
 print(f"CPU per 1,000 GETs: nginx {(na-nb)/gets*1000:.3f} s, Threadgate {(ta-tb)/gets*1000:.3f} s "
       f"(PostgreSQL not included: it may be the machine's shared server)")
 print(f"Threadgate RSS after the run: {rss/1024:.1f} MiB")
+off, lim, red = [list(map(float, a.split())) for a in sys.argv[29:32]]
+print()
+print(f"| What request limits add, GET thread @{sys.argv[32]}/s | p50 / p99, ms | CPU per 1,000 GETs | non-2xx |")
+print("|---|---|---|---|")
+for name, r in [("limits off", off), ("limits in process", lim), ("limits in Redis", red)]:
+    print(f"| {name} | {r[0]:.2f} / {r[1]:.2f} (+{r[0]-off[0]:.2f} / +{r[1]-off[1]:.2f}) | "
+          f"{r[3]:.3f} s (+{r[3]-off[3]:.3f}) | {int(r[2])} |")
 PY
