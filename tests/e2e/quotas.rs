@@ -266,6 +266,26 @@ async fn a_token_budget_is_enforced_from_recorded_usage() {
     app.stop().await;
 }
 
+/// A streamed thread-and-run the emulator keeps going for a while.
+fn slow_streamed_run(assistant: &str) -> Value {
+    json!({"assistant_id": assistant, "stream": true,
+        "thread": {"messages": [{"role": "user", "content": "take your time #slow"}]}})
+}
+
+/// Opens a streamed thread-and-run and leaves it open: held until dropped.
+async fn open_stream(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    let open = app
+        .client
+        .post(app.url("/v1/threads/runs"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    open
+}
+
 #[actix_web::test]
 async fn open_streams_are_capped_per_user_and_freed_when_they_end() {
     let app = TestApp::spawn().await;
@@ -273,17 +293,8 @@ async fn open_streams_are_capped_per_user_and_freed_when_they_end() {
     let assistant = app.assistant("acme").await;
     set_limits(&app, "acme", json!({"user_concurrent_streams": 1})).await;
     let alice = app.token("acme", "alice");
-    let slow = json!({"assistant_id": assistant, "stream": true,
-        "thread": {"messages": [{"role": "user", "content": "take your time #slow"}]}});
-    let open = app
-        .client
-        .post(app.url("/v1/threads/runs"))
-        .bearer_auth(&alice)
-        .json(&slow)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(open.status(), 200);
+    let slow = slow_streamed_run(&assistant);
+    let open = open_stream(&app, &alice, &slow).await;
 
     let second = app
         .call(&alice, "POST", "/v1/threads/runs", Some(slow.clone()))
@@ -669,16 +680,7 @@ async fn a_run_whose_end_no_request_saw_is_charged_by_the_reconciler() {
     let assistant = app.assistant("acme").await;
     set_limits(&app, "acme", json!({"user_tokens_per_day": 1})).await;
     let alice = app.token("acme", "alice");
-    let mut stream = app
-        .client
-        .post(app.url("/v1/threads/runs"))
-        .bearer_auth(&alice)
-        .json(&json!({"assistant_id": assistant, "stream": true,
-            "thread": {"messages": [{"role": "user", "content": "take your time #slow"}]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = open_stream(&app, &alice, &slow_streamed_run(&assistant)).await;
     let mut seen = String::new();
     while !seen.contains("thread.run.created") {
         let chunk = stream

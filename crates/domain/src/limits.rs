@@ -78,6 +78,19 @@ pub struct Limits {
     pub user_concurrent_streams: Option<u64>,
 }
 
+impl Limits {
+    /// The limit `name`; `None`: no limit.
+    pub fn get(&self, name: LimitName) -> Option<u64> {
+        match name {
+            LimitName::UserRequestsPerMinute => self.user_requests_per_minute,
+            LimitName::TenantRequestsPerMinute => self.tenant_requests_per_minute,
+            LimitName::UserTokensPerDay => self.user_tokens_per_day,
+            LimitName::TenantTokensPerDay => self.tenant_tokens_per_day,
+            LimitName::UserConcurrentStreams => self.user_concurrent_streams,
+        }
+    }
+}
+
 impl PolicyLimits {
     pub fn get(&self, name: LimitName) -> LimitSetting {
         match name {

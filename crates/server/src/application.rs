@@ -260,13 +260,7 @@ async fn stop_signal() -> std::io::Result<()> {
 /// The limits as the API crate takes them.
 fn quota_settings(limits: &crate::config::LimitSettings) -> api::quota::QuotaSettings {
     api::quota::QuotaSettings {
-        defaults: domain::Limits {
-            user_requests_per_minute: limits.user_requests_per_minute,
-            tenant_requests_per_minute: limits.tenant_requests_per_minute,
-            user_tokens_per_day: limits.user_tokens_per_day,
-            tenant_tokens_per_day: limits.tenant_tokens_per_day,
-            user_concurrent_streams: limits.user_concurrent_streams,
-        },
+        defaults: limits.defaults(),
         redis_url: limits.redis_url.clone(),
         store_timeout: limits.store_timeout,
         fail_closed: limits.on_store_failure == crate::config::StoreFailure::Closed,

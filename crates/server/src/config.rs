@@ -105,51 +105,49 @@ pub struct LimitSettings {
 }
 
 impl LimitSettings {
+    /// The limits for tenants whose policy does not set them.
+    pub fn defaults(&self) -> domain::Limits {
+        domain::Limits {
+            user_requests_per_minute: self.user_requests_per_minute,
+            tenant_requests_per_minute: self.tenant_requests_per_minute,
+            user_tokens_per_day: self.user_tokens_per_day,
+            tenant_tokens_per_day: self.tenant_tokens_per_day,
+            user_concurrent_streams: self.user_concurrent_streams,
+        }
+    }
+
     /// The defaults a policy could not set: out of each limit's range.
     fn problems(&self) -> Vec<String> {
-        use domain::LimitName;
-        [
-            (
-                LimitName::UserRequestsPerMinute,
-                self.user_requests_per_minute,
-            ),
-            (
-                LimitName::TenantRequestsPerMinute,
-                self.tenant_requests_per_minute,
-            ),
-            (LimitName::UserTokensPerDay, self.user_tokens_per_day),
-            (LimitName::TenantTokensPerDay, self.tenant_tokens_per_day),
-            (
-                LimitName::UserConcurrentStreams,
-                self.user_concurrent_streams,
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let value = value.filter(|value| !name.admits(*value))?;
-            Some(format!(
-                "setting `limits.{}`: {value} is out of range; between 1 and {}, or leave it \
-                 unset for no limit",
-                name.as_str(),
-                name.maximum()
-            ))
-        })
-        .chain(
-            [
-                (
-                    "store_timeout",
-                    self.store_timeout,
-                    Duration::from_millis(1),
-                ),
-                ("stream_lease", self.stream_lease, Duration::from_secs(1)),
-            ]
+        let defaults = self.defaults();
+        domain::LimitName::ALL
             .into_iter()
-            .filter(|(_, value, least)| value < least)
-            .map(|(name, _, least)| {
-                format!("setting `limits.{name}`: at least {least:?} (0 would turn the check off)")
-            }),
-        )
-        .collect()
+            .filter_map(|name| {
+                let value = defaults.get(name).filter(|value| !name.admits(*value))?;
+                Some(format!(
+                    "setting `limits.{}`: {value} is out of range; between 1 and {}, or leave it \
+                 unset for no limit",
+                    name.as_str(),
+                    name.maximum()
+                ))
+            })
+            .chain(
+                [
+                    (
+                        "store_timeout",
+                        self.store_timeout,
+                        Duration::from_millis(1),
+                    ),
+                    ("stream_lease", self.stream_lease, Duration::from_secs(1)),
+                ]
+                .into_iter()
+                .filter(|(_, value, least)| value < least)
+                .map(|(name, _, least)| {
+                    format!(
+                        "setting `limits.{name}`: at least {least:?} (0 would turn the check off)"
+                    )
+                }),
+            )
+            .collect()
     }
 }
 

@@ -107,22 +107,6 @@ enum StreamAdmission {
     Admitted(Option<crate::quota::StreamSlot>),
 }
 
-/// A refusal by a limit, audited as a decision (as many as
-/// [`crate::quota::Quotas::audits_refusal`] admits).
-fn audit_limit_refusal(
-    state: &AppState,
-    caller: &Caller,
-    request_id: &RequestId,
-    refusal: &ApiError,
-) {
-    if !state.quotas.audits_refusal(caller) {
-        return;
-    }
-    let mut event = crate::audit::event(caller, &request_id.0, "quota", Outcome::Deny);
-    event.reason = Some(refusal.to_string());
-    state.audit.record(event);
-}
-
 /// The not-found answer for an id, worded as the upstream words its own.
 pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
     ApiError::not_found(format!("No {} found with id '{id}'.", kind.noun()))
@@ -240,16 +224,9 @@ impl<'a> Exchange<'a> {
         metadata::refuse_invalid(body)?;
         self.references
             .extend(references::in_body(operation, body)?);
-        // Only operations that stream hold a slot: `stream` in another
-        // body is an extra key the upstream ignores.
-        self.streaming = body.get("stream") == Some(&Value::Bool(true))
-            && matches!(
-                operation,
-                Operation::CreateRun
-                    | Operation::CreateThreadAndRun
-                    | Operation::SubmitToolOutputs
-                    | Operation::CreateResponse
-            );
+        // What runs the model spends tokens; all of it but compaction can
+        // stream. Only those hold a slot: `stream` in another body is an
+        // extra key the upstream ignores.
         self.spends_tokens = matches!(
             operation,
             Operation::CreateRun
@@ -258,6 +235,9 @@ impl<'a> Exchange<'a> {
                 | Operation::CreateResponse
                 | Operation::CompactResponse
         );
+        self.streaming = self.spends_tokens
+            && operation != Operation::CompactResponse
+            && body.get("stream") == Some(&Value::Bool(true));
         Ok(self)
     }
 
@@ -371,7 +351,13 @@ impl<'a> Exchange<'a> {
 
     /// A limit refused the request: audited as a decision.
     fn refused_by_limit(&self, refusal: &ApiError) {
-        audit_limit_refusal(self.state, self.caller, self.request_id, refusal);
+        crate::quota::audit_refusal(
+            self.state,
+            self.caller,
+            &self.request_id.0,
+            "quota",
+            refusal,
+        );
     }
 
     /// Authorizes every reference and answers the first (the path's object)
@@ -545,7 +531,13 @@ impl<'a> Authorized<'a> {
                 .open_stream(self.caller)
                 .await
                 .inspect_err(|refusal| {
-                    audit_limit_refusal(self.state, self.caller, self.request_id, refusal);
+                    crate::quota::audit_refusal(
+                        self.state,
+                        self.caller,
+                        &self.request_id.0,
+                        "quota",
+                        refusal,
+                    );
                 })?,
         };
         let events = self.upstream()?.stream(self.for_caller(request)).await?;

@@ -510,7 +510,6 @@ pub async fn record_usage(
 ) {
     let tenant_id = caller.tenant.id;
     let profile = caller.tenant.upstream_profile.clone();
-    let user_id = charged;
     let (prompt, completion) = (run.prompt_tokens, run.completion_tokens);
     let recorded = state
         .database
@@ -519,7 +518,7 @@ pub async fn record_usage(
                 conn,
                 &storage::repo::usage::NewUsage {
                     tenant_id,
-                    user_id,
+                    user_id: charged,
                     resource_id: resource,
                     upstream_ref: &run.run_id,
                     upstream_profile: &profile,

@@ -303,6 +303,24 @@ impl Quotas {
     }
 }
 
+/// A refusal by a limit, audited as a decision (`action`: `rate_limit`
+/// for requests, `quota` for budgets and streams), as many as
+/// [`Quotas::audits_refusal`] admits.
+pub fn audit_refusal(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    action: &'static str,
+    refusal: &ApiError,
+) {
+    if !state.quotas.audits_refusal(caller) {
+        return;
+    }
+    let mut event = crate::audit::event(caller, request_id, action, Outcome::Deny);
+    event.reason = Some(refusal.to_string());
+    state.audit.record(event);
+}
+
 /// Refusals per user audited per minute (a burst of as many, then one a
 /// second); ten times as many per tenant.
 pub const AUDITED_REFUSALS_PER_MINUTE: u64 = 60;
@@ -446,12 +464,7 @@ pub async fn requests(
                 .get::<crate::request_id::RequestId>()
                 .map(|id| id.0.clone())
                 .unwrap_or_default();
-            if state.quotas.audits_refusal(&caller) {
-                let mut event =
-                    crate::audit::event(&caller, &request_id, "rate_limit", Outcome::Deny);
-                event.reason = Some(refusal.to_string());
-                state.audit.record(event);
-            }
+            audit_refusal(&state, &caller, &request_id, "rate_limit", &refusal);
             request.into_response(refusal.error_response())
         }
         None => next.call(request).await?,
